@@ -1,0 +1,109 @@
+import type { Entry } from './types.js';
+
+/** Bounds enforced on every merge, in both directions. Units are in the names. */
+export interface Limits {
+  /** UTF-8 bytes of a key. */
+  maxKeyBytes: number;
+  /** Bytes of a value. */
+  maxValueBytes: number;
+  /** Entries in one sync message or page. */
+  maxEntriesPerMessage: number;
+  /** Encoded bytes of one sync message or page (keys + values + overhead). */
+  maxMessageBytes: number;
+  /** Keys held, tombstones included. */
+  maxKeys: number;
+  /** How far an entry's ts may run ahead of the local clock. */
+  maxFutureMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxKeyBytes: 4096,
+  maxValueBytes: 1024 * 1024,
+  maxEntriesPerMessage: 10_000,
+  maxMessageBytes: 8 * 1024 * 1024,
+  maxKeys: 10_000_000,
+  maxFutureMs: 5 * 60 * 1000,
+});
+
+export type RejectReason =
+  | 'empty-key'
+  | 'key-too-long'
+  | 'value-too-large'
+  | 'future-ts'
+  | 'too-many-keys'
+  | 'too-many-entries'
+  | 'message-too-large'
+  | 'admission';
+
+export interface Rejection {
+  readonly key: string;
+  readonly reason: RejectReason;
+  readonly detail: string;
+}
+
+/**
+ * The embedder's say over which entries may enter: return null to admit, or a reason to reject
+ * (filesync rejects unsafe paths this way).
+ */
+export type AdmissionHook = (entry: Entry) => string | null;
+
+/** Encoded bytes an entry costs in a message: key, value and a fixed allowance for meta. */
+export function entryWireBytes(e: Entry): number {
+  return utf8Length(e.key) + (e.value?.length ?? 0) + 32;
+}
+
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** Check one entry against the per-entry limits and the admission hook. */
+export function checkEntry(
+  e: Entry,
+  nowMs: number,
+  limits: Readonly<Limits>,
+  admit?: AdmissionHook,
+): Rejection | null {
+  if (e.key.length === 0) return { key: e.key, reason: 'empty-key', detail: 'key is empty' };
+  const keyBytes = utf8Length(e.key);
+  if (keyBytes > limits.maxKeyBytes) {
+    return reject(e, 'key-too-long', `key is ${keyBytes} bytes, limit ${limits.maxKeyBytes}`);
+  }
+  const valueBytes = e.value?.length ?? 0;
+  if (valueBytes > limits.maxValueBytes) {
+    return reject(
+      e,
+      'value-too-large',
+      `value is ${valueBytes} bytes, limit ${limits.maxValueBytes}`,
+    );
+  }
+  const aheadMs = e.meta.ts - nowMs;
+  if (aheadMs > limits.maxFutureMs) {
+    return reject(
+      e,
+      'future-ts',
+      `ts is ${aheadMs} ms ahead of the local clock, limit ${limits.maxFutureMs}`,
+    );
+  }
+  if (admit !== undefined) {
+    const reason = admit(e);
+    if (reason !== null) return reject(e, 'admission', reason);
+  }
+  return null;
+}
+
+function reject(e: Entry, reason: RejectReason, detail: string): Rejection {
+  return { key: e.key.length > 200 ? e.key.slice(0, 200) + '…' : e.key, reason, detail };
+}

@@ -1,0 +1,248 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Digest } from './digest.js';
+import { DEFAULT_LIMITS } from './limits.js';
+import { compareMeta } from './order.js';
+import { State } from './state.js';
+import type { Entry, NodeId } from './types.js';
+
+const arbMeta = fc.record({
+  node: fc.integer({ min: 1, max: 5 }),
+  seq: fc.integer({ min: 1, max: 40 }),
+  ts: fc.integer({ min: 1000, max: 1010 }),
+});
+const arbEntry: fc.Arbitrary<Entry> = fc.record({
+  key: fc.constantFrom('a', 'b', 'c', 'd', 'é', 'k/long/key'),
+  value: fc.option(fc.uint8Array({ maxLength: 8 }), { nil: null }),
+  meta: arbMeta,
+});
+
+/** (node, seq) names one write: make generated entries respect that. */
+function uniqueWrites(entries: Entry[]): Entry[] {
+  const seen = new Set<string>();
+  return entries.filter((e) => {
+    const id = `${e.meta.node}:${e.meta.seq}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+function build(entries: readonly Entry[], self: NodeId = 99): State {
+  const s = new State(self);
+  for (const entry of entries) s.apply({ type: 'set', entry });
+  return s;
+}
+
+function snapshotOf(s: State): Array<[string, string]> {
+  return [...s.entries()]
+    .map((e): [string, string] => [e.key, JSON.stringify([e.meta, e.value ? [...e.value] : null])])
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+}
+
+function fullDigest(s: State): string {
+  const d = new Digest();
+  for (const e of s.entries()) d.toggle(e);
+  return d.value;
+}
+
+describe('merge', () => {
+  it('is commutative, associative and idempotent over any interleaving', () => {
+    fc.assert(
+      fc.property(
+        fc.array(arbEntry, { maxLength: 40 }).map(uniqueWrites),
+        fc.infiniteStream(fc.nat()),
+        (entries, rnd) => {
+          const a = build(entries);
+          // Any permutation, with every entry duplicated at a random point, and merged in
+          // two halves into separate states then combined (associativity).
+          const shuffled = [...entries, ...entries];
+          const it = rnd[Symbol.iterator]();
+          for (let i = shuffled.length - 1; i > 0; i--) {
+            const j = it.next().value % (i + 1);
+            [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+          }
+          const half = Math.floor(shuffled.length / 2);
+          const left = build(shuffled.slice(0, half));
+          const right = build(shuffled.slice(half));
+          const combined = build([...right.entries(), ...left.entries()]);
+          const b = build(shuffled);
+          expect(snapshotOf(b)).toEqual(snapshotOf(a));
+          expect(b.digest).toBe(a.digest);
+          expect(snapshotOf(combined)).toEqual(snapshotOf(a));
+          expect(combined.digest).toBe(a.digest);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps the LWW-greatest version of every key', () => {
+    fc.assert(
+      fc.property(fc.array(arbEntry, { maxLength: 40 }).map(uniqueWrites), (entries) => {
+        const s = build(entries);
+        for (const e of entries) {
+          const w = s.get(e.key)!;
+          expect(compareMeta(w.meta, e.meta)).toBeGreaterThanOrEqual(0);
+        }
+      }),
+    );
+  });
+});
+
+describe('digest', () => {
+  it('incremental digest equals a full recomputation after any sets and clears', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(arbEntry, fc.boolean()), { maxLength: 60 }), (ops) => {
+        const s = new State(99);
+        const seen = new Set<string>();
+        for (const [entry, clear] of ops) {
+          const id = `${entry.meta.node}:${entry.meta.seq}`;
+          if (seen.has(id)) continue;
+          seen.add(id);
+          s.apply({ type: 'set', entry });
+          if (clear) {
+            const cur = s.get(entry.key)!;
+            if (cur.value === null) s.apply({ type: 'clear', key: entry.key, meta: cur.meta });
+          }
+          expect(s.digest).toBe(fullDigest(s));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('differs when one value differs and buckets locate the difference', () => {
+    const meta = { node: 1, seq: 1, ts: 5 };
+    const a = build([{ key: 'x', value: new Uint8Array([1]), meta }]);
+    const b = build([{ key: 'x', value: new Uint8Array([2]), meta }]);
+    expect(a.digest).not.toBe(b.digest);
+    const da = a.bucketDigests();
+    const db = b.bucketDigests();
+    expect(da.filter((d, i) => d !== db[i])).toHaveLength(1);
+  });
+});
+
+describe('delta', () => {
+  it('returns exactly the live entries above the acks, paged by (origin, seq)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(arbEntry, { maxLength: 60 }).map(uniqueWrites),
+        fc.dictionary(fc.constantFrom('1', '2', '3', '4', '5'), fc.integer({ min: 0, max: 40 })),
+        fc.integer({ min: 1, max: 7 }),
+        (entries, ackObj, pageSize) => {
+          const s = build(entries);
+          const acks = new Map(Object.entries(ackObj).map(([k, v]) => [Number(k), v]));
+          const expected = [...s.entries()]
+            .filter((e) => e.meta.seq > (acks.get(e.meta.node) ?? 0))
+            .sort((x, y) => x.meta.node - y.meta.node || x.meta.seq - y.meta.seq);
+          const got: Entry[] = [];
+          let after = null;
+          for (let pages = 0; ; pages++) {
+            const page = s.delta(acks, { maxEntries: pageSize, maxBytes: 1 << 20, after });
+            expect(page.entries.length).toBeLessThanOrEqual(pageSize);
+            got.push(...page.entries);
+            if (page.complete) break;
+            after = page.next;
+            expect(pages).toBeLessThan(100);
+          }
+          expect(got).toEqual(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('cuts pages by bytes but always makes progress', () => {
+    const s = build([
+      { key: 'a', value: new Uint8Array(100), meta: { node: 1, seq: 1, ts: 1 } },
+      { key: 'b', value: new Uint8Array(100), meta: { node: 1, seq: 2, ts: 1 } },
+    ]);
+    const p1 = s.delta(new Map(), { maxEntries: 10, maxBytes: 10 });
+    expect(p1.entries.map((e) => e.key)).toEqual(['a']);
+    const p2 = s.delta(new Map(), { maxEntries: 10, maxBytes: 10, after: p1.next });
+    expect(p2.entries.map((e) => e.key)).toEqual(['b']);
+    expect(p2.complete).toBe(true);
+  });
+});
+
+describe('local writes', () => {
+  it('supersede the current winner even when the clock is behind it', () => {
+    const s = build([{ key: 'k', value: null, meta: { node: 7, seq: 3, ts: 10_000 } }]);
+    const e = s.stampLocal('k', new Uint8Array([1]), 500);
+    expect(e.meta).toEqual({ node: 99, seq: 1, ts: 10_001 });
+    expect(s.apply({ type: 'set', entry: e })).toBe(true);
+    expect(s.stampLocal('fresh', null, 500).meta.ts).toBe(500);
+  });
+
+  it('recover nextSeq from every own op replayed, superseded ones too', () => {
+    const s = new State(3);
+    s.apply({ type: 'set', entry: { key: 'k', value: null, meta: { node: 4, seq: 1, ts: 100 } } });
+    expect(
+      s.apply({ type: 'set', entry: { key: 'k', value: null, meta: { node: 3, seq: 9, ts: 1 } } }),
+    ).toBe(false);
+    expect(s.nextSeq).toBe(10);
+  });
+});
+
+describe('limits and admission', () => {
+  const now = 1_000_000;
+  const meta = { node: 1, seq: 1, ts: now };
+  it('rejects each violation with its reason and keeps the rest', () => {
+    const s = new State(99);
+    const plan = s.planMerge(
+      [
+        { key: 'x'.repeat(4097), value: null, meta },
+        { key: 'big', value: new Uint8Array(1024 * 1024 + 1), meta: { ...meta, seq: 2 } },
+        { key: 'future', value: null, meta: { ...meta, seq: 3, ts: now + 5 * 60 * 1000 + 1 } },
+        { key: 'bad/..', value: null, meta: { ...meta, seq: 4 } },
+        { key: '', value: null, meta: { ...meta, seq: 5 } },
+        { key: 'ok', value: new Uint8Array([1]), meta: { ...meta, seq: 6 } },
+      ],
+      now,
+      DEFAULT_LIMITS,
+      (e) => (e.key.includes('..') ? 'traversal' : null),
+    );
+    expect(plan.rejected.map((r) => r.reason)).toEqual([
+      'key-too-long',
+      'value-too-large',
+      'future-ts',
+      'admission',
+      'empty-key',
+    ]);
+    expect(plan.winners.map((e) => e.key)).toEqual(['ok']);
+  });
+
+  it('bounds entries per message, message bytes and total keys', () => {
+    const s = new State(99);
+    const many = Array.from({ length: 3 }, (_, i) => ({
+      key: `k${i}`,
+      value: new Uint8Array(10),
+      meta: { node: 1, seq: i + 1, ts: now },
+    }));
+    expect(
+      s.planMerge(many, now, { ...DEFAULT_LIMITS, maxEntriesPerMessage: 2 }).rejected[0]!.reason,
+    ).toBe('too-many-entries');
+    expect(
+      s.planMerge(many, now, { ...DEFAULT_LIMITS, maxMessageBytes: 50 }).rejected[0]!.reason,
+    ).toBe('message-too-large');
+    const plan = s.planMerge(many, now, { ...DEFAULT_LIMITS, maxKeys: 2 });
+    expect(plan.winners).toHaveLength(2);
+    expect(plan.rejected.map((r) => r.reason)).toEqual(['too-many-keys']);
+  });
+});
+
+describe('tombstone GC', () => {
+  it('collects a tombstone only once every member acked it and it is old enough', () => {
+    const s = new State(1);
+    s.apply({ type: 'add-peer', peer: 2 });
+    s.apply({ type: 'set', entry: { key: 'k', value: null, meta: { node: 1, seq: 1, ts: 100 } } });
+    expect(s.collectableTombstones(10_000, 1000)).toHaveLength(0);
+    s.peerAcks.set(2, new Map([[1, 1]]));
+    expect(s.collectableTombstones(500, 1000)).toHaveLength(0);
+    const [t] = s.collectableTombstones(10_000, 1000);
+    expect(s.apply({ type: 'clear', key: 'k', meta: t!.meta })).toBe(true);
+    expect(s.get('k')).toBeUndefined();
+    expect(s.digest).toBe(new State(1).digest);
+  });
+});

@@ -1,0 +1,275 @@
+import { Digest } from './digest.js';
+import {
+  checkEntry,
+  entryWireBytes,
+  type AdmissionHook,
+  type Limits,
+  type Rejection,
+} from './limits.js';
+import { OriginIndex } from './origin-index.js';
+import { stampTs, supersedes } from './order.js';
+import type { Acks, Entry, NodeId, ReadonlyAcks, StateOp } from './types.js';
+import { sameMeta } from './types.js';
+
+/** Where a delta page stops: the last (origin, seq) it included. */
+export interface DeltaCursor {
+  readonly node: NodeId;
+  readonly seq: number;
+}
+
+export interface DeltaPage {
+  readonly entries: Entry[];
+  /** True when nothing above the acks is left after this page. */
+  readonly complete: boolean;
+  /** Resume point for the next page when not complete. */
+  readonly next: DeltaCursor | null;
+}
+
+export interface DeltaOptions {
+  maxEntries: number;
+  maxBytes: number;
+  after?: DeltaCursor | null;
+}
+
+/** What a merge would do, decided before anything is logged. */
+export interface MergePlan {
+  /** Entries that win over the current state, in message order (log and apply these). */
+  readonly winners: Entry[];
+  /** Entries checked and found already covered (older or equal versions). */
+  readonly stale: number;
+  readonly rejected: Rejection[];
+}
+
+/**
+ * The replicated state as a pure state machine. It changes only through `apply(op)`; every
+ * other method reads. Time comes in as arguments, so a simulator can drive it.
+ */
+export class State {
+  private readonly data = new Map<string, Entry>();
+  private readonly origins = new OriginIndex();
+  private readonly ackMap: Acks = new Map();
+  /** peer → the acks map it last reported. Volatile: never persisted. */
+  readonly peerAcks = new Map<NodeId, Acks>();
+  private readonly memberSet = new Set<NodeId>();
+  private readonly digestState = new Digest();
+  private tombstoneCount = 0;
+  /** Next seq this node will stamp; raised by every own-origin op replayed, superseded or not. */
+  nextSeq = 1;
+
+  constructor(readonly self: NodeId) {}
+
+  get size(): number {
+    return this.data.size;
+  }
+
+  get tombstones(): number {
+    return this.tombstoneCount;
+  }
+
+  get digest(): string {
+    return this.digestState.value;
+  }
+
+  bucketDigests(): string[] {
+    return this.digestState.bucketDigests();
+  }
+
+  get members(): ReadonlySet<NodeId> {
+    return this.memberSet;
+  }
+
+  /** The winning entry of a key, tombstones included. */
+  get(key: string): Entry | undefined {
+    return this.data.get(key);
+  }
+
+  /** Winning entries (tombstones included) whose key starts with `prefix`, in insertion order. */
+  *entries(prefix = ''): Generator<Entry> {
+    for (const [key, e] of this.data) if (key.startsWith(prefix)) yield e;
+  }
+
+  /** (node, seq) → the key whose winning entry it names. */
+  keyOf(node: NodeId, seq: number): string | undefined {
+    return this.origins.keyOf(node, seq);
+  }
+
+  /** Apply one logged op. Returns true when the visible state changed. */
+  apply(op: StateOp): boolean {
+    switch (op.type) {
+      case 'set':
+        return this.applySet(op.entry);
+      case 'clear':
+        return this.applyClear(op.key, op.meta);
+      case 'add-peer':
+        if (op.peer === this.self || this.memberSet.has(op.peer)) return false;
+        this.memberSet.add(op.peer);
+        return true;
+      case 'remove-peer':
+        this.peerAcks.delete(op.peer);
+        return this.memberSet.delete(op.peer);
+    }
+  }
+
+  private applySet(e: Entry): boolean {
+    const { node, seq } = e.meta;
+    if (node === this.self) {
+      if (seq >= this.nextSeq) this.nextSeq = seq + 1;
+      if (seq > (this.ackMap.get(node) ?? 0)) this.ackMap.set(node, seq);
+    }
+    const cur = this.data.get(e.key);
+    if (!supersedes(e.meta, cur?.meta)) return false;
+    if (cur !== undefined) {
+      this.origins.remove(cur.meta.node, cur.meta.seq);
+      this.digestState.toggle(cur);
+      if (cur.value === null) this.tombstoneCount--;
+    }
+    this.data.set(e.key, e);
+    this.origins.add(node, seq, e.key);
+    this.digestState.toggle(e);
+    if (e.value === null) this.tombstoneCount++;
+    return true;
+  }
+
+  /** Tombstone GC: drop the tombstone only if it is still exactly the winner named. */
+  private applyClear(key: string, meta: Entry['meta']): boolean {
+    const cur = this.data.get(key);
+    if (cur === undefined || cur.value !== null || !sameMeta(cur.meta, meta)) return false;
+    this.data.delete(key);
+    this.origins.remove(meta.node, meta.seq);
+    this.digestState.toggle(cur);
+    this.tombstoneCount--;
+    return true;
+  }
+
+  /** Stamp a local write on top of the current winner (or `floorTs`, a pending write's ts). */
+  stampLocal(key: string, value: Uint8Array | null, nowMs: number, floorTs = -1): Entry {
+    const cur = this.data.get(key)?.meta;
+    let ts = stampTs(nowMs, cur);
+    if (ts <= floorTs) ts = floorTs + 1;
+    const seq = this.nextSeq++;
+    return { key, value, meta: { node: this.self, seq, ts } };
+  }
+
+  /**
+   * Check a batch of incoming entries (limits, admission, total keys) and pick those that win.
+   * Pure: nothing changes until the caller logs and applies the winners.
+   */
+  planMerge(
+    entries: readonly Entry[],
+    nowMs: number,
+    limits: Readonly<Limits>,
+    admit?: AdmissionHook,
+  ): MergePlan {
+    const rejected: Rejection[] = [];
+    const winners: Entry[] = [];
+    let stale = 0;
+    if (entries.length > limits.maxEntriesPerMessage) {
+      const detail = `${entries.length} entries, limit ${limits.maxEntriesPerMessage}`;
+      return { winners, stale, rejected: [{ key: '', reason: 'too-many-entries', detail }] };
+    }
+    let bytes = 0;
+    for (const e of entries) bytes += entryWireBytes(e);
+    if (bytes > limits.maxMessageBytes) {
+      const detail = `${bytes} bytes, limit ${limits.maxMessageBytes}`;
+      return { winners, stale, rejected: [{ key: '', reason: 'message-too-large', detail }] };
+    }
+    // Later entries of the same key in one batch compete with earlier winners too.
+    const planned = new Map<string, Entry>();
+    let newKeys = 0;
+    for (const e of entries) {
+      const r = checkEntry(e, nowMs, limits, admit);
+      if (r !== null) {
+        rejected.push(r);
+        continue;
+      }
+      const cur = planned.get(e.key) ?? this.data.get(e.key);
+      if (!supersedes(e.meta, cur?.meta)) {
+        stale++;
+        continue;
+      }
+      if (cur === undefined) {
+        if (this.data.size + newKeys >= limits.maxKeys) {
+          const detail = `state holds ${this.data.size + newKeys} keys, limit ${limits.maxKeys}`;
+          rejected.push({ key: e.key, reason: 'too-many-keys', detail });
+          continue;
+        }
+        newKeys++;
+      }
+      planned.set(e.key, e);
+      winners.push(e);
+    }
+    return { winners, stale, rejected };
+  }
+
+  /**
+   * Live entries (tombstones included) whose seq is above `acks[origin]`, ordered by
+   * (origin, seq) and cut into pages by entry count and bytes. A bootstrap is the delta
+   * against empty acks.
+   */
+  delta(acks: ReadonlyAcks, opts: DeltaOptions): DeltaPage {
+    const entries: Entry[] = [];
+    let bytes = 0;
+    const after = opts.after ?? null;
+    for (const node of this.origins.origins()) {
+      if (after !== null && node < after.node) continue;
+      let from = acks.get(node) ?? 0;
+      if (after !== null && node === after.node) from = Math.max(from, after.seq);
+      for (const [seq, key] of this.origins.above(node, from)) {
+        const e = this.data.get(key)!;
+        const cost = entryWireBytes(e);
+        if (
+          entries.length > 0 &&
+          (entries.length >= opts.maxEntries || bytes + cost > opts.maxBytes)
+        ) {
+          const last = entries[entries.length - 1]!.meta;
+          return { entries, complete: false, next: { node: last.node, seq: last.seq } };
+        }
+        if (e.meta.seq !== seq) throw new Error(`origin index out of step for ${node}:${seq}`);
+        entries.push(e);
+        bytes += cost;
+      }
+    }
+    return { entries, complete: true, next: null };
+  }
+
+  /** A copy of this node's acks (its own origin included). */
+  acks(): Acks {
+    return new Map(this.ackMap);
+  }
+
+  ack(node: NodeId): number {
+    return this.ackMap.get(node) ?? 0;
+  }
+
+  /** Raise acks per origin (never lowers). Only the sync rules may call this. */
+  raiseAcks(to: ReadonlyAcks): void {
+    for (const [node, seq] of to)
+      if (seq > (this.ackMap.get(node) ?? 0)) this.ackMap.set(node, seq);
+  }
+
+  /** Replace acks wholesale: recovery only. */
+  restoreAcks(acks: ReadonlyAcks): void {
+    this.ackMap.clear();
+    for (const [node, seq] of acks) this.ackMap.set(node, seq);
+  }
+
+  /**
+   * Tombstones every member has acknowledged and that are at least `minAgeMs` old: the only
+   * ones it is safe to forget.
+   */
+  collectableTombstones(nowMs: number, minAgeMs: number, max = 10_000): Entry[] {
+    const out: Entry[] = [];
+    if (this.tombstoneCount === 0) return out;
+    for (const e of this.data.values()) {
+      if (e.value !== null || nowMs - e.meta.ts < minAgeMs) continue;
+      let covered = this.ack(e.meta.node) >= e.meta.seq;
+      for (const m of this.memberSet) {
+        if (!covered) break;
+        covered = (this.peerAcks.get(m)?.get(e.meta.node) ?? 0) >= e.meta.seq;
+      }
+      if (covered) out.push(e);
+      if (out.length >= max) break;
+    }
+    return out;
+  }
+}

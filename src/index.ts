@@ -1,0 +1,14 @@
+/**
+ * WaveKV / filesync public API. Embedders use `WaveNode`; the core types describe entries and
+ * their order.
+ */
+export * from './core/index.js';
+export * from './node/index.js';
+export {
+  setLogLevel,
+  setLogSink,
+  logger,
+  type LogLevel,
+  type LogRecord,
+  type Logger,
+} from './log/index.js';

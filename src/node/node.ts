@@ -1,0 +1,322 @@
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import {
+  DEFAULT_LIMITS,
+  isNodeId,
+  type Acks,
+  type AdmissionHook,
+  type Entry,
+  type Limits,
+  type NodeId,
+  type Rejection,
+  type State,
+  type StateOp,
+} from '../core/index.js';
+import { logger } from '../log/index.js';
+import {
+  newIdentity,
+  readIdentity,
+  Store,
+  writeIdentity,
+  type FsyncPolicy,
+  type Identity,
+  type RecoveryReport,
+} from '../store/index.js';
+
+const log = logger('node');
+
+/** Seqs reserved per durable bump of the lease in the `node` file. */
+export const SEQ_LEASE_STEP = 1 << 20;
+/** Snapshot once the current WAL segment passes this size. */
+export const DEFAULT_WAL_MAX_BYTES = 64 * 1024 * 1024;
+
+export interface NodeOptions {
+  /** Folder of this node's files (created if missing). */
+  dataDir: string;
+  /** Use this id; on an existing data dir it must match the one stored there. */
+  id?: NodeId;
+  /** Milliseconds since the epoch; injected so tests and the simulator control time. */
+  clock?: () => number;
+  limits?: Partial<Limits>;
+  admit?: AdmissionHook;
+  fsync?: FsyncPolicy;
+  walMaxBytes?: number;
+}
+
+/** Where a change came from: this node's own write, or a merge of entries from a peer. */
+export interface ChangeEvent {
+  readonly entry: Entry;
+  readonly source: 'local' | 'remote';
+  /** The peer the entry came from, for remote changes. */
+  readonly from?: NodeId;
+}
+
+export interface MergeResult {
+  /** Entries that won and are now durable and visible. */
+  readonly applied: Entry[];
+  /** Entries already covered by what this node holds. */
+  readonly stale: number;
+  readonly rejected: Rejection[];
+}
+
+interface NodeEvents {
+  change: [ChangeEvent];
+  rejected: [Rejection, NodeId | undefined];
+}
+
+export class NodeOpenError extends Error {}
+
+/**
+ * WaveKV's embeddable node: the pure core plus its durable store, with change events. Reads
+ * are synchronous and see only durable state; writes resolve once durable.
+ */
+export class WaveNode extends EventEmitter<NodeEvents> {
+  readonly limits: Readonly<Limits>;
+  private readonly clock: () => number;
+  private readonly admit: AdmissionHook | undefined;
+  private readonly walMaxBytes: number;
+  /** key → ts of this node's latest write not yet durable, so the next one stamps above it. */
+  private readonly pendingTs = new Map<string, number>();
+  /** Source of each op not yet durable, for change events. */
+  private readonly pendingSource = new Map<StateOp, 'local' | NodeId>();
+  private leaseBump: Promise<void> | null = null;
+  private seqGate: { promise: Promise<void>; open: () => void } | null = null;
+  private closed = false;
+  private store!: Store;
+
+  private readonly dataDirPath: string;
+
+  private constructor(
+    private readonly identity: Identity,
+    opts: NodeOptions,
+    readonly fresh: boolean,
+  ) {
+    super();
+    this.limits = Object.freeze({ ...DEFAULT_LIMITS, ...opts.limits });
+    this.clock = opts.clock ?? Date.now;
+    this.admit = opts.admit;
+    this.walMaxBytes = opts.walMaxBytes ?? DEFAULT_WAL_MAX_BYTES;
+    this.dataDirPath = opts.dataDir;
+  }
+
+  static async open(opts: NodeOptions): Promise<WaveNode> {
+    if (opts.id !== undefined && !isNodeId(opts.id)) {
+      throw new NodeOpenError(`node id must be an integer from 1 to 4294967295, got ${opts.id}`);
+    }
+    await mkdir(opts.dataDir, { recursive: true });
+    let ident = await readIdentity(opts.dataDir);
+    const fresh = ident === null;
+    if (ident !== null && opts.id !== undefined && opts.id !== ident.id) {
+      throw new NodeOpenError(
+        `data dir ${opts.dataDir} belongs to node ${ident.id}, not ${opts.id}`,
+      );
+    }
+    if (ident === null) {
+      ident = newIdentity(opts.id);
+      await writeIdentity(opts.dataDir, ident);
+    }
+    const node = new WaveNode(ident, opts, fresh);
+    node.store = await Store.open({
+      dataDir: opts.dataDir,
+      nodeId: ident.id,
+      ...(opts.fsync !== undefined && { fsync: opts.fsync }),
+      onApplied: (op, changed) => node.onApplied(op, changed),
+    });
+    const state = node.store.state;
+    // Seqs up to the lease may have been handed out before a crash: resume above them.
+    state.nextSeq = Math.max(state.nextSeq, ident.seqLease + 1);
+    // A fresh data dir with a chosen id may be a rebuilt node whose old writes live on at its
+    // peers: local writes wait until the sync layer has recovered its seq from them.
+    if (fresh && opts.id !== undefined) {
+      let open!: () => void;
+      const promise = new Promise<void>((r) => (open = r));
+      node.seqGate = { promise, open };
+    }
+    return node;
+  }
+
+  get id(): NodeId {
+    return this.identity.id;
+  }
+
+  get incarnation(): string {
+    return this.identity.incarnation;
+  }
+
+  /** The pure state, for the sync layer: read it, never mutate it except through this node. */
+  get state(): State {
+    return this.store.state;
+  }
+
+  get recovery(): RecoveryReport {
+    return this.store.recovery;
+  }
+
+  get acks(): Acks {
+    return this.store.state.acks();
+  }
+
+  get digest(): string {
+    return this.store.state.digest;
+  }
+
+  /** True while local writes wait for the seq to be recovered from peers. */
+  get awaitingSeqRecovery(): boolean {
+    return this.seqGate !== null;
+  }
+
+  /** Called by the sync layer once its first complete round has returned this node's own writes. */
+  seqRecovered(): void {
+    const gate = this.seqGate;
+    this.seqGate = null;
+    gate?.open();
+  }
+
+  /** The live value of a key (undefined when absent or deleted). */
+  get(key: string): Uint8Array | undefined {
+    return this.store.state.get(key)?.value ?? undefined;
+  }
+
+  /** The winning entry of a key, tombstone included. */
+  getEntry(key: string): Entry | undefined {
+    return this.store.state.get(key);
+  }
+
+  /** Winning entries whose key starts with `prefix`; tombstones only when asked for. */
+  *entries(prefix = '', opts: { tombstones?: boolean } = {}): Generator<Entry> {
+    for (const e of this.store.state.entries(prefix))
+      if (e.value !== null || opts.tombstones) yield e;
+  }
+
+  put(key: string, value: Uint8Array): Promise<Entry> {
+    return this.write(key, value);
+  }
+
+  /** Write a tombstone; resolves to null (and writes nothing) if the key holds no live value. */
+  async delete(key: string): Promise<Entry | null> {
+    if (this.seqGate !== null) await this.seqGate.promise;
+    const cur = this.store.state.get(key);
+    if ((cur === undefined || cur.value === null) && !this.pendingTs.has(key)) return null;
+    return this.write(key, null);
+  }
+
+  private async write(key: string, value: Uint8Array | null): Promise<Entry> {
+    if (this.closed) throw new Error('node is closed');
+    if (this.seqGate !== null) await this.seqGate.promise;
+    const state = this.store.state;
+    if (state.nextSeq > this.identity.seqLease) await this.bumpLease();
+    const entry = state.stampLocal(key, value, this.clock(), this.pendingTs.get(key));
+    const rejection = this.check(entry);
+    if (rejection !== null) {
+      state.nextSeq--; // Nothing was logged: the seq was never used.
+      throw new RangeError(`write rejected: ${rejection.reason}: ${rejection.detail}`);
+    }
+    this.pendingTs.set(key, entry.meta.ts);
+    const op: StateOp = { type: 'set', entry };
+    this.pendingSource.set(op, 'local');
+    await this.store.append(op);
+    return entry;
+  }
+
+  private check(entry: Entry): Rejection | null {
+    const plan = this.store.state.planMerge([entry], this.clock(), this.limits, this.admit);
+    return plan.rejected[0] ?? null;
+  }
+
+  /** Reserve the next block of seqs durably before any of it is stamped. */
+  private bumpLease(): Promise<void> {
+    this.leaseBump ??= (async () => {
+      const next = { ...this.identity, seqLease: this.store.state.nextSeq + SEQ_LEASE_STEP };
+      await writeIdentity(this.dataDirPath, next);
+      this.identity.seqLease = next.seqLease;
+    })().finally(() => (this.leaseBump = null));
+    return this.leaseBump.then(() => {
+      if (this.store.state.nextSeq > this.identity.seqLease) return this.bumpLease();
+    });
+  }
+
+  /**
+   * Merge entries from a peer: check limits and admission, log the winners, and resolve once
+   * they are durable and visible. Rejections are counted, logged and returned.
+   */
+  async merge(entries: readonly Entry[], from: NodeId): Promise<MergeResult> {
+    if (this.closed) throw new Error('node is closed');
+    const state = this.store.state;
+    const plan = state.planMerge(entries, this.clock(), this.limits, this.admit);
+    for (const r of plan.rejected) {
+      log.warn('entry rejected', { from, key: r.key, reason: r.reason, detail: r.detail });
+      this.emit('rejected', r, from);
+    }
+    const ops: StateOp[] = plan.winners.map((entry) => ({ type: 'set', entry }));
+    for (const op of ops) this.pendingSource.set(op, from);
+    await Promise.all(ops.map((op) => this.store.append(op)));
+    // An op that lost to another write landing in the same group is not "applied".
+    const applied = plan.winners.filter((e) => state.get(e.key) === e);
+    return { applied, stale: plan.stale, rejected: plan.rejected };
+  }
+
+  addPeer(peer: NodeId): Promise<void> {
+    if (peer === this.id || this.store.state.members.has(peer)) return Promise.resolve();
+    return this.store.append({ type: 'add-peer', peer });
+  }
+
+  removePeer(peer: NodeId): Promise<void> {
+    if (!this.store.state.members.has(peer)) return Promise.resolve();
+    return this.store.append({ type: 'remove-peer', peer });
+  }
+
+  /** Raise this node's acks (the sync layer's rules decide when). */
+  raiseAcks(to: ReadonlyMap<NodeId, number>): void {
+    this.store.state.raiseAcks(to);
+  }
+
+  /** Clear tombstones every member has acknowledged and that are at least `minAgeMs` old. */
+  async collectGarbage(minAgeMs: number): Promise<number> {
+    const victims = this.store.state.collectableTombstones(this.clock(), minAgeMs);
+    await Promise.all(
+      victims.map((e) => this.store.append({ type: 'clear', key: e.key, meta: e.meta })),
+    );
+    return victims.length;
+  }
+
+  snapshot(): Promise<void> {
+    return this.store.snapshot();
+  }
+
+  private onApplied(op: StateOp, changed: boolean): void {
+    const source = this.pendingSource.get(op);
+    this.pendingSource.delete(op);
+    if (op.type !== 'set') return;
+    if (source === 'local' && this.pendingTs.get(op.entry.key) === op.entry.meta.ts) {
+      this.pendingTs.delete(op.entry.key);
+    }
+    if (changed) {
+      const ev: ChangeEvent =
+        source === 'local' || source === undefined
+          ? { entry: op.entry, source: 'local' }
+          : { entry: op.entry, source: 'remote', from: source };
+      this.emit('change', ev);
+    }
+    if (this.store.walBytes > this.walMaxBytes) {
+      this.store
+        .snapshot()
+        .catch((e: unknown) => log.error('snapshot failed', { error: String(e) }));
+    }
+  }
+
+  /** Flush the WAL, snapshot, record the exact seq reservation, close. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.store.close();
+    if (this.leaseBump !== null) await this.leaseBump;
+    this.identity.seqLease = this.store.state.nextSeq - 1;
+    await writeIdentity(this.dataDirPath, this.identity);
+  }
+
+  /** Stop as a crash would: nothing pending is flushed. For tests. */
+  abandon(): void {
+    this.closed = true;
+    this.store.abandon();
+  }
+}

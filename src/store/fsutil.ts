@@ -1,0 +1,34 @@
+import { open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+/** fsync a directory so a rename or a create inside it survives a power cut. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Write a file so that readers see either the old content or the whole new one. */
+export async function writeFileAtomic(file: string, data: Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  await fsyncDir(path.dirname(file));
+}
+
+export async function removeIfExists(file: string): Promise<void> {
+  await rm(file, { force: true });
+}
+
+export function isErrno(e: unknown, code: string): boolean {
+  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
+}

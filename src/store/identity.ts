@@ -1,0 +1,61 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { isNodeId, type NodeId } from '../core/index.js';
+import { isErrno, writeFileAtomic } from './fsutil.js';
+
+/** The `node` file: who this data dir is, and how far seqs have been reserved. */
+export interface Identity {
+  id: NodeId;
+  /** 128 random bits, new with every data dir: a known id with a new incarnation is a rebuilt node. */
+  incarnation: string;
+  /**
+   * No seq above this has ever been issued. Raised (durably) before a seq past it is stamped,
+   * so after any loss of WAL records the node resumes above every seq it may have handed out.
+   */
+  seqLease: number;
+}
+
+export class IdentityError extends Error {}
+
+export async function readIdentity(dataDir: string): Promise<Identity | null> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dataDir, 'node'), 'utf8');
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return null;
+    throw e;
+  }
+  let x: unknown;
+  try {
+    x = JSON.parse(text);
+  } catch {
+    throw new IdentityError(`${path.join(dataDir, 'node')} is not valid JSON`);
+  }
+  const o = x as Record<string, unknown>;
+  if (
+    typeof x !== 'object' ||
+    x === null ||
+    !isNodeId(o.id) ||
+    typeof o.incarnation !== 'string' ||
+    !/^[0-9a-f]{32}$/.test(o.incarnation) ||
+    typeof o.seqLease !== 'number' ||
+    !Number.isSafeInteger(o.seqLease) ||
+    o.seqLease < 0
+  ) {
+    throw new IdentityError(`${path.join(dataDir, 'node')} is malformed`);
+  }
+  return { id: o.id, incarnation: o.incarnation, seqLease: o.seqLease };
+}
+
+export async function writeIdentity(dataDir: string, ident: Identity): Promise<void> {
+  await writeFileAtomic(path.join(dataDir, 'node'), Buffer.from(JSON.stringify(ident) + '\n'));
+}
+
+export function newIdentity(id?: NodeId): Identity {
+  return {
+    id: id ?? randomInt(1, 0xffff_ffff),
+    incarnation: randomBytes(16).toString('hex'),
+    seqLease: 0,
+  };
+}
