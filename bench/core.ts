@@ -75,7 +75,7 @@ async function mergeThroughput(n: number): Promise<number> {
     const t0 = performance.now();
     for (let i = 0; i < n; i += 5000) await node.merge(entries.slice(i, i + 5000), 4242);
     const s = (performance.now() - t0) / 1000;
-    await node.close({});
+    await node.close();
     return n / s;
   });
 }
