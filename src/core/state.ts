@@ -55,6 +55,24 @@ export class State {
   private tombstoneCount = 0;
   /** Next seq this node will stamp; raised by every own-origin op replayed, superseded or not. */
   nextSeq = 1;
+  /**
+   * Whether applying an own-origin write raises this node's ack of itself. True for a node that
+   * made its writes here, in seq order. False while a rebuilt node gets its old writes back from
+   * peers in any order: then only a complete round may raise it.
+   */
+  ownAcks = true;
+  /**
+   * key → when this node's clock first held its current tombstone. Tombstone age for GC is
+   * measured from here, not from the writer's ts, so clock skew between nodes can neither
+   * collect a tombstone early nor hold it back. Volatile: after a restart ages start over.
+   */
+  private readonly tombstoneSince = new Map<string, number>();
+  /**
+   * Highest ts of any tombstone this node has collected. A key with no entry may once have had
+   * one up to here, so local writes stamp above it: a write made after a GC still supersedes
+   * every version the collected tombstone did, whatever the local clock says.
+   */
+  clearedTs = 0;
 
   constructor(readonly self: NodeId) {}
 
@@ -93,11 +111,14 @@ export class State {
     return this.origins.keyOf(node, seq);
   }
 
-  /** Apply one logged op. Returns true when the visible state changed. */
-  apply(op: StateOp): boolean {
+  /**
+   * Apply one logged op. Returns true when the visible state changed. `nowMs` is the local
+   * time it is applied at (it starts a tombstone's GC age).
+   */
+  apply(op: StateOp, nowMs = 0): boolean {
     switch (op.type) {
       case 'set':
-        return this.applySet(op.entry);
+        return this.applySet(op.entry, nowMs);
       case 'clear':
         return this.applyClear(op.key, op.meta);
       case 'add-peer':
@@ -110,23 +131,29 @@ export class State {
     }
   }
 
-  private applySet(e: Entry): boolean {
+  private applySet(e: Entry, nowMs: number): boolean {
     const { node, seq } = e.meta;
     if (node === this.self) {
       if (seq >= this.nextSeq) this.nextSeq = seq + 1;
-      if (seq > (this.ackMap.get(node) ?? 0)) this.ackMap.set(node, seq);
+      if (this.ownAcks && seq > (this.ackMap.get(node) ?? 0)) this.ackMap.set(node, seq);
     }
     const cur = this.data.get(e.key);
     if (!supersedes(e.meta, cur?.meta)) return false;
     if (cur !== undefined) {
       this.origins.remove(cur.meta.node, cur.meta.seq);
       this.digestState.toggle(cur);
-      if (cur.value === null) this.tombstoneCount--;
+      if (cur.value === null) {
+        this.tombstoneCount--;
+        this.tombstoneSince.delete(e.key);
+      }
     }
     this.data.set(e.key, e);
     this.origins.add(node, seq, e.key);
     this.digestState.toggle(e);
-    if (e.value === null) this.tombstoneCount++;
+    if (e.value === null) {
+      this.tombstoneCount++;
+      this.tombstoneSince.set(e.key, nowMs);
+    }
     return true;
   }
 
@@ -138,6 +165,8 @@ export class State {
     this.origins.remove(meta.node, meta.seq);
     this.digestState.toggle(cur);
     this.tombstoneCount--;
+    this.tombstoneSince.delete(key);
+    if (meta.ts > this.clearedTs) this.clearedTs = meta.ts;
     return true;
   }
 
@@ -145,6 +174,7 @@ export class State {
   stampLocal(key: string, value: Uint8Array | null, nowMs: number, floorTs = -1): Entry {
     const cur = this.data.get(key)?.meta;
     let ts = stampTs(nowMs, cur);
+    if (cur === undefined && ts <= this.clearedTs) ts = this.clearedTs + 1;
     if (ts <= floorTs) ts = floorTs + 1;
     const seq = this.nextSeq++;
     return { key, value, meta: { node: this.self, seq, ts } };
@@ -254,14 +284,15 @@ export class State {
   }
 
   /**
-   * Tombstones every member has acknowledged and that are at least `minAgeMs` old: the only
-   * ones it is safe to forget.
+   * Tombstones every member has acknowledged and that this node has held for at least
+   * `minAgeMs`: the only ones it is safe to forget.
    */
   collectableTombstones(nowMs: number, minAgeMs: number, max = 10_000): Entry[] {
     const out: Entry[] = [];
     if (this.tombstoneCount === 0) return out;
-    for (const e of this.data.values()) {
-      if (e.value !== null || nowMs - e.meta.ts < minAgeMs) continue;
+    for (const [key, since] of this.tombstoneSince) {
+      if (nowMs - since < minAgeMs) continue;
+      const e = this.data.get(key)!;
       let covered = this.ack(e.meta.node) >= e.meta.seq;
       for (const m of this.memberSet) {
         if (!covered) break;

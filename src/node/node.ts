@@ -113,6 +113,7 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     }
     if (ident === null) {
       ident = newIdentity(opts.id);
+      if (opts.id !== undefined) ident.awaitingSeq = true;
       await writeIdentity(opts.dataDir, ident);
     }
     const node = new WaveNode(ident, opts, fresh);
@@ -120,17 +121,20 @@ export class WaveNode extends EventEmitter<NodeEvents> {
       dataDir: opts.dataDir,
       nodeId: ident.id,
       ...(opts.fsync !== undefined && { fsync: opts.fsync }),
+      clock: node.clock,
       onApplied: (op, changed) => node.onApplied(op, changed),
     });
     const state = node.store.state;
     // Seqs up to the lease may have been handed out before a crash: resume above them.
     state.nextSeq = Math.max(state.nextSeq, ident.seqLease + 1);
     // A fresh data dir with a chosen id may be a rebuilt node whose old writes live on at its
-    // peers: local writes wait until the sync layer has recovered its seq from them.
-    if (fresh && opts.id !== undefined) {
+    // peers: local writes wait until the sync layer has recovered its seq from them (persisted,
+    // so a restart before that still waits).
+    if (ident.awaitingSeq === true) {
       let open!: () => void;
       const promise = new Promise<void>((r) => (open = r));
       node.seqGate = { promise, open };
+      state.ownAcks = false;
     }
     return node;
   }
@@ -168,8 +172,14 @@ export class WaveNode extends EventEmitter<NodeEvents> {
   /** Called by the sync layer once its first complete round has returned this node's own writes. */
   seqRecovered(): void {
     const gate = this.seqGate;
+    if (gate === null) return;
     this.seqGate = null;
-    gate?.open();
+    this.store.state.ownAcks = true;
+    delete this.identity.awaitingSeq;
+    // Writes wait for the flag to be durably cleared, or a crash could reopen the gate's question.
+    writeIdentity(this.dataDirPath, this.identity)
+      .catch((e: unknown) => log.error('could not record seq recovery', { error: String(e) }))
+      .finally(() => gate.open());
   }
 
   /** The live value of a key (undefined when absent or deleted). */

@@ -14,6 +14,11 @@ export interface Identity {
    * so after any loss of WAL records the node resumes above every seq it may have handed out.
    */
   seqLease: number;
+  /**
+   * Set on a fresh data dir opened with a chosen id: this may be a rebuilt node whose old writes
+   * live on at peers. Cleared once sync has recovered them; local writes wait until then.
+   */
+  awaitingSeq?: boolean;
 }
 
 export class IdentityError extends Error {}
@@ -45,7 +50,9 @@ export async function readIdentity(dataDir: string): Promise<Identity | null> {
   ) {
     throw new IdentityError(`${path.join(dataDir, 'node')} is malformed`);
   }
-  return { id: o.id, incarnation: o.incarnation, seqLease: o.seqLease };
+  const ident: Identity = { id: o.id, incarnation: o.incarnation, seqLease: o.seqLease };
+  if (o.awaitingSeq === true) ident.awaitingSeq = true;
+  return ident;
 }
 
 export async function writeIdentity(dataDir: string, ident: Identity): Promise<void> {

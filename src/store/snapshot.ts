@@ -51,6 +51,7 @@ export function encodeSnapshot(state: State, meta: SnapshotMeta): Buffer {
     nodes,
     seqs,
     tss,
+    state.clearedTs,
   ]);
   const header = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(header, 0);
@@ -64,7 +65,12 @@ export interface LoadedSnapshot extends SnapshotMeta {
 }
 
 /** Decode and validate a snapshot file's bytes; null (with the reason logged) if unusable. */
-export function decodeSnapshot(buf: Buffer, nodeId: NodeId, name: string): LoadedSnapshot | null {
+export function decodeSnapshot(
+  buf: Buffer,
+  nodeId: NodeId,
+  name: string,
+  nowMs: number,
+): LoadedSnapshot | null {
   const fail = (why: string): null => {
     log.warn('snapshot unusable', { file: name, reason: why });
     return null;
@@ -80,10 +86,14 @@ export function decodeSnapshot(buf: Buffer, nodeId: NodeId, name: string): Loade
   } catch (e) {
     return fail(`undecodable: ${(e as Error).message}`);
   }
-  if (!Array.isArray(x) || x.length !== 11 || x[0] !== FORMAT_VERSION)
+  if (!Array.isArray(x) || x.length !== 12 || x[0] !== FORMAT_VERSION) {
     return fail('unknown format');
-  const [, node, nextSeq, walSegment, acksRaw, members, keys, values, nodes, seqs, tss] =
+  }
+  const [, node, nextSeq, walSegment, acksRaw, members, keys, values, nodes, seqs, tss, clearedTs] =
     x as unknown[];
+  if (typeof clearedTs !== 'number' || !Number.isSafeInteger(clearedTs) || clearedTs < 0) {
+    return fail('bad clearedTs');
+  }
   if (node !== nodeId) return fail(`snapshot of node ${String(node)}, not ${nodeId}`);
   if (typeof nextSeq !== 'number' || !Number.isSafeInteger(nextSeq) || nextSeq < 1)
     return fail('bad nextSeq');
@@ -107,10 +117,11 @@ export function decodeSnapshot(buf: Buffer, nodeId: NodeId, name: string): Loade
       (tss as unknown[])[i],
     );
     if (e === null) return fail(`bad entry ${i}`);
-    state.apply({ type: 'set', entry: e });
+    state.apply({ type: 'set', entry: e }, nowMs);
   }
   for (const m of members) state.apply({ type: 'add-peer', peer: m });
   state.restoreAcks(acks);
+  state.clearedTs = Math.max(state.clearedTs, clearedTs);
   state.nextSeq = Math.max(state.nextSeq, nextSeq);
   return { state, nodeId, nextSeq: state.nextSeq, walSegment };
 }
@@ -119,6 +130,7 @@ export function decodeSnapshot(buf: Buffer, nodeId: NodeId, name: string): Loade
 export async function loadSnapshot(
   dataDir: string,
   nodeId: NodeId,
+  nowMs: number,
 ): Promise<LoadedSnapshot | null> {
   for (const name of ['snapshot', 'snapshot.bak']) {
     let buf: Buffer;
@@ -128,7 +140,7 @@ export async function loadSnapshot(
       if (isErrno(e, 'ENOENT')) continue;
       throw e;
     }
-    const snap = decodeSnapshot(buf, nodeId, name);
+    const snap = decodeSnapshot(buf, nodeId, name, nowMs);
     if (snap !== null) {
       if (name !== 'snapshot') log.warn('recovering from the backup snapshot', { file: name });
       return snap;

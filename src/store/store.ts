@@ -11,6 +11,8 @@ export interface StoreOptions {
   dataDir: string;
   nodeId: NodeId;
   fsync?: FsyncPolicy;
+  /** Local time (ms) ops are applied at; starts tombstone GC ages. */
+  clock?: () => number;
   /** Called for every op once it is durable and applied, with whether it changed the state. */
   onApplied?: (op: StateOp, changed: boolean) => void;
 }
@@ -48,11 +50,13 @@ export class Store {
     const walDir = path.join(opts.dataDir, 'wal');
     await mkdir(walDir, { recursive: true });
     await rm(path.join(opts.dataDir, 'snapshot.tmp'), { force: true });
-    const snap = await loadSnapshot(opts.dataDir, opts.nodeId);
+    const clock = opts.clock ?? Date.now;
+    const now = clock();
+    const snap = await loadSnapshot(opts.dataDir, opts.nodeId, now);
     const state = snap?.state ?? new State(opts.nodeId);
     const from = snap?.walSegment ?? 0;
     const { replayed, cut } = await recoverSegments(walDir, opts.nodeId, from, (op) =>
-      state.apply(op),
+      state.apply(op, now),
     );
     let store: Store | null = null;
     const wal = new WalWriter({
@@ -75,8 +79,9 @@ export class Store {
   }
 
   private applyDurable(ops: readonly StateOp[]): void {
+    const now = (this.opts.clock ?? Date.now)();
     for (const op of ops) {
-      const changed = this.state.apply(op);
+      const changed = this.state.apply(op, now);
       this.opts.onApplied?.(op, changed);
     }
   }

@@ -1,0 +1,253 @@
+import { describe, expect, it } from 'vitest';
+import type { Entry, NodeId } from '../core/index.js';
+import { EventQueue, type SimEvent } from '../../test/sim/events.js';
+import { SimNode } from '../../test/sim/sim-node.js';
+import { SyncDriver } from './driver.js';
+import { acksFromWire, fromWire, toWire, type SyncMessage, type SyncResponse } from './messages.js';
+import type { PeerLink, Scheduler, SyncOptions, Transport, TransportHandler } from './types.js';
+
+/**
+ * One driver against a peer played by the test: every message the driver sends lands in
+ * `outbox`, and the test answers by hand. Each ack rule of DESIGN §3 has a case here that
+ * fails when the rule is taken out of the driver.
+ */
+class Harness {
+  readonly q = new EventQueue();
+  readonly outbox: SyncMessage[] = [];
+  handler!: TransportHandler;
+  readonly node: SimNode;
+  readonly driver: SyncDriver;
+
+  constructor(
+    opts: {
+      fresh?: boolean;
+      admit?: (e: Entry) => string | null;
+      sync?: Partial<SyncOptions>;
+    } = {},
+  ) {
+    const sched: Scheduler = {
+      now: () => 1_000_000 + this.q.now,
+      setTimeout: (fn, ms) => this.q.schedule(ms, fn),
+      clearTimeout: (h) => void ((h as SimEvent).cancelled = true),
+    };
+    this.node = new SimNode(
+      { id: 1, incarnation: 'inc-1', durable: [], awaitSeq: false },
+      {
+        scheduleSync: (fn) => queueMicrotask(fn),
+        now: sched.now,
+        onDurable: () => undefined,
+        ...(opts.admit && { admit: opts.admit }),
+      },
+    );
+    const transport: Transport = {
+      start: (h) => void (this.handler = h),
+      dial: () => undefined,
+      hangUp: () => undefined,
+      close: async () => undefined,
+    };
+    this.driver = new SyncDriver(
+      this.node,
+      transport,
+      sched,
+      { roundIntervalMs: 3_600_000, gcIntervalMs: 3_600_000, pageEntries: 3, ...opts.sync },
+      opts.fresh ?? false,
+    );
+    this.driver.start();
+  }
+
+  /** Run due timers and let promise chains settle. */
+  async settle(ms = 0): Promise<void> {
+    const end = this.q.now + ms;
+    for (;;) {
+      await new Promise<void>((r) => setImmediate(r));
+      const ev = this.q.pop();
+      if (ev === undefined) break;
+      if (ev.time > end) {
+        this.q.schedule(ev.time - this.q.now, ev.fn);
+        break;
+      }
+      if (!ev.cancelled) ev.fn();
+    }
+    await new Promise<void>((r) => setImmediate(r));
+  }
+
+  linkUp(peer: NodeId): void {
+    const link: PeerLink = {
+      peer,
+      incarnation: `inc-${peer}`,
+      advertise: null,
+      bufferedBytes: 0,
+      send: (m) => (this.outbox.push(m), true),
+    };
+    this.handler.linkUp(link);
+  }
+
+  take<T extends SyncMessage['t']>(t: T): Extract<SyncMessage, { t: T }> {
+    const i = this.outbox.findIndex((m) => m.t === t);
+    if (i < 0) throw new Error(`no ${t} in outbox: ${this.outbox.map((m) => m.t).join(',')}`);
+    return this.outbox.splice(i, 1)[0] as Extract<SyncMessage, { t: T }>;
+  }
+
+  async deliver(from: NodeId, m: SyncMessage): Promise<void> {
+    this.handler.message(from, m);
+    await this.settle();
+  }
+}
+
+const e = (key: string, node: NodeId, seq: number, value: string | null = 'v'): Entry => ({
+  key,
+  value: value === null ? null : Buffer.from(value),
+  meta: { node, seq, ts: 1_000_000 + seq },
+});
+
+const res = (rid: number, acks: number[], entries: Entry[], last = true): SyncResponse => ({
+  t: 'sync-res',
+  rid,
+  acks,
+  digest: '0',
+  entries: entries.map(toWire),
+  last,
+  merged: true,
+});
+
+describe('ack rules (DESIGN §3)', () => {
+  it('control: a complete, fully merged round raises acks to the responder’s', async () => {
+    const h = new Harness();
+    h.linkUp(2);
+    await h.settle();
+    const req = h.take('sync');
+    await h.deliver(2, res(req.rid, [2, 2], [e('a', 2, 1), e('b', 2, 2)]));
+    expect(h.node.state.ack(2)).toBe(2);
+  });
+
+  it('rule 1: one rejected entry parks the acks', async () => {
+    const h = new Harness({ admit: (x) => (x.key === 'bad' ? 'not allowed' : null) });
+    h.linkUp(2);
+    await h.settle();
+    const req = h.take('sync');
+    await h.deliver(2, res(req.rid, [2, 2], [e('good', 2, 1), e('bad', 2, 2)]));
+    expect(h.node.state.get('good')).toBeDefined();
+    expect(h.node.state.ack(2)).toBe(0);
+  });
+
+  it('rule 2: with paging, acks move only on the final page', async () => {
+    const h = new Harness();
+    h.linkUp(2);
+    await h.settle();
+    const req = h.take('sync');
+    await h.deliver(2, res(req.rid, [2, 4], [e('a', 2, 1), e('b', 2, 2)], false));
+    const page = h.take('page');
+    expect(page).toMatchObject({ round: req.rid, offset: 2 });
+    expect(h.node.state.ack(2)).toBe(0); // page 1 merged, acks still parked
+    await h.deliver(2, { t: 'error', rid: page.rid, message: 'gone' });
+    expect(h.node.state.get('a') && h.node.state.get('b')).toBeDefined();
+    expect(h.node.state.ack(2)).toBe(0);
+  });
+
+  it('rule 3: pushed entries never move acks', async () => {
+    const h = new Harness();
+    h.linkUp(2);
+    await h.settle();
+    await h.deliver(2, { t: 'push', entries: [e('x', 2, 3)].map(toWire) });
+    expect(h.node.state.get('x')).toBeDefined();
+    expect(h.node.state.ack(2)).toBe(0);
+  });
+
+  it('rule 4: every page of a response comes from the view of the first', async () => {
+    const h = new Harness();
+    for (let i = 0; i < 7; i++) await h.node.put(`k${i}`, Buffer.from('v'));
+    h.linkUp(2);
+    await h.settle();
+    h.outbox.length = 0;
+    await h.deliver(2, {
+      t: 'sync',
+      rid: 10,
+      from: 2,
+      incarnation: 'inc-2',
+      acks: [],
+      entries: [],
+      complete: true,
+      reset: false,
+    });
+    const pages: SyncResponse[] = [h.take('sync-res')];
+    // The state moves on between pages: a page must not show it, nor its acks claim it.
+    for (let i = 7; i < 12; i++) await h.node.put(`k${i}`, Buffer.from('v'));
+    while (!pages[pages.length - 1]!.last) {
+      const offset = pages.reduce((n, p) => n + p.entries.length, 0);
+      await h.deliver(2, { t: 'page', rid: 10 + pages.length, round: 10, offset });
+      pages.push(h.take('sync-res'));
+    }
+    const got = pages.flatMap((p) =>
+      p.entries.map(fromWire).filter((x) => !x.key.startsWith('__')),
+    );
+    expect(got.map((x) => x.key).sort()).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6']);
+    const claimed = acksFromWire(pages[pages.length - 1]!.acks).get(1)!;
+    expect(pages.every((p) => acksFromWire(p.acks).get(1) === claimed)).toBe(true);
+    expect(claimed).toBeLessThan(h.node.state.ack(1));
+  });
+
+  it('a repeated page request gets the same page, not the next one', async () => {
+    const h = new Harness();
+    for (let i = 0; i < 7; i++) await h.node.put(`k${i}`, Buffer.from('v'));
+    h.linkUp(2);
+    await h.settle();
+    h.outbox.length = 0;
+    const sync: SyncMessage = {
+      t: 'sync',
+      rid: 5,
+      from: 2,
+      incarnation: 'inc-2',
+      acks: [],
+      entries: [],
+      complete: true,
+      reset: false,
+    };
+    await h.deliver(2, sync);
+    await h.deliver(2, sync); // a duplicate request is dropped
+    expect(h.outbox.filter((m) => m.t === 'sync-res')).toHaveLength(1);
+    h.outbox.length = 0;
+    await h.deliver(2, { t: 'page', rid: 6, round: 5, offset: 3 });
+    await h.deliver(2, { t: 'page', rid: 7, round: 5, offset: 3 });
+    const [a, b] = h.outbox as SyncResponse[];
+    expect(a!.entries).toEqual(b!.entries);
+  });
+
+  it('rule 5: a node on a fresh data dir adopts no requester’s acks before its first round', async () => {
+    for (const fresh of [true, false]) {
+      const h = new Harness({ fresh });
+      h.linkUp(2);
+      await h.settle();
+      h.outbox.length = 0;
+      // A requester whose idea of our coverage is stale sends an empty "complete" delta.
+      await h.deliver(2, {
+        t: 'sync',
+        rid: 1,
+        from: 2,
+        incarnation: 'inc-2',
+        acks: [2, 50, 9, 70],
+        entries: [],
+        complete: true,
+        reset: false,
+      });
+      expect(h.node.state.ack(9)).toBe(fresh ? 0 : 70);
+    }
+  });
+
+  it('a peer with a new incarnation loses what we knew of its acks', async () => {
+    const h = new Harness();
+    h.linkUp(2);
+    await h.settle();
+    const req = h.take('sync');
+    await h.deliver(2, res(req.rid, [2, 1], [e('a', 2, 1)]));
+    expect(h.node.state.peerAcks.get(2)?.get(2)).toBe(1);
+    h.handler.linkDown(2, 'restart');
+    h.handler.linkUp({
+      peer: 2,
+      incarnation: 'rebuilt',
+      advertise: null,
+      bufferedBytes: 0,
+      send: () => true,
+    });
+    expect(h.node.state.peerAcks.get(2)).toBeUndefined();
+  });
+});

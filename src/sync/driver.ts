@@ -1,0 +1,592 @@
+import { entryWireBytes, keyBucket, type Acks, type Entry, type NodeId } from '../core/index.js';
+import { logger } from '../log/index.js';
+import {
+  acksFromWire,
+  acksToWire,
+  BUCKET_COUNT,
+  fromWire,
+  toWire,
+  type AcksWire,
+  type ResponseMessage,
+  type SyncMessage,
+  type SyncRequest,
+  type SyncResponse,
+} from './messages.js';
+import {
+  decodePeerRecord,
+  encodePeerRecord,
+  PEER_PREFIX,
+  peerIdOf,
+  peerKey,
+} from './peer-record.js';
+import { PushRelay } from './push.js';
+import {
+  DEFAULT_SYNC_OPTIONS,
+  type ChangeLike,
+  type PeerLink,
+  type Scheduler,
+  type SyncNode,
+  type SyncOptions,
+  type TimerHandle,
+  type Transport,
+} from './types.js';
+
+const log = logger('sync');
+
+/** What the driver knows about one peer; volatile, like peerAcks. */
+interface PeerInfo {
+  incarnation: string | null;
+  roundTimer: TimerHandle | null;
+  inRound: boolean;
+  lastRoundAt: number | null;
+  rttMs: number | null;
+  rounds: number;
+  /** Consecutive quiet rounds whose digests differed. */
+  mismatches: number;
+  digestAgrees: boolean | null;
+  /** Bucket repairs since the last full re-exchange. */
+  repairs: number;
+  /** Our next request asks the peer for everything (acks sent empty, reset flag set). */
+  resetPending: boolean;
+}
+
+/** A paged response kept for its requester: the whole delta cut from one view of the state. */
+interface OpenResponse {
+  /** rid of the sync request this answers. */
+  round: number;
+  entries: Entry[];
+  acks: AcksWire;
+  digest: string;
+  merged: boolean;
+}
+
+interface Pending {
+  peer: NodeId;
+  resolve: (m: ResponseMessage) => void;
+  reject: (e: Error) => void;
+  timer: TimerHandle;
+}
+
+export class RequestError extends Error {}
+
+/**
+ * The sync protocol driver: rounds (the only authority over acks), push relay, bootstrap,
+ * membership and discovery through `__peer/<id>`, digest repair and tombstone GC. It sees
+ * peers only through `Transport` and time only through `Scheduler`, so the simulator runs it
+ * unchanged.
+ */
+export class SyncDriver {
+  private readonly links = new Map<NodeId, PeerLink>();
+  private readonly peers = new Map<NodeId, PeerInfo>();
+  private readonly open = new Map<NodeId, OpenResponse>();
+  /** Highest sync-request rid seen per peer on its current link: older or repeated ones are dropped. */
+  private readonly lastRequest = new Map<NodeId, number>();
+  private readonly pending = new Map<number, Pending>();
+  private readonly opts: SyncOptions;
+  private readonly push: PushRelay;
+  private nextRid = 1;
+  private gcTimer: TimerHandle | null = null;
+  private stopped = false;
+  /** Until our own first complete round, our coverage is unknown: adopt nobody's acks (rule 5). */
+  private firstRoundDone: boolean;
+  readonly counters = {
+    roundsOk: 0,
+    roundsFailed: 0,
+    entriesSent: 0,
+    entriesReceived: 0,
+    rejected: 0,
+    divergences: 0,
+    repairs: 0,
+    resets: 0,
+  };
+
+  constructor(
+    private readonly node: SyncNode,
+    private readonly transport: Transport,
+    private readonly sched: Scheduler,
+    opts: Partial<SyncOptions> = {},
+    fresh = false,
+  ) {
+    this.opts = { ...DEFAULT_SYNC_OPTIONS, ...opts };
+    this.firstRoundDone = !fresh;
+    this.push = new PushRelay(this.links, sched, {
+      windowMs: this.opts.pushWindowMs,
+      pageEntries: this.opts.pageEntries,
+      pageBytes: this.opts.pageBytes,
+      maxBufferedBytes: this.opts.maxPushBufferedBytes,
+    });
+  }
+
+  start(): void {
+    this.node.on('change', this.onChange);
+    this.transport.start({
+      linkUp: (l) => this.linkUp(l),
+      linkDown: (p, why) => this.linkDown(p, why),
+      message: (p, m) => this.onMessage(p, m),
+    });
+    void this.advertise();
+    // Reconcile members with the advertised records (a crash may have lost an add or remove).
+    const known: string[] = [];
+    for (const e of this.node.state.entries(PEER_PREFIX)) {
+      const id = peerIdOf(e.key);
+      if (id === null || id === this.node.id) continue;
+      const rec = e.value && decodePeerRecord(e.value);
+      if (rec) {
+        this.addMember(id);
+        if (rec.addr) known.push(rec.addr);
+      } else if (e.value === null) this.node.removePeer(id).catch(() => undefined);
+    }
+    for (const addr of [...this.opts.seeds, ...known]) this.transport.dial(addr);
+    // Nobody to recover our old writes from: local writes may start now.
+    if (this.node.awaitingSeqRecovery && this.opts.seeds.length === 0 && known.length === 0) {
+      this.node.seqRecovered();
+    }
+    this.gcTimer = this.sched.setTimeout(() => this.gc(), this.opts.gcIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.node.off('change', this.onChange);
+    this.push.stop();
+    if (this.gcTimer !== null) this.sched.clearTimeout(this.gcTimer);
+    for (const info of this.peers.values())
+      if (info.roundTimer !== null) this.sched.clearTimeout(info.roundTimer);
+    for (const [rid, p] of this.pending) this.fail(rid, p, 'sync stopped');
+    await this.transport.close();
+  }
+
+  /** Forget a retired member: it no longer holds tombstone GC back. */
+  async forgetPeer(peer: NodeId): Promise<void> {
+    this.transport.hangUp(peer);
+    await this.node.removePeer(peer);
+    await this.node.delete(peerKey(peer));
+  }
+
+  get linkedPeers(): NodeId[] {
+    return [...this.links.keys()];
+  }
+
+  peerInfo(peer: NodeId): Readonly<PeerInfo> & { connected: boolean; advertise: string | null } {
+    const info = this.info(peer);
+    return {
+      ...info,
+      connected: this.links.has(peer),
+      advertise: this.links.get(peer)?.advertise ?? null,
+    };
+  }
+
+  get pushCounters(): Readonly<PushRelay['counters']> {
+    return this.push.counters;
+  }
+
+  private info(peer: NodeId): PeerInfo {
+    let i = this.peers.get(peer);
+    if (i === undefined) {
+      i = {
+        incarnation: null,
+        roundTimer: null,
+        inRound: false,
+        lastRoundAt: null,
+        rttMs: null,
+        rounds: 0,
+        mismatches: 0,
+        digestAgrees: null,
+        repairs: 0,
+        resetPending: false,
+      };
+      this.peers.set(peer, i);
+    }
+    return i;
+  }
+
+  private async advertise(): Promise<void> {
+    const want = { addr: this.opts.advertise, incarnation: this.node.incarnation };
+    const cur = this.node.state.get(peerKey(this.node.id));
+    const have = cur?.value ? decodePeerRecord(cur.value) : null;
+    if (have?.addr === want.addr && have.incarnation === want.incarnation) return;
+    try {
+      await this.node.put(peerKey(this.node.id), encodePeerRecord(want));
+    } catch (e) {
+      log.warn('could not advertise this node', { error: String(e) });
+    }
+  }
+
+  /** A peer seen with a known id but a new incarnation was rebuilt: what we knew of it is void. */
+  private noteIncarnation(peer: NodeId, incarnation: string): void {
+    const info = this.info(peer);
+    if (info.incarnation !== null && info.incarnation !== incarnation) {
+      log.warn('peer has a new incarnation (rebuilt, or an id clash); forgetting its acks', {
+        peer,
+      });
+      this.node.state.peerAcks.delete(peer);
+      this.open.delete(peer);
+    }
+    info.incarnation = incarnation;
+  }
+
+  private linkUp(link: PeerLink): void {
+    if (this.stopped || link.peer === this.node.id) return;
+    this.noteIncarnation(link.peer, link.incarnation);
+    this.links.set(link.peer, link);
+    this.lastRequest.delete(link.peer);
+    log.info('peer connected', { peer: link.peer, advertise: link.advertise });
+    this.addMember(link.peer);
+    this.scheduleRound(link.peer, 0);
+  }
+
+  private linkDown(peer: NodeId, reason: string): void {
+    if (!this.links.delete(peer)) return;
+    log.info('peer disconnected', { peer, reason });
+    const info = this.info(peer);
+    if (info.roundTimer !== null) this.sched.clearTimeout(info.roundTimer);
+    info.roundTimer = null;
+    this.open.delete(peer);
+    this.push.forget(peer);
+    for (const [rid, p] of this.pending)
+      if (p.peer === peer) this.fail(rid, p, `link down: ${reason}`);
+  }
+
+  private onChange = (c: ChangeLike): void => {
+    this.push.offer(c.entry, c.source === 'remote' ? c.from : undefined);
+    if (!c.entry.key.startsWith(PEER_PREFIX)) return;
+    const id = peerIdOf(c.entry.key);
+    if (id === null || id === this.node.id) return;
+    if (c.entry.value === null) {
+      // Forgotten cluster-wide: stop holding GC back for it.
+      this.transport.hangUp(id);
+      this.node.removePeer(id).catch(() => undefined);
+      return;
+    }
+    const rec = decodePeerRecord(c.entry.value);
+    if (rec === null) return;
+    // Everyone advertised is a member: tombstone GC waits for its acks too, so a newcomer that
+    // has not reached us yet cannot hand back a version a collected tombstone had superseded.
+    this.addMember(id);
+    if (rec.addr && !this.links.has(id)) this.transport.dial(rec.addr);
+  };
+
+  private addMember(id: NodeId): void {
+    this.node
+      .addPeer(id)
+      .catch((e: unknown) => log.warn('could not record member', { error: String(e) }));
+  }
+
+  private onMessage(peer: NodeId, msg: SyncMessage): void {
+    if (this.stopped) return;
+    switch (msg.t) {
+      case 'sync':
+        if (msg.rid <= (this.lastRequest.get(peer) ?? 0)) return; // repeated or overtaken
+        this.lastRequest.set(peer, msg.rid);
+        this.handleSync(peer, msg).catch((e: unknown) => this.replyError(peer, msg.rid, e));
+        return;
+      case 'page':
+        this.sendPage(peer, msg.rid, msg.round, msg.offset);
+        return;
+      case 'push':
+        this.mergeFrom(peer, msg.entries.map(fromWire)).catch((e: unknown) =>
+          log.warn('push merge failed', { peer, error: String(e) }),
+        );
+        return;
+      case 'buckets':
+        this.links
+          .get(peer)
+          ?.send({ t: 'buckets-res', rid: msg.rid, digests: this.node.state.bucketDigests() });
+        return;
+      case 'bucket-entries':
+        this.handleBucketEntries(peer, msg.rid, msg.buckets, msg.entries.map(fromWire)).catch(
+          (e: unknown) => this.replyError(peer, msg.rid, e),
+        );
+        return;
+      default: {
+        const p = this.pending.get(msg.rid);
+        if (p === undefined || p.peer !== peer) {
+          log.debug('response to no pending request', { peer, rid: msg.rid, t: msg.t });
+          return;
+        }
+        this.pending.delete(msg.rid);
+        this.sched.clearTimeout(p.timer);
+        p.resolve(msg);
+      }
+    }
+  }
+
+  private replyError(peer: NodeId, rid: number, e: unknown): void {
+    log.warn('request failed', { peer, error: String(e) });
+    this.links.get(peer)?.send({ t: 'error', rid, message: String(e).slice(0, 500) });
+  }
+
+  private fail(rid: number, p: Pending, why: string): void {
+    this.pending.delete(rid);
+    this.sched.clearTimeout(p.timer);
+    p.reject(new RequestError(why));
+  }
+
+  private request(peer: NodeId, build: (rid: number) => SyncMessage): Promise<ResponseMessage> {
+    const link = this.links.get(peer);
+    if (link === undefined) return Promise.reject(new RequestError('not connected'));
+    const rid = this.nextRid++;
+    return new Promise<ResponseMessage>((resolve, reject) => {
+      const timer = this.sched.setTimeout(() => {
+        const p = this.pending.get(rid);
+        if (p !== undefined) this.fail(rid, p, `no answer in ${this.opts.requestTimeoutMs} ms`);
+      }, this.opts.requestTimeoutMs);
+      this.pending.set(rid, { peer, resolve, reject, timer });
+      if (!link.send(build(rid))) {
+        const p = this.pending.get(rid);
+        if (p !== undefined) this.fail(rid, p, 'send failed');
+      }
+    });
+  }
+
+  private async mergeFrom(peer: NodeId, entries: Entry[]): Promise<boolean> {
+    if (entries.length === 0) return true;
+    const r = await this.node.merge(entries, peer);
+    this.counters.entriesReceived += entries.length;
+    this.counters.rejected += r.rejected.length;
+    return r.rejected.length === 0;
+  }
+
+  // ---- initiator -------------------------------------------------------------------------
+
+  private scheduleRound(peer: NodeId, delayMs: number): void {
+    const info = this.info(peer);
+    if (info.roundTimer !== null) this.sched.clearTimeout(info.roundTimer);
+    info.roundTimer = this.sched.setTimeout(() => {
+      info.roundTimer = null;
+      if (!this.links.has(peer) || info.inRound || this.stopped) return;
+      info.inRound = true;
+      this.round(peer)
+        .then(() => this.counters.roundsOk++)
+        .catch((e: unknown) => {
+          this.counters.roundsFailed++;
+          log.debug('round failed', { peer, error: String(e) });
+        })
+        .finally(() => {
+          info.inRound = false;
+          if (this.links.has(peer) && !this.stopped)
+            this.scheduleRound(peer, this.opts.roundIntervalMs);
+        });
+    }, delayMs);
+  }
+
+  private expect<T extends ResponseMessage['t']>(
+    m: ResponseMessage,
+    t: T,
+  ): Extract<ResponseMessage, { t: T }> {
+    if (m.t === 'error') throw new RequestError(`peer error: ${m.message}`);
+    if (m.t !== t) throw new RequestError(`expected ${t}, got ${m.t}`);
+    return m as Extract<ResponseMessage, { t: T }>;
+  }
+
+  /** One sync round with `peer`: send our delta, take theirs page by page, then settle acks. */
+  private async round(peer: NodeId): Promise<void> {
+    const info = this.info(peer);
+    const state = this.node.state;
+    const reset = info.resetPending;
+    if (reset) state.peerAcks.delete(peer);
+    const out = state.delta(state.peerAcks.get(peer) ?? new Map(), {
+      maxEntries: this.opts.pageEntries,
+      maxBytes: this.opts.pageBytes,
+    });
+    const t0 = this.sched.now();
+    const req = (rid: number): SyncRequest => ({
+      t: 'sync',
+      rid,
+      from: this.node.id,
+      incarnation: this.node.incarnation,
+      // A reset asks for everything: claim nothing, so the whole state comes back.
+      acks: reset ? [] : acksToWire(state.acks()),
+      entries: out.entries.map(toWire),
+      complete: out.complete,
+      reset,
+    });
+    let res = this.expect(await this.request(peer, req), 'sync-res');
+    info.rttMs = this.sched.now() - t0;
+    if (reset) info.resetPending = false;
+    this.counters.entriesSent += out.entries.length;
+    const round = res.rid;
+    let merged = true;
+    let received = 0;
+    for (;;) {
+      // Rule 1: one rejection parks the acks for this round.
+      if (!(await this.mergeFrom(peer, res.entries.map(fromWire)))) merged = false;
+      received += res.entries.length;
+      if (res.last) break;
+      const offset = received;
+      res = this.expect(
+        await this.request(peer, (rid) => ({ t: 'page', rid, round, offset })),
+        'sync-res',
+      );
+    }
+    // Rule 2: acks move only on the final page, and only if everything merged.
+    if (merged) {
+      const theirs = acksFromWire(res.acks);
+      this.node.raiseAcks(theirs);
+      state.peerAcks.set(peer, theirs);
+      if (!this.firstRoundDone) {
+        this.firstRoundDone = true;
+        if (this.node.awaitingSeqRecovery) {
+          // Our old writes that were superseded never come back as entries, but the peer's
+          // ack of our origin says how far our seqs went.
+          const ours = theirs.get(this.node.id) ?? 0;
+          if (ours >= state.nextSeq) state.nextSeq = ours + 1;
+          log.info('own seq recovered from peers; accepting local writes', {
+            peer,
+            nextSeq: state.nextSeq,
+          });
+          this.node.seqRecovered();
+        }
+      }
+    }
+    info.lastRoundAt = this.sched.now();
+    info.rounds++;
+    const quiet = out.entries.length === 0 && received === 0;
+    info.digestAgrees = res.digest === state.digest;
+    info.mismatches = quiet && !info.digestAgrees ? info.mismatches + 1 : 0;
+    if (info.mismatches >= this.opts.repairAfterRounds) {
+      info.mismatches = 0;
+      await this.repair(peer, info);
+    }
+  }
+
+  /**
+   * Digests disagree though neither side has a delta for the other: compare bucket digests and
+   * swap the differing buckets' entries; if a repair already failed to settle it, reset the
+   * acks on both sides for a full re-exchange.
+   */
+  private async repair(peer: NodeId, info: PeerInfo): Promise<void> {
+    this.counters.divergences++;
+    if (info.repairs >= 1) {
+      log.warn('digests still differ after a bucket repair; full re-exchange', { peer });
+      this.counters.resets++;
+      info.repairs = 0;
+      info.resetPending = true;
+      return;
+    }
+    info.repairs++;
+    this.counters.repairs++;
+    const theirs = this.expect(
+      await this.request(peer, (rid) => ({ t: 'buckets', rid })),
+      'buckets-res',
+    );
+    const mine = this.node.state.bucketDigests();
+    const buckets: number[] = [];
+    for (let b = 0; b < BUCKET_COUNT; b++) if (mine[b] !== theirs.digests[b]) buckets.push(b);
+    log.warn('digest divergence; repairing buckets', { peer, buckets: buckets.length });
+    if (buckets.length === 0) return;
+    const entries = this.bucketEntries(buckets);
+    const res = this.expect(
+      await this.request(peer, (rid) => ({
+        t: 'bucket-entries',
+        rid,
+        buckets,
+        entries: entries.map(toWire),
+      })),
+      'bucket-entries-res',
+    );
+    await this.mergeFrom(peer, res.entries.map(fromWire));
+  }
+
+  private bucketEntries(buckets: number[]): Entry[] {
+    const want = new Set(buckets);
+    const out: Entry[] = [];
+    let bytes = 0;
+    for (const e of this.node.state.entries()) {
+      if (!want.has(keyBucket(e.key))) continue;
+      bytes += entryWireBytes(e);
+      if (out.length >= this.opts.pageEntries || bytes > this.opts.pageBytes) break;
+      out.push(e);
+    }
+    return out;
+  }
+
+  // ---- responder -------------------------------------------------------------------------
+
+  private async handleSync(peer: NodeId, req: SyncRequest): Promise<void> {
+    if (req.from !== peer) throw new RequestError(`request claims to be from ${req.from}`);
+    this.noteIncarnation(peer, req.incarnation);
+    const state = this.node.state;
+    if (req.reset) {
+      // Full re-exchange: forget what we know the peer covers, so our next round sends it all.
+      state.peerAcks.delete(peer);
+      this.counters.resets++;
+    }
+    const merged = await this.mergeFrom(peer, req.entries.map(fromWire));
+    const theirAcks = acksFromWire(req.acks);
+    // Rule 1 and 5: adopt the requester's acks only for a complete, fully merged delta, and only
+    // once our own coverage is known.
+    if (merged && req.complete && this.firstRoundDone) this.node.raiseAcks(theirAcks);
+    state.peerAcks.set(peer, theirAcks);
+    // Rule 4: entries, acks and digest of every page come from this one synchronous view.
+    const acks = acksToWire(state.acks());
+    const digest = state.digest;
+    const first = state.delta(theirAcks, {
+      maxEntries: this.opts.pageEntries,
+      maxBytes: this.opts.pageBytes,
+    });
+    const entries = first.complete ? first.entries : this.fullDelta(theirAcks);
+    this.open.set(peer, { round: req.rid, entries, acks, digest, merged });
+    this.sendPage(peer, req.rid, req.rid, 0);
+  }
+
+  private fullDelta(acks: Acks): Entry[] {
+    return this.node.state.delta(acks, { maxEntries: Infinity, maxBytes: Infinity }).entries;
+  }
+
+  private sendPage(peer: NodeId, rid: number, round: number, offset: number): void {
+    const link = this.links.get(peer);
+    const view = this.open.get(peer);
+    if (link === undefined) return;
+    if (view === undefined || view.round !== round || offset > view.entries.length) {
+      link.send({ t: 'error', rid, message: `no open round ${round} at offset ${offset}` });
+      return;
+    }
+    const start = offset;
+    let end = start;
+    let bytes = 0;
+    while (end < view.entries.length && end - start < this.opts.pageEntries) {
+      const cost = entryWireBytes(view.entries[end]!);
+      if (end > start && bytes + cost > this.opts.pageBytes) break;
+      bytes += cost;
+      end++;
+    }
+    // The view stays open after its last page so a repeated page request is still answered;
+    // the next round replaces it.
+    const last = end >= view.entries.length;
+    const res: SyncResponse = {
+      t: 'sync-res',
+      rid,
+      acks: view.acks,
+      digest: view.digest,
+      entries: view.entries.slice(start, end).map(toWire),
+      last,
+      merged: view.merged,
+    };
+    this.counters.entriesSent += end - start;
+    link.send(res);
+  }
+
+  private async handleBucketEntries(
+    peer: NodeId,
+    rid: number,
+    buckets: number[],
+    entries: Entry[],
+  ): Promise<void> {
+    await this.mergeFrom(peer, entries);
+    const mine = this.bucketEntries(buckets);
+    this.links.get(peer)?.send({ t: 'bucket-entries-res', rid, entries: mine.map(toWire) });
+  }
+
+  private gc(): void {
+    this.gcTimer = null;
+    if (this.stopped) return;
+    this.node
+      .collectGarbage(this.opts.tombstoneMinAgeMs)
+      .then((n) => n > 0 && log.debug('tombstones collected', { count: n }))
+      .catch((e: unknown) => log.warn('tombstone GC failed', { error: String(e) }))
+      .finally(() => {
+        if (!this.stopped)
+          this.gcTimer = this.sched.setTimeout(() => this.gc(), this.opts.gcIntervalMs);
+      });
+  }
+}

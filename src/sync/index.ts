@@ -1,0 +1,14 @@
+/**
+ * sync — the replication protocol driver: sync rounds with paged responses and truthful acks,
+ * push relay, bootstrap, membership and discovery through `__peer/<id>`, digest repair, and
+ * tombstone GC scheduling.
+ *
+ * Owns: every protocol decision (what to send, when acks may move, when to repair).
+ * Must not touch: sockets, real timers or the clock directly (a Transport and a Scheduler are
+ * injected, so the deterministic simulator runs this code unchanged), or the disk.
+ */
+export * from './messages.js';
+export * from './types.js';
+export * from './peer-record.js';
+export { SyncDriver, RequestError } from './driver.js';
+export { PushRelay } from './push.js';

@@ -1,0 +1,226 @@
+import {
+  isEntry,
+  isNodeId,
+  type Acks,
+  type Entry,
+  type NodeId,
+  type ReadonlyAcks,
+} from '../core/index.js';
+
+/**
+ * The sync protocol's messages. Entries travel as [key, value, node, seq, ts] and acks as a
+ * flat [node, seq, …] list: compact in msgpack and quick to validate. Everything that comes off
+ * the wire goes through `parseMessage` before it is used.
+ */
+export type EntryWire = [string, Uint8Array | null, number, number, number];
+export type AcksWire = number[];
+
+export const BUCKET_COUNT = 256;
+
+export interface SyncRequest {
+  t: 'sync';
+  rid: number;
+  from: NodeId;
+  incarnation: string;
+  acks: AcksWire;
+  entries: EntryWire[];
+  /** True when `entries` is the whole delta against what the responder last reported. */
+  complete: boolean;
+  /** Ask the responder to forget what it knows of our acks (full re-exchange). */
+  reset: boolean;
+}
+
+/**
+ * Ask for the page of round `round`'s response that starts at entry `offset`. Naming the
+ * offset makes a repeated page request harmless: it gets the same page again.
+ */
+export interface PageRequest {
+  t: 'page';
+  rid: number;
+  round: number;
+  offset: number;
+}
+
+export interface SyncResponse {
+  t: 'sync-res';
+  rid: number;
+  /** The responder's acks at the view the whole response is cut from. */
+  acks: AcksWire;
+  digest: string;
+  entries: EntryWire[];
+  /** True on the final page. */
+  last: boolean;
+  /** Every entry of the request merged (so the responder adopted the requester's acks or could). */
+  merged: boolean;
+}
+
+export interface Push {
+  t: 'push';
+  entries: EntryWire[];
+}
+
+export interface BucketsRequest {
+  t: 'buckets';
+  rid: number;
+}
+
+export interface BucketsResponse {
+  t: 'buckets-res';
+  rid: number;
+  digests: string[];
+}
+
+/** Repair: here are my entries of these buckets; send me yours. */
+export interface BucketEntriesRequest {
+  t: 'bucket-entries';
+  rid: number;
+  buckets: number[];
+  entries: EntryWire[];
+}
+
+export interface BucketEntriesResponse {
+  t: 'bucket-entries-res';
+  rid: number;
+  entries: EntryWire[];
+}
+
+export interface ErrorResponse {
+  t: 'error';
+  rid: number;
+  message: string;
+}
+
+export type SyncMessage =
+  | SyncRequest
+  | PageRequest
+  | SyncResponse
+  | Push
+  | BucketsRequest
+  | BucketsResponse
+  | BucketEntriesRequest
+  | BucketEntriesResponse
+  | ErrorResponse;
+
+export type ResponseMessage =
+  SyncResponse | BucketsResponse | BucketEntriesResponse | ErrorResponse;
+
+export function toWire(e: Entry): EntryWire {
+  return [e.key, e.value, e.meta.node, e.meta.seq, e.meta.ts];
+}
+
+export function fromWire(w: EntryWire): Entry {
+  return { key: w[0], value: w[1], meta: { node: w[2], seq: w[3], ts: w[4] } };
+}
+
+export function acksToWire(a: ReadonlyAcks): AcksWire {
+  const out: number[] = [];
+  for (const [n, s] of a) out.push(n, s);
+  return out;
+}
+
+export function acksFromWire(w: AcksWire): Acks {
+  const out: Acks = new Map();
+  for (let i = 0; i < w.length; i += 2) out.set(w[i]!, w[i + 1]!);
+  return out;
+}
+
+export class ProtocolError extends Error {}
+
+const isRid = (x: unknown): x is number =>
+  typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+const isBool = (x: unknown): x is boolean => typeof x === 'boolean';
+const isStr = (x: unknown, max: number): x is string => typeof x === 'string' && x.length <= max;
+
+function isEntryWire(x: unknown): x is EntryWire {
+  if (!Array.isArray(x) || x.length !== 5) return false;
+  const v: unknown = x[1];
+  return isEntry({
+    key: x[0],
+    value: v === undefined ? null : v,
+    meta: { node: x[2], seq: x[3], ts: x[4] },
+  });
+}
+
+function isEntries(x: unknown, maxEntries: number): x is EntryWire[] {
+  return Array.isArray(x) && x.length <= maxEntries && x.every(isEntryWire);
+}
+
+function isAcksWire(x: unknown): x is AcksWire {
+  if (!Array.isArray(x) || x.length % 2 !== 0 || x.length > 2 * 100_000) return false;
+  for (let i = 0; i < x.length; i += 2) {
+    const s: unknown = x[i + 1];
+    if (!isNodeId(x[i]) || typeof s !== 'number' || !Number.isSafeInteger(s) || s < 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Validate a decoded frame as a sync message. Throws ProtocolError naming what is wrong; the
+ * transport closes the connection with that reason.
+ */
+export function parseMessage(x: unknown, maxEntries: number): SyncMessage {
+  if (typeof x !== 'object' || x === null || Array.isArray(x))
+    throw new ProtocolError('message is not a map');
+  const m = x as Record<string, unknown>;
+  const bad = (what: string): never => {
+    throw new ProtocolError(`bad ${String(m.t)} message: ${what}`);
+  };
+  switch (m.t) {
+    case 'sync':
+      if (!isRid(m.rid)) bad('rid');
+      if (!isNodeId(m.from)) bad('from');
+      if (!isStr(m.incarnation, 64)) bad('incarnation');
+      if (!isAcksWire(m.acks)) bad('acks');
+      if (!isEntries(m.entries, maxEntries)) bad('entries');
+      if (!isBool(m.complete) || !isBool(m.reset)) bad('flags');
+      break;
+    case 'page':
+      if (!isRid(m.rid) || !isRid(m.round) || !isRid(m.offset)) bad('rid, round or offset');
+      break;
+    case 'buckets':
+      if (!isRid(m.rid)) bad('rid');
+      break;
+    case 'sync-res':
+      if (!isRid(m.rid)) bad('rid');
+      if (!isAcksWire(m.acks)) bad('acks');
+      if (!isStr(m.digest, 64)) bad('digest');
+      if (!isEntries(m.entries, maxEntries)) bad('entries');
+      if (!isBool(m.last) || !isBool(m.merged)) bad('flags');
+      break;
+    case 'push':
+      if (!isEntries(m.entries, maxEntries)) bad('entries');
+      break;
+    case 'buckets-res':
+      if (!isRid(m.rid)) bad('rid');
+      if (
+        !Array.isArray(m.digests) ||
+        m.digests.length !== BUCKET_COUNT ||
+        !m.digests.every((d) => isStr(d, 64))
+      ) {
+        bad('digests');
+      }
+      break;
+    case 'bucket-entries':
+      if (!isRid(m.rid)) bad('rid');
+      if (
+        !Array.isArray(m.buckets) ||
+        m.buckets.length > BUCKET_COUNT ||
+        !m.buckets.every((b) => Number.isInteger(b) && b >= 0 && b < BUCKET_COUNT)
+      ) {
+        bad('buckets');
+      }
+      if (!isEntries(m.entries, maxEntries)) bad('entries');
+      break;
+    case 'bucket-entries-res':
+      if (!isRid(m.rid)) bad('rid');
+      if (!isEntries(m.entries, maxEntries)) bad('entries');
+      break;
+    case 'error':
+      if (!isRid(m.rid)) bad('rid');
+      if (!isStr(m.message, 1000)) bad('message');
+      break;
+    default:
+      throw new ProtocolError(`unknown message type ${JSON.stringify(m.t)}`);
+  }
+  return m as unknown as SyncMessage;
+}
