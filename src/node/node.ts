@@ -80,6 +80,8 @@ export class WaveNode extends EventEmitter<NodeEvents> {
   /** Source of each op not yet durable, for change events. */
   private readonly pendingSource = new Map<StateOp, 'local' | NodeId>();
   private leaseBump: Promise<void> | null = null;
+  /** Writes of the `node` file, one at a time (they share a temp file). */
+  private identityWrites: Promise<void> = Promise.resolve();
   private seqGate: { promise: Promise<void>; open: () => void } | null = null;
   private closed = false;
   private store!: Store;
@@ -177,7 +179,7 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     this.store.state.ownAcks = true;
     delete this.identity.awaitingSeq;
     // Writes wait for the flag to be durably cleared, or a crash could reopen the gate's question.
-    writeIdentity(this.dataDirPath, this.identity)
+    this.saveIdentity()
       .catch((e: unknown) => log.error('could not record seq recovery', { error: String(e) }))
       .finally(() => gate.open());
   }
@@ -237,7 +239,7 @@ export class WaveNode extends EventEmitter<NodeEvents> {
   private bumpLease(): Promise<void> {
     this.leaseBump ??= (async () => {
       const next = { ...this.identity, seqLease: this.store.state.nextSeq + SEQ_LEASE_STEP };
-      await writeIdentity(this.dataDirPath, next);
+      await this.saveIdentity(next);
       this.identity.seqLease = next.seqLease;
     })().finally(() => (this.leaseBump = null));
     return this.leaseBump.then(() => {
@@ -314,6 +316,13 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     }
   }
 
+  private saveIdentity(ident: Identity = this.identity): Promise<void> {
+    const snapshot = { ...ident };
+    const p = this.identityWrites.then(() => writeIdentity(this.dataDirPath, snapshot));
+    this.identityWrites = p.catch(() => undefined);
+    return p;
+  }
+
   /** Flush the WAL, snapshot, record the exact seq reservation, close. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -321,7 +330,7 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     await this.store.close();
     if (this.leaseBump !== null) await this.leaseBump;
     this.identity.seqLease = this.store.state.nextSeq - 1;
-    await writeIdentity(this.dataDirPath, this.identity);
+    await this.saveIdentity();
   }
 
   /** Stop as a crash would: nothing pending is flushed. For tests. */
