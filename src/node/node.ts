@@ -158,6 +158,10 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     return this.store.recovery;
   }
 
+  get walStats(): Readonly<{ groupCommits: number; records: number; bytes: number }> {
+    return this.store.stats;
+  }
+
   get acks(): Acks {
     return this.store.state.acks();
   }

@@ -1,0 +1,9 @@
+/**
+ * replica — assembles one running WaveKV peer: a WaveNode, the sync driver and the WebSocket
+ * transport, and serves its status as JSON and Prometheus text.
+ *
+ * Owns: wiring and the status report. Must not touch: protocol rules, frames or the store's
+ * files; each belongs to its own layer.
+ */
+export { Replica, type ReplicaOptions } from './replica.js';
+export { metricsText, statusReport, type StatusReport, type PeerStatus } from './status.js';

@@ -1,0 +1,104 @@
+import { WaveNode, type NodeOptions } from '../node/index.js';
+import { logger } from '../log/index.js';
+import { realScheduler, SyncDriver, type SyncOptions } from '../sync/index.js';
+import { WsTransport, type WsTransportOptions } from '../transport/index.js';
+import { metricsText, statusReport, type StatusReport } from './status.js';
+
+const log = logger('replica');
+
+export interface ReplicaOptions {
+  dataDir: string;
+  id?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 7400; 0 picks a free port. */
+  port?: number;
+  advertise?: string | null;
+  /** host:port of members to dial at start. */
+  peers?: string[];
+  secret?: string | null;
+  insecure?: boolean;
+  node?: Omit<NodeOptions, 'dataDir' | 'id'>;
+  sync?: Partial<SyncOptions>;
+  transport?: Partial<Omit<WsTransportOptions, 'node' | 'incarnation' | 'host' | 'port' | 'http'>>;
+}
+
+/**
+ * A running WaveKV peer: node + sync driver + WebSocket transport, with /status and /metrics.
+ * filesync embeds one; tests and benchmarks start several in one process.
+ */
+export class Replica {
+  private constructor(
+    readonly node: WaveNode,
+    readonly driver: SyncDriver,
+    readonly transport: WsTransport,
+  ) {}
+
+  static async start(opts: ReplicaOptions): Promise<Replica> {
+    const node = await WaveNode.open({
+      ...opts.node,
+      dataDir: opts.dataDir,
+      ...(opts.id !== undefined && { id: opts.id }),
+    });
+    let replica: Replica | null = null;
+    let transport: WsTransport;
+    try {
+      transport = await WsTransport.listen({
+        ...opts.transport,
+        node: node.id,
+        incarnation: node.incarnation,
+        host: opts.host ?? '127.0.0.1',
+        port: opts.port ?? 7400,
+        advertise: opts.advertise ?? null,
+        secret: opts.secret ?? null,
+        insecure: opts.insecure ?? false,
+        maxEntriesPerMessage: node.limits.maxEntriesPerMessage,
+        http: (req, res) => {
+          if (replica === null) return false;
+          const path = (req.url ?? '').split('?')[0];
+          if (req.method === 'GET' && path === '/status') {
+            res
+              .writeHead(200, { 'content-type': 'application/json' })
+              .end(JSON.stringify(replica.status()) + '\n');
+            return true;
+          }
+          if (req.method === 'GET' && path === '/metrics') {
+            res
+              .writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+              .end(metricsText(replica.status()));
+            return true;
+          }
+          return false;
+        },
+      });
+    } catch (e) {
+      await node.close();
+      throw e;
+    }
+    const driver = new SyncDriver(
+      node,
+      transport,
+      realScheduler,
+      { ...opts.sync, advertise: transport.advertise, seeds: opts.peers ?? [] },
+      node.fresh,
+    );
+    replica = new Replica(node, driver, transport);
+    driver.start();
+    log.info('replica started', {
+      node: node.id,
+      listen: transport.advertise,
+      peers: opts.peers ?? [],
+    });
+    return replica;
+  }
+
+  status(): StatusReport {
+    return statusReport(this.node, this.driver, this.transport, Date.now());
+  }
+
+  /** Stop syncing, close sockets, flush and snapshot. */
+  async close(): Promise<void> {
+    await this.driver.stop();
+    await this.node.close();
+  }
+}

@@ -1,0 +1,447 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Packr } from 'msgpackr';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { NodeId } from '../core/index.js';
+import { logger } from '../log/index.js';
+import {
+  parseMessage,
+  ProtocolError,
+  type PeerLink,
+  type SyncMessage,
+  type Transport,
+  type TransportHandler,
+} from '../sync/index.js';
+import {
+  authMac,
+  isLoopback,
+  macMatches,
+  newNonce,
+  parseControl,
+  PROTOCOL_VERSION,
+  type ControlFrame,
+  type Hello,
+} from './handshake.js';
+
+const log = logger('transport');
+const packr = new Packr({ useRecords: false, copyBuffers: true, mapsAsObjects: true });
+
+/** Every option of the WebSocket transport. Units are in the names. */
+export interface WsTransportOptions {
+  node: NodeId;
+  incarnation: string;
+  /** Address to bind; a non-loopback one needs `secret` or `insecure`. */
+  host: string;
+  /** Port to bind; 0 picks a free one. */
+  port: number;
+  /** host:port peers should dial to reach us; defaults to host:boundPort. */
+  advertise?: string | null;
+  /** Cluster secret: both sides prove it by HMAC before anything else is accepted. */
+  secret?: string | null;
+  /** Allow binding a non-loopback address without a secret. */
+  insecure?: boolean;
+  /** Largest frame accepted (ws maxPayload). */
+  maxFrameBytes?: number;
+  /** Entries per sync message accepted from a peer. */
+  maxEntriesPerMessage?: number;
+  /** A connection not through hello (and auth) in this long is closed. */
+  handshakeTimeoutMs?: number;
+  /** Ping every this often; a peer silent for two intervals is dropped. */
+  heartbeatIntervalMs?: number;
+  /** Reconnect backoff: first delay and cap (jittered, doubling). */
+  reconnectBaseMs?: number;
+  reconnectMaxMs?: number;
+  /** A link refuses sends while this much is queued on its socket (backpressure). */
+  maxBufferedBytes?: number;
+  /** Handler for plain HTTP requests (/status, /metrics); return false for 404. */
+  http?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
+
+export class TransportConfigError extends Error {}
+
+/** One WebSocket, from open through hello and auth to a registered link. */
+interface Conn {
+  ws: WebSocket;
+  dialer: Dialer | null;
+  nonce: Buffer;
+  hello: Hello | null;
+  ready: boolean;
+  alive: boolean;
+  timer: NodeJS.Timeout;
+}
+
+interface Dialer {
+  address: string;
+  attempt: number;
+  timer: NodeJS.Timeout | null;
+  conn: Conn | null;
+  stopped: boolean;
+  /** Learned from the hello of the first connection. */
+  peer: NodeId | null;
+}
+
+/**
+ * WebSocket transport: one socket per peer pair (on a duplicate, the one dialled by the lower
+ * id stays), binary msgpack frames validated per type, hello with protocol version, optional
+ * HMAC challenge–response, reconnect with backoff and jitter, heartbeats, backpressure. The
+ * same HTTP server answers /status and /metrics through `http`.
+ */
+export class WsTransport implements Transport {
+  private readonly server: Server;
+  private readonly wss: WebSocketServer;
+  private readonly links = new Map<NodeId, Conn>();
+  private readonly conns = new Set<Conn>();
+  private readonly dialers = new Map<string, Dialer>();
+  private handler: TransportHandler | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly o: Required<Omit<WsTransportOptions, 'http' | 'advertise' | 'secret'>> & {
+    secret: string | null;
+    advertise: string | null;
+  };
+  readonly counters = {
+    bytesIn: 0,
+    bytesOut: 0,
+    framesIn: 0,
+    framesOut: 0,
+    badFrames: 0,
+    authFailures: 0,
+  };
+
+  private constructor(opts: WsTransportOptions, server: Server) {
+    this.o = {
+      node: opts.node,
+      incarnation: opts.incarnation,
+      host: opts.host,
+      port: opts.port,
+      advertise: opts.advertise ?? null,
+      secret: opts.secret ?? null,
+      insecure: opts.insecure ?? false,
+      maxFrameBytes: opts.maxFrameBytes ?? 32 * 1024 * 1024,
+      maxEntriesPerMessage: opts.maxEntriesPerMessage ?? 10_000,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5000,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 5000,
+      reconnectBaseMs: opts.reconnectBaseMs ?? 200,
+      reconnectMaxMs: opts.reconnectMaxMs ?? 10_000,
+      maxBufferedBytes: opts.maxBufferedBytes ?? 64 * 1024 * 1024,
+    };
+    this.server = server;
+    this.wss = new WebSocketServer({ server, path: '/sync', maxPayload: this.o.maxFrameBytes });
+    this.wss.on('connection', (ws) => this.adopt(ws, null));
+    this.wss.on('error', (e) => log.warn('websocket server error', { error: e.message }));
+  }
+
+  /** Bind the HTTP + WebSocket server; refuses an exposed address without a secret. */
+  static async listen(opts: WsTransportOptions): Promise<WsTransport> {
+    if (!isLoopback(opts.host) && !opts.secret && !opts.insecure) {
+      throw new TransportConfigError(
+        `refusing to listen on ${opts.host} without a cluster secret: set --secret (or FILESYNC_SECRET), or pass --insecure`,
+      );
+    }
+    const server = createServer();
+    const t = new WsTransport(opts, server);
+    server.on('request', (req, res) => t.serveHttp(opts.http, req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    t.o.advertise ??= `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${t.port}`;
+    return t;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  get advertise(): string {
+    return this.o.advertise!;
+  }
+
+  private serveHttp(
+    http: WsTransportOptions['http'],
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): void {
+    if (this.o.secret !== null && req.headers.authorization !== `Bearer ${this.o.secret}`) {
+      res.writeHead(401, { 'content-type': 'text/plain' }).end('unauthorized\n');
+      return;
+    }
+    try {
+      if (http?.(req, res)) return;
+    } catch (e) {
+      log.warn('http handler failed', { url: req.url, error: String(e) });
+      if (!res.headersSent) res.writeHead(500).end('internal error\n');
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  }
+
+  start(handler: TransportHandler): void {
+    this.handler = handler;
+    this.heartbeat = setInterval(() => this.beat(), this.o.heartbeatIntervalMs);
+    this.heartbeat.unref();
+  }
+
+  dial(address: string): void {
+    if (this.closed || address === this.o.advertise || this.dialers.has(address)) return;
+    const d: Dialer = { address, attempt: 0, timer: null, conn: null, stopped: false, peer: null };
+    this.dialers.set(address, d);
+    this.connect(d);
+  }
+
+  hangUp(peer: NodeId): void {
+    for (const [addr, d] of this.dialers) {
+      if (d.peer === peer) {
+        d.stopped = true;
+        if (d.timer) clearTimeout(d.timer);
+        this.dialers.delete(addr);
+      }
+    }
+    const c = this.links.get(peer);
+    if (c) this.shut(c, 4000, 'hung up');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const d of this.dialers.values()) {
+      d.stopped = true;
+      if (d.timer) clearTimeout(d.timer);
+    }
+    this.dialers.clear();
+    for (const c of this.conns) this.shut(c, 1001, 'shutting down');
+    await new Promise<void>((r) => this.wss.close(() => r()));
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  private connect(d: Dialer): void {
+    if (d.stopped || this.closed) return;
+    d.timer = null;
+    // A link to this peer already up (through its own dial): stay quiet until it drops.
+    if (d.peer !== null && this.links.has(d.peer)) return;
+    const ws = new WebSocket(`ws://${d.address}/sync`, {
+      maxPayload: this.o.maxFrameBytes,
+      handshakeTimeout: this.o.handshakeTimeoutMs,
+    });
+    d.conn = this.adopt(ws, d);
+  }
+
+  private redial(d: Dialer): void {
+    if (d.stopped || this.closed || d.timer !== null) return;
+    const base = Math.min(
+      this.o.reconnectMaxMs,
+      this.o.reconnectBaseMs * 2 ** Math.min(d.attempt, 16),
+    );
+    const delayMs = Math.round(base * (0.5 + Math.random() / 2));
+    d.attempt++;
+    d.timer = setTimeout(() => this.connect(d), delayMs);
+    d.timer.unref();
+  }
+
+  private adopt(ws: WebSocket, dialer: Dialer | null): Conn {
+    const conn: Conn = {
+      ws,
+      dialer,
+      nonce: newNonce(),
+      hello: null,
+      ready: false,
+      alive: true,
+      timer: setTimeout(
+        () => this.shut(conn, 4008, 'handshake timed out'),
+        this.o.handshakeTimeoutMs,
+      ),
+    };
+    conn.timer.unref();
+    this.conns.add(conn);
+    const sendHello = (): void =>
+      void this.sendRaw(conn, {
+        t: 'hello',
+        node: this.o.node,
+        incarnation: this.o.incarnation,
+        advertise: this.o.advertise,
+        protocol: PROTOCOL_VERSION,
+        nonce: conn.nonce,
+        secret: this.o.secret !== null,
+      });
+    if (ws.readyState === WebSocket.OPEN) sendHello();
+    else ws.once('open', sendHello);
+    ws.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
+    ws.on('pong', () => {
+      conn.alive = true;
+    });
+    ws.on('error', (e) => log.debug('socket error', { peer: conn.hello?.node, error: e.message }));
+    ws.on('close', (code, reason) => this.onClose(conn, code, reason.toString()));
+    return conn;
+  }
+
+  private sendRaw(conn: Conn, frame: ControlFrame | SyncMessage): boolean {
+    if (conn.ws.readyState !== WebSocket.OPEN) return false;
+    const bytes = packr.pack(frame);
+    this.counters.bytesOut += bytes.length;
+    this.counters.framesOut++;
+    conn.ws.send(bytes, { binary: true });
+    return true;
+  }
+
+  /** Close with a reason both sides log: ours here, theirs from the close frame. */
+  private shut(conn: Conn, code: number, reason: string): void {
+    if (conn.ws.readyState === WebSocket.OPEN && code >= 4000) {
+      this.sendRaw(conn, { t: 'bye', reason });
+    }
+    if (code >= 4001 && code !== 4009)
+      log.warn('closing connection', { peer: conn.hello?.node, reason });
+    const short = Buffer.from(reason).subarray(0, 120).toString();
+    if (conn.ws.readyState === WebSocket.CONNECTING) conn.ws.terminate();
+    else conn.ws.close(code, short);
+  }
+
+  private onFrame(conn: Conn, data: RawData, isBinary: boolean): void {
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    this.counters.bytesIn += buf.length;
+    this.counters.framesIn++;
+    let x: unknown;
+    let control: ControlFrame | null;
+    try {
+      if (!isBinary) throw new ProtocolError('text frame');
+      x = packr.unpack(buf);
+      control = parseControl(x);
+    } catch (e) {
+      this.counters.badFrames++;
+      this.shut(conn, 4002, `bad frame: ${(e as Error).message}`);
+      return;
+    }
+    if (control?.t === 'bye') {
+      log.warn('peer is closing the connection', {
+        peer: conn.hello?.node,
+        reason: control.reason,
+      });
+      return;
+    }
+    if (!conn.ready) {
+      this.handshake(conn, control);
+      return;
+    }
+    if (control !== null) {
+      this.shut(conn, 4002, `unexpected ${control.t} after handshake`);
+      return;
+    }
+    let msg: SyncMessage;
+    try {
+      msg = parseMessage(x, this.o.maxEntriesPerMessage);
+    } catch (e) {
+      this.counters.badFrames++;
+      this.shut(conn, 4002, (e as Error).message);
+      return;
+    }
+    this.handler?.message(conn.hello!.node, msg);
+  }
+
+  private handshake(conn: Conn, f: ControlFrame | null): void {
+    if (f === null) {
+      this.shut(conn, 4003, 'message before handshake');
+      return;
+    }
+    if (f.t === 'hello') {
+      if (conn.hello !== null) return this.shut(conn, 4002, 'second hello');
+      if (f.protocol !== PROTOCOL_VERSION) {
+        return this.shut(
+          conn,
+          4004,
+          `protocol ${f.protocol} is not supported (this node speaks ${PROTOCOL_VERSION})`,
+        );
+      }
+      if (f.node === this.o.node) {
+        if (conn.dialer) conn.dialer.stopped = true;
+        return this.shut(conn, 4009, 'connected to self');
+      }
+      if (f.secret !== (this.o.secret !== null)) {
+        return this.shut(
+          conn,
+          4005,
+          f.secret ? 'peer requires a cluster secret' : 'this node requires a cluster secret',
+        );
+      }
+      conn.hello = f;
+      if (conn.dialer) conn.dialer.peer = f.node;
+      if (this.o.secret === null) return this.ready(conn);
+      this.sendRaw(conn, { t: 'auth', mac: authMac(this.o.secret, f.nonce, this.o.node) });
+      return;
+    }
+    if (f.t === 'auth') {
+      if (conn.hello === null || this.o.secret === null)
+        return this.shut(conn, 4002, 'auth before hello');
+      if (!macMatches(authMac(this.o.secret, conn.nonce, conn.hello.node), f.mac)) {
+        this.counters.authFailures++;
+        return this.shut(conn, 4006, 'wrong cluster secret');
+      }
+      return this.ready(conn);
+    }
+  }
+
+  private ready(conn: Conn): void {
+    clearTimeout(conn.timer);
+    const peer = conn.hello!.node;
+    const existing = this.links.get(peer);
+    if (existing !== undefined && existing !== conn) {
+      // Duplicate: both sides keep the connection dialled by the lower id.
+      const lower = Math.min(peer, this.o.node);
+      const dialledBy = (c: Conn): NodeId => (c.dialer ? this.o.node : peer);
+      if (dialledBy(conn) !== lower || dialledBy(existing) === lower) {
+        this.shut(conn, 4009, 'duplicate connection');
+        return;
+      }
+      this.links.delete(peer);
+      this.shut(existing, 4009, 'duplicate connection');
+      this.handler?.linkDown(peer, 'replaced by a duplicate connection');
+    }
+    conn.ready = true;
+    if (conn.dialer) conn.dialer.attempt = 0;
+    this.links.set(peer, conn);
+    const link: PeerLink = {
+      peer,
+      incarnation: conn.hello!.incarnation,
+      advertise: conn.hello!.advertise,
+      send: (m) => conn.ws.bufferedAmount <= this.o.maxBufferedBytes && this.sendRaw(conn, m),
+      get bufferedBytes() {
+        return conn.ws.bufferedAmount;
+      },
+    };
+    this.handler?.linkUp(link);
+  }
+
+  private onClose(conn: Conn, code: number, reason: string): void {
+    clearTimeout(conn.timer);
+    this.conns.delete(conn);
+    const peer = conn.hello?.node;
+    if (code >= 4001 && code !== 4009 && reason)
+      log.warn('peer closed the connection', { peer, code, reason });
+    if (peer !== undefined && this.links.get(peer) === conn) {
+      this.links.delete(peer);
+      this.handler?.linkDown(peer, reason || `closed (${code})`);
+      // Wake dialers that stood down because this link existed.
+      for (const d of this.dialers.values()) if (d.peer === peer && d.conn !== conn) this.redial(d);
+    }
+    const d = conn.dialer;
+    if (d !== null && d.conn === conn) {
+      d.conn = null;
+      this.redial(d);
+    }
+  }
+
+  private beat(): void {
+    for (const c of this.conns) {
+      if (!c.ready) continue;
+      if (!c.alive) {
+        log.warn('peer stopped answering heartbeats', { peer: c.hello?.node });
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+}
