@@ -265,7 +265,7 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     }
     const ops: StateOp[] = plan.winners.map((entry) => ({ type: 'set', entry }));
     for (const op of ops) this.pendingSource.set(op, from);
-    await Promise.all(ops.map((op) => this.store.append(op)));
+    await this.store.appendMany(ops);
     // An op that lost to another write landing in the same group is not "applied".
     const applied = plan.winners.filter((e) => state.get(e.key) === e);
     return { applied, stale: plan.stale, rejected: plan.rejected };

@@ -91,6 +91,11 @@ export class Store {
     return this.wal.append(op);
   }
 
+  /** Log several ops under one promise (one group commit when made in one turn). */
+  appendMany(ops: readonly StateOp[]): Promise<void> {
+    return this.wal.appendMany(ops);
+  }
+
   get stats(): Readonly<WalWriter['stats']> {
     return this.wal.stats;
   }

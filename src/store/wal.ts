@@ -200,12 +200,17 @@ export class WalWriter {
   }
 
   append(op: StateOp): Promise<void> {
+    return this.appendMany([op]);
+  }
+
+  /** Append several ops; one promise for all, resolved when every one is durable. */
+  appendMany(ops: readonly StateOp[]): Promise<void> {
     if (this.failed !== null) return Promise.reject(this.failed);
     if (this.fh === null) return Promise.reject(new Error('WAL is closed'));
-    const rec = encodeRecord(op);
+    if (ops.length === 0) return Promise.resolve();
+    for (const op of ops) this.bufs.push(encodeRecord(op));
     return new Promise<void>((resolve, reject) => {
-      this.bufs.push(rec);
-      this.ops.push(op);
+      for (const op of ops) this.ops.push(op);
       this.waiters.push({ resolve, reject });
       this.scheduleKick();
     });

@@ -208,7 +208,7 @@ describe('ack rules (DESIGN §3)', () => {
     h.outbox.length = 0;
     await h.deliver(2, { t: 'page', rid: 6, round: 5, offset: 3 });
     await h.deliver(2, { t: 'page', rid: 7, round: 5, offset: 3 });
-    const [a, b] = h.outbox as SyncResponse[];
+    const [a, b] = h.outbox.filter((m): m is SyncResponse => m.t === 'sync-res');
     expect(a!.entries).toEqual(b!.entries);
   });
 

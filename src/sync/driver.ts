@@ -136,7 +136,7 @@ export class SyncDriver {
         if (rec.addr) known.push(rec.addr);
       } else if (e.value === null) this.node.removePeer(id).catch(() => undefined);
     }
-    for (const addr of [...this.opts.seeds, ...known]) this.transport.dial(addr);
+    for (const addr of [...this.opts.seeds, ...(this.opts.discover ? known : [])]) this.transport.dial(addr);
     // Nobody to recover our old writes from: local writes may start now.
     if (this.node.awaitingSeqRecovery && this.opts.seeds.length === 0 && known.length === 0) {
       this.node.seqRecovered();
@@ -262,7 +262,7 @@ export class SyncDriver {
     // Everyone advertised is a member: tombstone GC waits for its acks too, so a newcomer that
     // has not reached us yet cannot hand back a version a collected tombstone had superseded.
     this.addMember(id);
-    if (rec.addr && !this.links.has(id)) this.transport.dial(rec.addr);
+    if (this.opts.discover && rec.addr && !this.links.has(id)) this.transport.dial(rec.addr);
   };
 
   private addMember(id: NodeId): void {
@@ -408,15 +408,15 @@ export class SyncDriver {
     let merged = true;
     let received = 0;
     for (;;) {
+      received += res.entries.length;
+      // Ask for the next page before merging this one, so the wire and the disk overlap.
+      const offset = received;
+      const next = res.last ? null : this.request(peer, (rid) => ({ t: 'page', rid, round, offset }));
+      next?.catch(() => undefined); // observed below; a merge failure must not leave it unhandled
       // Rule 1: one rejection parks the acks for this round.
       if (!(await this.mergeFrom(peer, res.entries.map(fromWire)))) merged = false;
-      received += res.entries.length;
-      if (res.last) break;
-      const offset = received;
-      res = this.expect(
-        await this.request(peer, (rid) => ({ t: 'page', rid, round, offset })),
-        'sync-res',
-      );
+      if (next === null) break;
+      res = this.expect(await next, 'sync-res');
     }
     // Rule 2: acks move only on the final page, and only if everything merged.
     if (merged) {

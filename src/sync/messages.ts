@@ -222,5 +222,26 @@ export function parseMessage(x: unknown, maxEntries: number): SyncMessage {
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(m.t)}`);
   }
+  if ('entries' in m) compactValues(m.entries as EntryWire[]);
   return m as unknown as SyncMessage;
+}
+
+/**
+ * Copy a message's values out of the frame into one buffer of their own, so values that live
+ * on in the state neither pin the whole frame (keys, other messages' bytes) nor cost one
+ * allocation each.
+ */
+function compactValues(entries: EntryWire[]): void {
+  let total = 0;
+  for (const e of entries) if (e[1] !== null) total += e[1].length;
+  if (total === 0) return;
+  const arena = new Uint8Array(total);
+  let off = 0;
+  for (const e of entries) {
+    const v = e[1];
+    if (v === null) continue;
+    arena.set(v, off);
+    e[1] = arena.subarray(off, off + v.length);
+    off += v.length;
+  }
 }

@@ -14,12 +14,14 @@ export interface PushOptions {
 
 /**
  * Push relay: entries that changed this node's state go to every connected peer except the one
- * they came from, gathered for a short window and coalesced per key. Pushes carry entries only
+ * they came from, gathered for a short window and coalesced per key (the window opens with the
+ * first change after a quiet spell, which goes out at once). Pushes carry entries only
  * and never move acks; when a peer falls behind they are dropped and rounds catch it up.
  */
 export class PushRelay {
   private readonly queues = new Map<NodeId, Map<string, Entry>>();
   private timer: TimerHandle | null = null;
+  private lastFlushMs = -Infinity;
   readonly counters = { pushed: 0, dropped: 0, messages: 0 };
 
   constructor(
@@ -42,7 +44,10 @@ export class PushRelay {
         log.debug('push queue overflow; leaving it to rounds', { peer });
       }
     }
-    this.timer ??= this.sched.setTimeout(() => this.flush(), this.opts.windowMs);
+    // Leading edge: after a quiet spell the first change goes out at once (latency); changes
+    // that follow within the window are gathered into one message per peer (throughput).
+    const waitMs = Math.max(0, this.lastFlushMs + this.opts.windowMs - this.sched.now());
+    this.timer ??= this.sched.setTimeout(() => this.flush(), waitMs);
   }
 
   forget(peer: NodeId): void {
@@ -51,6 +56,7 @@ export class PushRelay {
 
   flush(): void {
     this.timer = null;
+    this.lastFlushMs = this.sched.now();
     for (const [peer, q] of this.queues) {
       this.queues.delete(peer);
       const link = this.links.get(peer);

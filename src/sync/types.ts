@@ -102,6 +102,8 @@ export interface SyncOptions {
   advertise: string | null;
   /** Addresses to dial at start. */
   seeds: string[];
+  /** Dial every member advertised under __peer/<id> (true), or only `seeds` (benchmarks of chains). */
+  discover: boolean;
 }
 
 export const DEFAULT_SYNC_OPTIONS: Readonly<SyncOptions> = Object.freeze({
@@ -109,11 +111,12 @@ export const DEFAULT_SYNC_OPTIONS: Readonly<SyncOptions> = Object.freeze({
   requestTimeoutMs: 10_000,
   pushWindowMs: 10,
   maxPushBufferedBytes: 8 * 1024 * 1024,
-  pageEntries: 5000,
+  pageEntries: 10_000,
   pageBytes: 4 * 1024 * 1024,
   repairAfterRounds: 3,
   gcIntervalMs: 60_000,
   tombstoneMinAgeMs: 60 * 60 * 1000,
   advertise: null,
   seeds: [],
+  discover: true,
 });

@@ -24,7 +24,8 @@ import {
 } from './handshake.js';
 
 const log = logger('transport');
-const packr = new Packr({ useRecords: false, copyBuffers: true, mapsAsObjects: true });
+// Values are decoded as views of the frame; parseMessage copies them out compactly.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 /** Every option of the WebSocket transport. Units are in the names. */
 export interface WsTransportOptions {
@@ -300,7 +301,7 @@ export class WsTransport implements Transport {
   }
 
   private onFrame(conn: Conn, data: RawData, isBinary: boolean): void {
-    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     this.counters.bytesIn += buf.length;
     this.counters.framesIn++;
     let x: unknown;

@@ -10,7 +10,7 @@ import {
 import type { EventQueue } from './events.js';
 import type { Prng } from './prng.js';
 
-const packr = new Packr({ useRecords: false, copyBuffers: true, mapsAsObjects: true });
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 interface SimLink {
   readonly id: number;

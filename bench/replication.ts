@@ -1,0 +1,153 @@
+/**
+ * Replication benchmarks over loopback WebSockets: `npm run bench:replication`.
+ * - bootstrap of SCALE keys (100-byte values, default 1M) to a new peer;
+ * - single-write latency from node 1 to node 3 across a chain 1–2–3 (no 1–3 link), push relay;
+ * - sustained small-write replication rate across the same chain.
+ * fsync policy: fdatasync per group commit on every node (the default).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Entry } from '../src/core/index.js';
+import { setLogLevel } from '../src/log/index.js';
+import { WaveNode } from '../src/node/index.js';
+import { Replica, type ReplicaOptions } from '../src/replica/index.js';
+import { envInt, fmt, median, percentile, record } from './util.js';
+
+setLogLevel('error');
+const REPEAT = envInt('REPEAT', 3);
+const SCALE = envInt('SCALE', 1_000_000);
+const VALUE = Buffer.alloc(100, 7);
+
+async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'wavekv-bench-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const until = async (cond: () => boolean, timeoutMs = 120_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('benchmark timed out');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+};
+
+function start(dir: string, name: string, opts: Partial<ReplicaOptions> = {}): Promise<Replica> {
+  return Replica.start({ dataDir: path.join(dir, name), port: 0, ...opts });
+}
+
+async function bootstrap(): Promise<number> {
+  return withDir(async (dir) => {
+    // Fill node 1 directly (setup, not measured).
+    const seed = await WaveNode.open({ dataDir: path.join(dir, '1'), fsync: 'never', walMaxBytes: 1 << 30 });
+    const now = Date.now();
+    for (let i = 0; i < SCALE; i += 10_000) {
+      const page: Entry[] = [];
+      for (let j = i; j < Math.min(SCALE, i + 10_000); j++) {
+        page.push({ key: `key-${j}`, value: VALUE, meta: { node: 4242, seq: j + 1, ts: now } });
+      }
+      await seed.merge(page, 4242);
+    }
+    await seed.close();
+    const r1 = await start(dir, '1');
+    const t0 = performance.now();
+    const r2 = await start(dir, '2', { peers: [r1.transport.advertise] });
+    const progress = process.env.PROGRESS
+      ? setInterval(() => console.error(((performance.now() - t0) / 1000).toFixed(1), r2.node.state.size), 1000)
+      : null;
+    await until(() => r2.node.state.size >= SCALE + 1);
+    if (progress) clearInterval(progress);
+    const s = (performance.now() - t0) / 1000;
+    await r2.close();
+    await r1.close();
+    return s;
+  });
+}
+
+async function chain(dir: string): Promise<Replica[]> {
+  const sync = { discover: false };
+  const r1 = await start(dir, '1', { sync });
+  const r2 = await start(dir, '2', { sync, peers: [r1.transport.advertise] });
+  const r3 = await start(dir, '3', { sync, peers: [r2.transport.advertise] });
+  await until(() => r2.driver.linkedPeers.length === 2 && r3.driver.linkedPeers.length === 1, 10_000);
+  return [r1, r2, r3];
+}
+
+async function latency(n: number): Promise<number[]> {
+  return withDir(async (dir) => {
+    const [r1, r2, r3] = await chain(dir);
+    const lat: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const key = `lat-${i}`;
+      const arrived = new Promise<void>((resolve) => {
+        const on = (c: { entry: Entry }): void => {
+          if (c.entry.key === key) {
+            r3!.node.off('change', on);
+            resolve();
+          }
+        };
+        r3!.node.on('change', on);
+      });
+      const t0 = performance.now();
+      await r1!.node.put(key, VALUE);
+      await arrived;
+      lat.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 15)); // writes spaced out: measure latency, not batching
+    }
+    for (const r of [r3!, r2!, r1!]) await r.close();
+    return lat;
+  });
+}
+
+async function sustained(n: number): Promise<number> {
+  return withDir(async (dir) => {
+    const [r1, r2, r3] = await chain(dir);
+    const t0 = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 256 }, async () => {
+        while (next < n) await r1!.node.put(`w-${next++}`, VALUE);
+      }),
+    );
+    await until(() => r3!.node.get(`w-${n - 1}`) !== undefined && [...r3!.node.entries('w-')].length === n);
+    const rate = n / ((performance.now() - t0) / 1000);
+    for (const r of [r3!, r2!, r1!]) await r.close();
+    return rate;
+  });
+}
+
+const only = process.env.ONLY;
+const boot: number[] = [];
+const lat: number[] = [];
+const rate: number[] = [];
+for (let r = 0; r < REPEAT; r++) {
+  if (!only || only === 'bootstrap') boot.push(await bootstrap());
+  if (!only || only === 'latency') lat.push(...(await latency(100)));
+  if (!only || only === 'sustained') rate.push(await sustained(50_000));
+}
+if (only) {
+  console.log({ boot, latP50: lat.length ? percentile(lat, 50) : null, rate });
+  process.exit(0);
+}
+
+const rows: [string, string, string][] = [
+  [`bootstrap of ${fmt(SCALE)} keys (100 B values) to a new peer (s)`, fmt(median(boot), 2), '≤ 10'],
+  ['single write, node 1 → node 3 across the chain, p50 / p99 (ms)', `${fmt(percentile(lat, 50), 1)} / ${fmt(percentile(lat, 99), 1)}`, 'p50 ≤ 20'],
+  ['sustained small writes replicated 1 → 3 (writes/s)', fmt(median(rate)), ''],
+];
+const w = Math.max(...rows.map((r) => r[0].length));
+console.log(`WaveKV replication — medians of ${REPEAT} runs; loopback; fsync: fdatasync per group commit`);
+for (const [k, v, t] of rows) console.log(`${k.padEnd(w)}  ${v.padStart(14)}  ${t}`);
+await record('replication.jsonl', {
+  repeat: REPEAT,
+  scale: SCALE,
+  fsync: 'fdatasync per group commit',
+  bootstrapS: median(boot),
+  latencyP50Ms: percentile(lat, 50),
+  latencyP99Ms: percentile(lat, 99),
+  sustainedWritesPerS: median(rate),
+});
