@@ -5,12 +5,13 @@
  * - sustained small-write replication rate across the same chain.
  * fsync policy: fdatasync per group commit on every node (the default).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Entry } from '../src/core/index.js';
 import { setLogLevel } from '../src/log/index.js';
-import { WaveNode } from '../src/node/index.js';
 import { Replica, type ReplicaOptions } from '../src/replica/index.js';
 import { envInt, fmt, median, percentile, record } from './util.js';
 
@@ -40,82 +41,121 @@ function start(dir: string, name: string, opts: Partial<ReplicaOptions> = {}): P
   return Replica.start({ dataDir: path.join(dir, name), port: 0, ...opts });
 }
 
+/** Start a replica in a child process; resolves with its address once it listens. */
+async function spawnReplica(args: string[]): Promise<{ child: ChildProcess; advertise: string }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(import.meta.dirname, 'replica-proc.ts'), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let buf = '';
+  for await (const chunk of child.stdout!) {
+    buf += String(chunk);
+    const nl = buf.indexOf('\n');
+    if (nl >= 0)
+      return {
+        child,
+        advertise: (JSON.parse(buf.slice(0, nl)) as { advertise: string }).advertise,
+      };
+  }
+  throw new Error('replica process exited before listening');
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  const exited = once(child, 'exit');
+  process.kill(child.pid!, 'SIGTERM');
+  await exited;
+}
+
 async function bootstrap(): Promise<number> {
   return withDir(async (dir) => {
-    // Fill node 1 directly (setup, not measured).
-    const seed = await WaveNode.open({ dataDir: path.join(dir, '1'), fsync: 'never', walMaxBytes: 1 << 30 });
-    const now = Date.now();
-    for (let i = 0; i < SCALE; i += 10_000) {
-      const page: Entry[] = [];
-      for (let j = i; j < Math.min(SCALE, i + 10_000); j++) {
-        page.push({ key: `key-${j}`, value: VALUE, meta: { node: 4242, seq: j + 1, ts: now } });
-      }
-      await seed.merge(page, 4242);
-    }
-    await seed.close();
-    const r1 = await start(dir, '1');
+    // Node 1 runs in its own process, filled before it listens (setup, not measured).
+    const p1 = await spawnReplica([path.join(dir, '1'), 'fill', String(SCALE)]);
     const t0 = performance.now();
-    const r2 = await start(dir, '2', { peers: [r1.transport.advertise] });
+    const r2 = await start(dir, '2', { peers: [p1.advertise] });
     const progress = process.env.PROGRESS
-      ? setInterval(() => console.error(((performance.now() - t0) / 1000).toFixed(1), r2.node.state.size), 1000)
+      ? setInterval(
+          () => console.error(((performance.now() - t0) / 1000).toFixed(1), r2.node.state.size),
+          1000,
+        )
       : null;
     await until(() => r2.node.state.size >= SCALE + 1);
     if (progress) clearInterval(progress);
     const s = (performance.now() - t0) / 1000;
     await r2.close();
-    await r1.close();
+    await stopChild(p1.child);
     return s;
   });
 }
 
-async function chain(dir: string): Promise<Replica[]> {
+/** Chain 1–2–3 with no 1–3 link; node 2, the relay, runs in its own process. */
+async function chain(
+  dir: string,
+): Promise<{ r1: Replica; r3: Replica; stop: () => Promise<void> }> {
   const sync = { discover: false };
   const r1 = await start(dir, '1', { sync });
-  const r2 = await start(dir, '2', { sync, peers: [r1.transport.advertise] });
-  const r3 = await start(dir, '3', { sync, peers: [r2.transport.advertise] });
-  await until(() => r2.driver.linkedPeers.length === 2 && r3.driver.linkedPeers.length === 1, 10_000);
-  return [r1, r2, r3];
+  const p2 = await spawnReplica([
+    path.join(dir, '2'),
+    'peers',
+    r1.transport.advertise,
+    'nodiscover',
+  ]);
+  const r3 = await start(dir, '3', { sync, peers: [p2.advertise] });
+  await until(
+    () => r1.driver.linkedPeers.length === 1 && r3.driver.linkedPeers.length === 1,
+    10_000,
+  );
+  const stop = async (): Promise<void> => {
+    await r3.close();
+    await stopChild(p2.child);
+    await r1.close();
+  };
+  return { r1, r3, stop };
 }
 
 async function latency(n: number): Promise<number[]> {
   return withDir(async (dir) => {
-    const [r1, r2, r3] = await chain(dir);
+    const { r1, r3, stop } = await chain(dir);
     const lat: number[] = [];
     for (let i = 0; i < n; i++) {
       const key = `lat-${i}`;
       const arrived = new Promise<void>((resolve) => {
         const on = (c: { entry: Entry }): void => {
           if (c.entry.key === key) {
-            r3!.node.off('change', on);
+            r3.node.off('change', on);
             resolve();
           }
         };
-        r3!.node.on('change', on);
+        r3.node.on('change', on);
       });
       const t0 = performance.now();
-      await r1!.node.put(key, VALUE);
+      await r1.node.put(key, VALUE);
       await arrived;
       lat.push(performance.now() - t0);
       await new Promise((r) => setTimeout(r, 15)); // writes spaced out: measure latency, not batching
     }
-    for (const r of [r3!, r2!, r1!]) await r.close();
+    await stop();
     return lat;
   });
 }
 
 async function sustained(n: number): Promise<number> {
   return withDir(async (dir) => {
-    const [r1, r2, r3] = await chain(dir);
+    const { r1, r3, stop } = await chain(dir);
     const t0 = performance.now();
     let next = 0;
     await Promise.all(
       Array.from({ length: 256 }, async () => {
-        while (next < n) await r1!.node.put(`w-${next++}`, VALUE);
+        while (next < n) await r1.node.put(`w-${next++}`, VALUE);
       }),
     );
-    await until(() => r3!.node.get(`w-${n - 1}`) !== undefined && [...r3!.node.entries('w-')].length === n);
+    await until(
+      () => r3.node.get(`w-${n - 1}`) !== undefined && [...r3.node.entries('w-')].length === n,
+    );
     const rate = n / ((performance.now() - t0) / 1000);
-    for (const r of [r3!, r2!, r1!]) await r.close();
+    await stop();
     return rate;
   });
 }
@@ -135,12 +175,22 @@ if (only) {
 }
 
 const rows: [string, string, string][] = [
-  [`bootstrap of ${fmt(SCALE)} keys (100 B values) to a new peer (s)`, fmt(median(boot), 2), '≤ 10'],
-  ['single write, node 1 → node 3 across the chain, p50 / p99 (ms)', `${fmt(percentile(lat, 50), 1)} / ${fmt(percentile(lat, 99), 1)}`, 'p50 ≤ 20'],
+  [
+    `bootstrap of ${fmt(SCALE)} keys (100 B values) to a new peer (s)`,
+    fmt(median(boot), 2),
+    '≤ 10',
+  ],
+  [
+    'single write, node 1 → node 3 across the chain, p50 / p99 (ms)',
+    `${fmt(percentile(lat, 50), 1)} / ${fmt(percentile(lat, 99), 1)}`,
+    'p50 ≤ 20',
+  ],
   ['sustained small writes replicated 1 → 3 (writes/s)', fmt(median(rate)), ''],
 ];
 const w = Math.max(...rows.map((r) => r[0].length));
-console.log(`WaveKV replication — medians of ${REPEAT} runs; loopback; fsync: fdatasync per group commit`);
+console.log(
+  `WaveKV replication — medians of ${REPEAT} runs; loopback; fsync: fdatasync per group commit`,
+);
 for (const [k, v, t] of rows) console.log(`${k.padEnd(w)}  ${v.padStart(14)}  ${t}`);
 await record('replication.jsonl', {
   repeat: REPEAT,

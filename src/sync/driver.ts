@@ -33,6 +33,9 @@ import {
 
 const log = logger('sync');
 
+/** Pages of one round's response being merged at once. */
+const MERGE_WINDOW = 3;
+
 /** What the driver knows about one peer; volatile, like peerAcks. */
 interface PeerInfo {
   incarnation: string | null;
@@ -58,6 +61,8 @@ interface OpenResponse {
   acks: AcksWire;
   digest: string;
   merged: boolean;
+  /** The last page has been sent. */
+  done: boolean;
 }
 
 interface Pending {
@@ -136,7 +141,8 @@ export class SyncDriver {
         if (rec.addr) known.push(rec.addr);
       } else if (e.value === null) this.node.removePeer(id).catch(() => undefined);
     }
-    for (const addr of [...this.opts.seeds, ...(this.opts.discover ? known : [])]) this.transport.dial(addr);
+    for (const addr of [...this.opts.seeds, ...(this.opts.discover ? known : [])])
+      this.transport.dial(addr);
     // Nobody to recover our old writes from: local writes may start now.
     if (this.node.awaitingSeqRecovery && this.opts.seeds.length === 0 && known.length === 0) {
       this.node.seqRecovered();
@@ -384,10 +390,16 @@ export class SyncDriver {
     const state = this.node.state;
     const reset = info.resetPending;
     if (reset) state.peerAcks.delete(peer);
-    const out = state.delta(state.peerAcks.get(peer) ?? new Map(), {
-      maxEntries: this.opts.pageEntries,
-      maxBytes: this.opts.pageBytes,
-    });
+    // While the peer is paging through our response it is getting everything anyway: do not
+    // resend the same first page with every round.
+    const paging = this.open.get(peer);
+    const out =
+      paging !== undefined && !paging.done
+        ? { entries: [], complete: false }
+        : state.delta(state.peerAcks.get(peer) ?? new Map(), {
+            maxEntries: this.opts.pageEntries,
+            maxBytes: this.opts.pageBytes,
+          });
     const t0 = this.sched.now();
     const req = (rid: number): SyncRequest => ({
       t: 'sync',
@@ -407,16 +419,27 @@ export class SyncDriver {
     const round = res.rid;
     let merged = true;
     let received = 0;
-    for (;;) {
-      received += res.entries.length;
-      // Ask for the next page before merging this one, so the wire and the disk overlap.
-      const offset = received;
-      const next = res.last ? null : this.request(peer, (rid) => ({ t: 'page', rid, round, offset }));
-      next?.catch(() => undefined); // observed below; a merge failure must not leave it unhandled
-      // Rule 1: one rejection parks the acks for this round.
-      if (!(await this.mergeFrom(peer, res.entries.map(fromWire)))) merged = false;
-      if (next === null) break;
-      res = this.expect(await next, 'sync-res');
+    // Merges of earlier pages still being made durable: the wire, the CPU and the disk overlap,
+    // with at most MERGE_WINDOW pages held in memory.
+    const inFlight: Promise<boolean>[] = [];
+    try {
+      for (;;) {
+        received += res.entries.length;
+        const offset = received;
+        const next = res.last
+          ? null
+          : this.request(peer, (rid) => ({ t: 'page', rid, round, offset }));
+        next?.catch(() => undefined); // observed below; a failed merge must not leave it unhandled
+        inFlight.push(this.mergeFrom(peer, res.entries.map(fromWire)));
+        // Rule 1: one rejection parks the acks for this round.
+        if (inFlight.length >= MERGE_WINDOW && !(await inFlight.shift()!)) merged = false;
+        if (next === null) break;
+        res = this.expect(await next, 'sync-res');
+      }
+    } finally {
+      for (const ok of await Promise.allSettled(inFlight)) {
+        if (ok.status === 'rejected' || !ok.value) merged = false;
+      }
     }
     // Rule 2: acks move only on the final page, and only if everything merged.
     if (merged) {
@@ -525,7 +548,7 @@ export class SyncDriver {
       maxBytes: this.opts.pageBytes,
     });
     const entries = first.complete ? first.entries : this.fullDelta(theirAcks);
-    this.open.set(peer, { round: req.rid, entries, acks, digest, merged });
+    this.open.set(peer, { round: req.rid, entries, acks, digest, merged, done: false });
     this.sendPage(peer, req.rid, req.rid, 0);
   }
 
@@ -553,6 +576,7 @@ export class SyncDriver {
     // The view stays open after its last page so a repeated page request is still answered;
     // the next round replaces it.
     const last = end >= view.entries.length;
+    if (last) view.done = true;
     const res: SyncResponse = {
       t: 'sync-res',
       rid,

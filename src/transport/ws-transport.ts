@@ -301,7 +301,11 @@ export class WsTransport implements Transport {
   }
 
   private onFrame(conn: Conn, data: RawData, isBinary: boolean): void {
-    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    const buf = Array.isArray(data)
+      ? Buffer.concat(data)
+      : Buffer.isBuffer(data)
+        ? data
+        : Buffer.from(data);
     this.counters.bytesIn += buf.length;
     this.counters.framesIn++;
     let x: unknown;
