@@ -17,10 +17,9 @@ describe('simulator', () => {
       try {
         events += (await new World(seed).run()).events;
       } catch (e) {
-        throw new Error(
-          `${(e as Error).message}\nreplay: SIM_SEED=${seed} npx vitest run test/sim`,
-          { cause: e },
-        );
+        throw new Error(`${(e as Error).message}\nreplay: npm run sim -- --seed ${seed}`, {
+          cause: e,
+        });
       }
     }
     expect(events).toBeGreaterThan(seeds.length * 100);

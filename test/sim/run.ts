@@ -1,0 +1,35 @@
+/**
+ * Long mode of the simulator: `npm run sim -- --seeds 20000 [--from 1]`, or `--seed N` to replay
+ * one history. Exits non-zero at the first failure, printing the command that replays it.
+ */
+import { World } from './world.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: number): number => {
+  const i = args.indexOf(name);
+  const v = i >= 0 ? Number(args[i + 1]) : dflt;
+  if (!Number.isSafeInteger(v) || v < 0) {
+    process.stderr.write(`${name} needs a whole number\n`);
+    process.exit(2);
+  }
+  return v;
+};
+const one = args.includes('--seed') ? opt('--seed', 0) : null;
+const from = opt('--from', 1);
+const count = opt('--seeds', 10_000);
+const seeds = one !== null ? [one] : Array.from({ length: count }, (_, i) => from + i);
+const t0 = Date.now();
+let events = 0;
+for (const [i, seed] of seeds.entries()) {
+  try {
+    events += (await new World(seed).run()).events;
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\nreplay: npm run sim -- --seed ${seed}\n`);
+    process.exit(1);
+  }
+  if ((i + 1) % 500 === 0)
+    process.stdout.write(`${i + 1} seeds ok (${Math.round((Date.now() - t0) / 1000)} s)\n`);
+}
+process.stdout.write(
+  `${seeds.length} passed, 0 failed (${events} events, ${Math.round((Date.now() - t0) / 1000)} s)\n`,
+);
