@@ -12,3 +12,6 @@ export {
   type LogRecord,
   type Logger,
 } from './log/index.js';
+export * from './sync/index.js';
+export * from './replica/index.js';
+export { WsTransport, TransportConfigError, PROTOCOL_VERSION, type WsTransportOptions } from './transport/index.js';
