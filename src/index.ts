@@ -14,4 +14,9 @@ export {
 } from './log/index.js';
 export * from './sync/index.js';
 export * from './replica/index.js';
-export { WsTransport, TransportConfigError, PROTOCOL_VERSION, type WsTransportOptions } from './transport/index.js';
+export {
+  WsTransport,
+  TransportConfigError,
+  PROTOCOL_VERSION,
+  type WsTransportOptions,
+} from './transport/index.js';
