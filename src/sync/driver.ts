@@ -7,6 +7,7 @@ import {
   fromWire,
   toWire,
   type AcksWire,
+  type BlockRequest,
   type ResponseMessage,
   type SyncMessage,
   type SyncRequest,
@@ -91,6 +92,8 @@ export class SyncDriver {
   private readonly push: PushRelay;
   private nextRid = 1;
   private gcTimer: TimerHandle | null = null;
+  private blockServer: ((peer: NodeId, req: BlockRequest) => Promise<Uint8Array | null>) | null =
+    null;
   private stopped = false;
   /** Until our own first complete round, our coverage is unknown: adopt nobody's acks (rule 5). */
   private firstRoundDone: boolean;
@@ -166,6 +169,27 @@ export class SyncDriver {
     this.transport.hangUp(peer);
     await this.node.removePeer(peer);
     await this.node.delete(peerKey(peer));
+  }
+
+  /** Serve block requests from peers (filesync's content transfer rides the same socket). */
+  serveBlocks(fn: (peer: NodeId, req: BlockRequest) => Promise<Uint8Array | null>): void {
+    this.blockServer = fn;
+  }
+
+  /** Ask `peer` for one block; null when it cannot serve it. */
+  async fetchBlock(peer: NodeId, req: Omit<BlockRequest, 't' | 'rid'>): Promise<Uint8Array | null> {
+    const res = await this.request(peer, (rid) => ({ t: 'block', rid, ...req }));
+    return this.expect(res, 'block-res').data;
+  }
+
+  /** The acks `peer` last reported (what it covers), if any. */
+  peerAcksOf(peer: NodeId): ReadonlyMap<NodeId, number> | undefined {
+    return this.node.state.peerAcks.get(peer);
+  }
+
+  /** Bytes queued on the link to `peer` (for transfer flow control). */
+  bufferedBytes(peer: NodeId): number {
+    return this.links.get(peer)?.bufferedBytes ?? Infinity;
   }
 
   get linkedPeers(): NodeId[] {
@@ -298,6 +322,19 @@ export class SyncDriver {
           .get(peer)
           ?.send({ t: 'buckets-res', rid: msg.rid, digests: this.node.state.bucketDigests() });
         return;
+      case 'block': {
+        const serve = this.blockServer;
+        const reply = (data: Uint8Array | null): void => {
+          this.links.get(peer)?.send({ t: 'block-res', rid: msg.rid, data });
+        };
+        if (serve === null) reply(null);
+        else
+          serve(peer, msg).then(reply, (e: unknown) => {
+            log.debug('block not served', { peer, key: msg.key, error: String(e) });
+            reply(null);
+          });
+        return;
+      }
       case 'bucket-entries':
         this.handleBucketEntries(peer, msg.rid, msg.buckets, msg.entries.map(fromWire)).catch(
           (e: unknown) => this.replyError(peer, msg.rid, e),

@@ -84,6 +84,24 @@ export interface BucketEntriesResponse {
   entries: EntryWire[];
 }
 
+/** Ask for one block of a file version: (key, version, index, hash). Served by the embedder. */
+export interface BlockRequest {
+  t: 'block';
+  rid: number;
+  key: string;
+  node: NodeId;
+  seq: number;
+  index: number;
+  hash: string;
+}
+
+export interface BlockResponse {
+  t: 'block-res';
+  rid: number;
+  /** The block's bytes, or null when this peer cannot serve it. */
+  data: Uint8Array | null;
+}
+
 export interface ErrorResponse {
   t: 'error';
   rid: number;
@@ -99,10 +117,15 @@ export type SyncMessage =
   | BucketsResponse
   | BucketEntriesRequest
   | BucketEntriesResponse
+  | BlockRequest
+  | BlockResponse
   | ErrorResponse;
 
 export type ResponseMessage =
-  SyncResponse | BucketsResponse | BucketEntriesResponse | ErrorResponse;
+  SyncResponse | BucketsResponse | BucketEntriesResponse | BlockResponse | ErrorResponse;
+
+/** Largest block a peer may send (filesync's blocks are 1 MiB). */
+export const MAX_BLOCK_BYTES = 1024 * 1024;
 
 export function toWire(e: Entry): EntryWire {
   return [e.key, e.value, e.meta.node, e.meta.seq, e.meta.ts];
@@ -214,6 +237,23 @@ export function parseMessage(x: unknown, maxEntries: number): SyncMessage {
     case 'bucket-entries-res':
       if (!isRid(m.rid)) bad('rid');
       if (!isEntries(m.entries, maxEntries)) bad('entries');
+      break;
+    case 'block':
+      if (
+        !isRid(m.rid) ||
+        !isStr(m.key, 8192) ||
+        !isNodeId(m.node) ||
+        !isRid(m.seq) ||
+        !isRid(m.index)
+      ) {
+        bad('fields');
+      }
+      if (!isStr(m.hash, 64)) bad('hash');
+      break;
+    case 'block-res':
+      if (!isRid(m.rid)) bad('rid');
+      if (m.data !== null && !(m.data instanceof Uint8Array && m.data.length <= MAX_BLOCK_BYTES))
+        bad('data');
       break;
     case 'error':
       if (!isRid(m.rid)) bad('rid');

@@ -1,0 +1,55 @@
+import { InvalidArgumentError } from 'commander';
+
+/** "90s", "30m", "1h", "2d", "500ms" or a plain number of milliseconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(s.trim());
+  if (!m)
+    throw new InvalidArgumentError(`not a duration: ${JSON.stringify(s)} (use e.g. 90s, 30m, 1h)`);
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms']!;
+  return Math.round(n * unit);
+}
+
+export function parsePort(s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`not a port: ${JSON.stringify(s)}`);
+  return n;
+}
+
+export function parseId(s: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || !Number.isInteger(n) || n < 1 || n > 0xffff_ffff) {
+    throw new InvalidArgumentError(`not a node id (1 to 4294967295): ${JSON.stringify(s)}`);
+  }
+  return n;
+}
+
+export function parseCount(s: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || n < 1)
+    throw new InvalidArgumentError(`not a positive whole number: ${JSON.stringify(s)}`);
+  return n;
+}
+
+/** host:port, with [v6] hosts allowed. */
+export function parseAddress(s: string): string {
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s.trim());
+  if (!m || Number(m[2]) > 65535)
+    throw new InvalidArgumentError(`not host:port: ${JSON.stringify(s)}`);
+  return s.trim();
+}
+
+export function parseAddressList(s: string, prev: string[] = []): string[] {
+  return [
+    ...prev,
+    ...s
+      .split(',')
+      .filter((x) => x.trim() !== '')
+      .map(parseAddress),
+  ];
+}
+
+export function collect(s: string, prev: string[] = []): string[] {
+  return [...prev, s];
+}

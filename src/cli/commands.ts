@@ -1,0 +1,122 @@
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { WaveNode } from '../node/index.js';
+import { peerKey } from '../sync/index.js';
+import { compareDirs } from './check.js';
+import { readLock } from './lock.js';
+
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** `check`: 0 identical, 1 differ (listed), 2 usage. */
+export async function checkCommand(o: {
+  dirs: string;
+  json: boolean;
+  ignoreConflicts: boolean;
+}): Promise<number> {
+  const dirs = o.dirs.split(',').filter((d) => d !== '');
+  if (dirs.length < 2) {
+    process.stderr.write('filesync: check needs at least two directories (--dirs a,b)\n');
+    return 2;
+  }
+  for (const d of dirs) {
+    try {
+      await access(d);
+    } catch {
+      process.stderr.write(`filesync: no such directory: ${d}\n`);
+      return 2;
+    }
+  }
+  const diffs = await compareDirs(dirs, { skipConflicts: o.ignoreConflicts });
+  if (o.json)
+    process.stdout.write(
+      JSON.stringify({ identical: diffs.length === 0, differences: diffs }) + '\n',
+    );
+  else if (diffs.length === 0) process.stdout.write(`identical: ${dirs.join(', ')}\n`);
+  else {
+    process.stdout.write(`${diffs.length} difference(s):\n`);
+    for (const d of diffs.slice(0, 200)) {
+      process.stdout.write(`  ${d.path}\n`);
+      for (const [dir, v] of Object.entries(d.sides))
+        process.stdout.write(`    ${dir}: ${v ?? 'missing'}\n`);
+    }
+    if (diffs.length > 200) process.stdout.write(`  … and ${diffs.length - 200} more\n`);
+  }
+  return diffs.length === 0 ? 0 : 1;
+}
+
+async function get(url: string): Promise<Response> {
+  const secret = process.env.FILESYNC_SECRET;
+  try {
+    return await fetch(url, secret ? { headers: { authorization: `Bearer ${secret}` } } : {});
+  } catch (e) {
+    throw new CommandError(
+      `cannot reach ${url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : String(e)}`,
+    );
+  }
+}
+
+export async function statusCommand(o: { peer: string; json: boolean }): Promise<void> {
+  const res = await get(`http://${o.peer}/status`);
+  if (res.status === 401)
+    throw new CommandError('unauthorized: set FILESYNC_SECRET to the cluster secret');
+  if (!res.ok) throw new CommandError(`status answered ${res.status}`);
+  const s = (await res.json()) as {
+    node: { id: number; advertise: string; keys: number; lastSeq: number; digest: string };
+    peers: {
+      id: number;
+      connected: boolean;
+      advertise: string | null;
+      coversOurs: number;
+      rttMs: number | null;
+    }[];
+  };
+  if (o.json) {
+    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    return;
+  }
+  process.stdout.write(
+    `node ${s.node.id} at ${s.node.advertise}: ${s.node.keys} keys, last seq ${s.node.lastSeq}, digest ${s.node.digest}\n`,
+  );
+  for (const p of s.peers) {
+    const pct = s.node.lastSeq === 0 ? 100 : Math.floor((100 * p.coversOurs) / s.node.lastSeq);
+    process.stdout.write(
+      `  peer ${p.id} ${p.connected ? 'up  ' : 'down'} ${p.advertise ?? ''} covers ${pct}% of our writes${p.rttMs !== null ? `, rtt ${p.rttMs} ms` : ''}\n`,
+    );
+  }
+}
+
+export async function forgetPeerCommand(
+  id: number,
+  o: { dir: string; dataDir?: string },
+): Promise<void> {
+  const dataDir = path.resolve(o.dataDir ?? path.join(path.resolve(o.dir), '.filesync'));
+  const holder = await readLock(dataDir);
+  if (holder !== null) {
+    throw new CommandError(
+      `the node using ${dataDir} is running (pid ${holder.pid}); stop it first, then forget the peer`,
+    );
+  }
+  try {
+    await access(path.join(dataDir, 'node'));
+  } catch {
+    throw new CommandError(`no filesync data in ${dataDir}`, 2);
+  }
+  const node = await WaveNode.open({ dataDir });
+  try {
+    if (!node.state.members.has(id) && node.getEntry(peerKey(id)) === undefined) {
+      throw new CommandError(`node ${id} is not a member here`);
+    }
+    await node.removePeer(id);
+    await node.delete(peerKey(id));
+  } finally {
+    await node.close();
+  }
+  process.stdout.write(`forgot node ${id}; every member will drop it once this node syncs\n`);
+}

@@ -1,0 +1,94 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { FileSync, admitFileEntry } from '../filesync/index.js';
+import { logger } from '../log/index.js';
+import { Replica } from '../replica/index.js';
+import { takeLock } from './lock.js';
+
+const log = logger('cli');
+
+export interface RunOptions {
+  dir: string;
+  port: number;
+  host: string;
+  advertise?: string;
+  peers: string[];
+  dataDir?: string;
+  id?: number;
+  secret?: string;
+  insecure: boolean;
+  ignore: string[];
+  keepDeleted: number;
+  maxConflicts: number;
+  allowMassDelete: boolean;
+  rescanInterval: number;
+}
+
+/** The default command: one node mirroring `dir`, until SIGINT/SIGTERM. */
+export async function run(o: RunOptions): Promise<void> {
+  const root = path.resolve(o.dir);
+  const dataDir = path.resolve(o.dataDir ?? path.join(root, '.filesync'));
+  await mkdir(dataDir, { recursive: true });
+  const lock = await takeLock(dataDir);
+  let replica: Replica;
+  try {
+    replica = await Replica.start({
+      dataDir,
+      ...(o.id !== undefined && { id: o.id }),
+      host: o.host,
+      port: o.port,
+      advertise: o.advertise ?? null,
+      peers: o.peers,
+      secret: o.secret ?? process.env.FILESYNC_SECRET ?? null,
+      insecure: o.insecure,
+      node: { admit: admitFileEntry },
+    });
+  } catch (e) {
+    await lock.release();
+    throw e;
+  }
+  await lock.update({ pid: process.pid, advertise: replica.transport.advertise });
+  const fs = await FileSync.start({
+    root,
+    dataDir,
+    replica,
+    ignore: o.ignore,
+    keepDeletedMs: o.keepDeleted,
+    maxConflicts: o.maxConflicts,
+    allowMassDelete: o.allowMassDelete,
+    rescanIntervalMs: o.rescanInterval,
+  });
+  const flog = logger('filesync');
+  fs.on('event', (ev) => {
+    const fields = { path: ev.path, ...(ev.detail !== undefined && { detail: ev.detail }) };
+    if (ev.kind === 'error' || ev.kind === 'held') flog.warn(ev.kind, fields);
+    else if (ev.kind === 'conflict' || ev.kind === 'kept-edit') flog.warn(ev.kind, fields);
+    else flog.info(ev.kind, fields);
+  });
+  log.info('filesync running', {
+    node: replica.node.id,
+    dir: root,
+    listen: replica.transport.advertise,
+    peers: o.peers,
+  });
+
+  let stopping = false;
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string): void => {
+      if (stopping) {
+        log.warn(`second ${sig}: exiting now`);
+        process.exit(130);
+      }
+      stopping = true;
+      log.info(`${sig}: shutting down (flushing the log, writing a snapshot)`);
+      void (async () => {
+        await fs.close();
+        await replica.close();
+        await lock.release();
+        resolve();
+      })();
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+}

@@ -1,0 +1,193 @@
+import { chmod, lstat, mkdir, readdir, rename, rmdir, symlink, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import { logger } from '../log/index.js';
+import { fsyncDir } from '../store/fsutil.js';
+import { kvFile, type Ctx, type KvFile } from './context.js';
+import type { IndexEntry } from './disk-index.js';
+import { conflictName, conflictOrigin, isConflictCopy, keyOf } from './paths.js';
+import { descendsFrom, encodeRecord, lineage, sameVersion, type FileRecord } from './record.js';
+import { ensureRealParents, parentsAreReal } from './safe-fs.js';
+import type { Scanner } from './scanner.js';
+import { permBits } from './scanner.js';
+
+const log = logger('applier');
+
+/**
+ * The remote side: bring the disk to the KV's version of a path. It never destroys what the
+ * author of the change did not see: a concurrent edit is kept as a conflict copy, and a delete
+ * that did not see the local version leaves the file and re-publishes it.
+ */
+export class Applier {
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly scanner: Scanner,
+  ) {}
+
+  apply(rel: string): Promise<void> {
+    return this.ctx.withPath(rel, () => this.applyLocked(rel));
+  }
+
+  private async applyLocked(rel: string): Promise<void> {
+    const { ctx } = this;
+    if (ctx.ignore.ignores(rel)) return;
+    let kv = kvFile(ctx.node, rel);
+    if (kv === null) return;
+    if (sameVersion(ctx.index.get(rel)?.version ?? null, kv.version)) return;
+    // A local change not scanned yet is published first, so it is judged like any other.
+    if (await this.scanner.checkLocked(rel)) {
+      kv = kvFile(ctx.node, rel);
+      if (kv === null || sameVersion(ctx.index.get(rel)?.version ?? null, kv.version)) return;
+    }
+    if (!(await parentsAreReal(ctx.root, rel))) {
+      log.warn('not applying: a parent directory is a symlink', { path: rel });
+      ctx.event('error', rel, 'parent is a symlink');
+      return;
+    }
+    const local = ctx.index.get(rel);
+    const concurrent =
+      local !== undefined && local.version !== null && !descendsFrom(kv.record, local.version);
+    if (kv.record.type === 'deleted') return this.applyDelete(rel, kv, local, concurrent);
+    if (
+      concurrent &&
+      local!.type === 'file' &&
+      !isConflictCopy(rel) &&
+      local!.hash !== kv.record.hash
+    ) {
+      await this.keepConflictCopy(rel, local!);
+    }
+    await this.materialise(rel, kv);
+  }
+
+  private async applyDelete(
+    rel: string,
+    kv: KvFile,
+    local: IndexEntry | undefined,
+    concurrent: boolean,
+  ): Promise<void> {
+    const { ctx } = this;
+    if (local === undefined) return;
+    if (concurrent && local.type !== 'dir') {
+      // The deleter never saw this version: keep the edit and publish it again over the delete.
+      const r: FileRecord = { ...local, prev: kv.version, history: lineage(kv.version, kv.record) };
+      const e = await ctx.node.put(keyOf(rel), encodeRecord(r));
+      ctx.index.set(rel, { ...local, version: [e.meta.node, e.meta.seq] });
+      ctx.event('kept-edit', rel, 'a delete that did not see this edit');
+      return;
+    }
+    const abs = path.join(ctx.root, rel);
+    if (local.type === 'dir') {
+      try {
+        await rmdir(abs);
+      } catch {
+        return; // not empty yet: the deletes of its children will come, then we retry
+      }
+    } else {
+      const moved = await ctx.trash.put(abs, rel).catch(() => null);
+      if (moved) ctx.transfer.noteTrashed(local.hash, moved);
+    }
+    ctx.index.delete(rel);
+    await this.removeDeletedParents(rel);
+    ctx.event('deleted', rel, 'remote');
+  }
+
+  /** After a child goes, parents whose own delete is already in the KV can go too. */
+  private async removeDeletedParents(rel: string): Promise<void> {
+    const { ctx } = this;
+    for (let p = path.posix.dirname(rel); p !== '.'; p = path.posix.dirname(p)) {
+      const kv = kvFile(ctx.node, p);
+      if (kv?.record.type !== 'deleted' || ctx.index.get(p)?.type !== 'dir') return;
+      try {
+        await rmdir(path.join(ctx.root, p));
+      } catch {
+        return;
+      }
+      ctx.index.delete(p);
+    }
+  }
+
+  /** Move the local version aside under the name every node derives the same way. */
+  private async keepConflictCopy(rel: string, local: IndexEntry): Promise<void> {
+    const { ctx } = this;
+    const name = conflictName(rel, local.version![0], local.version![1]);
+    const abs = path.join(ctx.root, rel);
+    const dest = path.join(ctx.root, name);
+    if (await lstat(dest).catch(() => null)) {
+      await ctx.trash.put(abs, rel); // that copy exists already (made here or received)
+    } else {
+      await rename(abs, dest);
+      ctx.event('conflict', rel, `kept the local version as ${name}`);
+    }
+    ctx.index.delete(rel);
+    void this.scanner.check(name).then(() => this.capConflicts(rel));
+  }
+
+  /** At most maxConflicts copies per path; the oldest beyond that go to the trash. */
+  private async capConflicts(rel: string): Promise<void> {
+    const { ctx } = this;
+    const dir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
+    const names = await readdir(path.join(ctx.root, dir)).catch(() => [] as string[]);
+    const copies = names
+      .map((n) => (dir ? `${dir}/${n}` : n))
+      .filter((p) => isConflictCopy(p) && conflictOrigin(p) === rel)
+      .map((p) => ({ p, seq: Number(/sync-conflict-\d+-(\d+)/.exec(p)![1]) }))
+      .sort((a, b) => a.seq - b.seq);
+    for (const { p } of copies.slice(0, Math.max(0, copies.length - ctx.maxConflicts))) {
+      await ctx.withPath(p, async () => {
+        const moved = await ctx.trash.put(path.join(ctx.root, p), p).catch(() => null);
+        if (moved) await this.scanner.checkLocked(p);
+      });
+    }
+  }
+
+  private async materialise(rel: string, kv: KvFile): Promise<void> {
+    const { ctx } = this;
+    const r = kv.record;
+    const abs = path.join(ctx.root, rel);
+    await ensureRealParents(ctx.root, rel);
+    const existing = await lstat(abs).catch(() => null);
+    const local = ctx.index.get(rel);
+    if (r.type === 'dir') {
+      if (existing && !existing.isDirectory()) await this.setAside(abs, rel, local);
+      if (!existing || !existing.isDirectory()) await mkdir(abs);
+      await chmod(abs, r.mode);
+    } else if (r.type === 'symlink') {
+      if (existing) await this.setAside(abs, rel, local);
+      await symlink(r.target!, abs);
+    } else if (local && local.type === 'file' && existing?.isFile() && local.hash === r.hash) {
+      await chmod(abs, r.mode); // same content: metadata only
+      await utimes(abs, new Date(), new Date(r.mtimeMs));
+    } else {
+      const tmp = await ctx.transfer.fetch(keyOf(rel), r, kv.version);
+      const again = await lstat(abs).catch(() => null);
+      if (again) await this.setAside(abs, rel, local);
+      await chmod(tmp, r.mode);
+      await utimes(tmp, new Date(), new Date(r.mtimeMs));
+      await rename(tmp, abs);
+      await fsyncDir(path.dirname(abs));
+    }
+    const st = await lstat(abs);
+    ctx.index.set(rel, {
+      type: r.type as IndexEntry['type'],
+      size: r.type === 'dir' ? 0 : st.size,
+      mtimeMs: st.mtimeMs,
+      ino: st.ino,
+      mode: permBits(st.mode),
+      hash: r.hash,
+      blocks: r.blocks,
+      target: r.target,
+      version: kv.version,
+    });
+    ctx.event('applied', rel, r.type);
+  }
+
+  /** Whatever is in the way goes to the trash (a non-empty dir in the way stops the apply). */
+  private async setAside(abs: string, rel: string, local: IndexEntry | undefined): Promise<void> {
+    const st = await lstat(abs);
+    if (st.isDirectory()) {
+      await rmdir(abs); // throws if not empty: the children's records come first
+      return;
+    }
+    const moved = await this.ctx.trash.put(abs, rel);
+    if (local) this.ctx.transfer.noteTrashed(local.hash, moved);
+  }
+}

@@ -1,0 +1,65 @@
+import type { Entry } from '../core/index.js';
+import type { WaveNode } from '../node/index.js';
+import type { DiskIndex, IndexEntry } from './disk-index.js';
+import type { IgnoreRules } from './ignore.js';
+import { keyOf } from './paths.js';
+import { decodeRecord, type FileRecord, type Version } from './record.js';
+import type { Transfer } from './transfer.js';
+import type { Trash } from './trash.js';
+
+/** Everything the local (scanner) and remote (applier) sides share. */
+export interface Ctx {
+  root: string;
+  node: WaveNode;
+  index: DiskIndex;
+  ignore: IgnoreRules;
+  trash: Trash;
+  transfer: Transfer;
+  maxConflicts: number;
+  allowMassDelete: boolean;
+  /** Set when the root vanished or was emptied: deletions are not published meanwhile. */
+  deletionsHeld: boolean;
+  /** Events for the UI / log (received, sent, conflicts, errors). */
+  event: (kind: FileEventKind, path: string, detail?: string) => void;
+  /** Run `fn` with `rel` locked against every other change of that path. */
+  withPath<T>(rel: string, fn: () => Promise<T>): Promise<T>;
+}
+
+export type FileEventKind =
+  'published' | 'applied' | 'deleted' | 'conflict' | 'kept-edit' | 'error' | 'held';
+
+export interface KvFile {
+  entry: Entry;
+  record: FileRecord;
+  version: Version;
+}
+
+/** The KV's current record for a path (a bare tombstone reads as a delete without prev). */
+export function kvFile(node: WaveNode, rel: string): KvFile | null {
+  const entry = node.getEntry(keyOf(rel));
+  if (entry === undefined) return null;
+  const version: Version = [entry.meta.node, entry.meta.seq];
+  if (entry.value === null) {
+    const record: FileRecord = {
+      type: 'deleted',
+      size: 0,
+      mtimeMs: 0,
+      mode: 0,
+      hash: '',
+      blocks: [],
+      target: null,
+      prev: null,
+      history: [],
+    };
+    return { entry, record, version };
+  }
+  const record = decodeRecord(entry.value);
+  return record === null ? null : { entry, record, version };
+}
+
+/** Same content and metadata as far as a peer can see. */
+export function sameContent(idx: IndexEntry, r: FileRecord): boolean {
+  return (
+    idx.type === r.type && idx.hash === r.hash && idx.target === r.target && idx.mode === r.mode
+  );
+}

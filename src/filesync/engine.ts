@@ -1,0 +1,229 @@
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { logger } from '../log/index.js';
+import type { Replica } from '../replica/index.js';
+import { Applier } from './applier.js';
+import type { Ctx, FileEventKind } from './context.js';
+import { DiskIndex } from './disk-index.js';
+import { IGNORE_FILE, IgnoreRules } from './ignore.js';
+import { FILE_PREFIX, pathOf } from './paths.js';
+import { sameVersion } from './record.js';
+import { Scanner } from './scanner.js';
+import { Transfer } from './transfer.js';
+import { Trash } from './trash.js';
+import { Watcher } from './watcher.js';
+
+const log = logger('filesync');
+
+/** Every option of the directory mirror. Units are in the names. */
+export interface FileSyncOptions {
+  /** The directory kept identical across peers (created if missing). */
+  root: string;
+  /** WaveKV data dir (holds `index`, `tmp/`, `trash/` too). */
+  dataDir: string;
+  replica: Replica;
+  /** Extra ignore patterns (gitignore syntax) on top of `.filesyncignore`. */
+  ignore?: string[];
+  /** How long removed or replaced files stay in trash/. */
+  keepDeletedMs?: number;
+  /** Conflict copies kept per path. */
+  maxConflicts?: number;
+  /** Propagate deletions even when the root vanished or was emptied. */
+  allowMassDelete?: boolean;
+  /** Full rescan this often (the watcher is only a hint). */
+  rescanIntervalMs?: number;
+  /** Use the file watcher (off: rescans only). */
+  watch?: boolean;
+  /** Paths applied at once. */
+  applyConcurrency?: number;
+}
+
+export interface FileEvent {
+  kind: FileEventKind;
+  path: string;
+  detail?: string;
+  timeMs: number;
+}
+
+/**
+ * The directory mirror on one node: start scan + watcher publish local changes as FileRecords;
+ * remote records are applied to disk. One lock per path orders the two sides.
+ */
+export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly queue = new Set<string>();
+  private readonly retry = new Map<string, NodeJS.Timeout>();
+  private running = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private closed = false;
+  private watcher: Watcher | null = null;
+  readonly ctx: Ctx;
+  private readonly scanner: Scanner;
+  private readonly applier: Applier;
+
+  private constructor(
+    private readonly opts: FileSyncOptions,
+    index: DiskIndex,
+    ignore: IgnoreRules,
+    transfer: Transfer,
+  ) {
+    super();
+    this.ctx = {
+      root: opts.root,
+      node: opts.replica.node,
+      index,
+      ignore,
+      trash: new Trash(path.join(opts.dataDir, 'trash'), opts.keepDeletedMs ?? 3600_000),
+      transfer,
+      maxConflicts: opts.maxConflicts ?? 10,
+      allowMassDelete: opts.allowMassDelete ?? false,
+      deletionsHeld: false,
+      event: (kind, p, detail) =>
+        this.emit('event', {
+          kind,
+          path: p,
+          ...(detail !== undefined && { detail }),
+          timeMs: Date.now(),
+        }),
+      withPath: (rel, fn) => this.withPath(rel, fn),
+    };
+    this.scanner = new Scanner(this.ctx);
+    this.applier = new Applier(this.ctx, this.scanner);
+  }
+
+  static async start(opts: FileSyncOptions): Promise<FileSync> {
+    await mkdir(opts.root, { recursive: true });
+    const index = await DiskIndex.load(opts.dataDir);
+    const ignore = new IgnoreRules(opts.root, opts.ignore ?? []);
+    await ignore.reload();
+    const transfer = new Transfer(
+      opts.root,
+      path.join(opts.dataDir, 'tmp'),
+      index,
+      opts.replica.driver,
+    );
+    await transfer.init();
+    const fs = new FileSync(opts, index, ignore, transfer);
+    opts.replica.node.on('change', fs.onChange);
+    if (opts.watch ?? true) {
+      fs.watcher = new Watcher(opts.root, ignore, (rel) => fs.onLocalHint(rel));
+      await fs.watcher.start();
+    }
+    const t0 = Date.now();
+    const { seen, published } = await fs.scanner.scan();
+    log.info('start scan done', { paths: seen, published, ms: Date.now() - t0 });
+    // Catch up with records that arrived while we were down (or before this scan).
+    for (const e of opts.replica.node.entries(FILE_PREFIX, { tombstones: true })) {
+      const rel = pathOf(e.key)!;
+      if (!sameVersion(index.get(rel)?.version ?? null, [e.meta.node, e.meta.seq])) fs.enqueue(rel);
+    }
+    const every = (ms: number, fn: () => Promise<unknown>): void => {
+      const t = setInterval(
+        () =>
+          void fn().catch((err: unknown) =>
+            log.warn('periodic task failed', { error: String(err) }),
+          ),
+        ms,
+      );
+      t.unref();
+      fs.timers.push(t);
+    };
+    every(opts.rescanIntervalMs ?? 60_000, () => fs.scanner.scan());
+    every(1000, () => index.save());
+    every(600_000, () => fs.ctx.trash.sweep());
+    return fs;
+  }
+
+  /** Wait until no apply is queued or running (tests, `check`). */
+  get idle(): boolean {
+    return this.queue.size === 0 && this.running === 0 && this.locks.size === 0;
+  }
+
+  get transfers(): Transfer {
+    return this.ctx.transfer;
+  }
+
+  private withPath<T>(rel: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(rel) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(rel, tail);
+    void tail.then(() => {
+      if (this.locks.get(rel) === tail) this.locks.delete(rel);
+    });
+    return run;
+  }
+
+  private onLocalHint(rel: string): void {
+    if (this.closed) return;
+    if (rel === IGNORE_FILE) {
+      void this.ctx.ignore.reload().then(async (changed) => {
+        if (changed) await this.scanner.scan();
+      });
+    }
+    this.scanner.check(rel).catch((e: unknown) => this.fail(rel, e));
+  }
+
+  private onChange = (c: { entry: { key: string }; source: 'local' | 'remote' }): void => {
+    if (c.source !== 'remote') return;
+    const rel = pathOf(c.entry.key);
+    if (rel !== null) this.enqueue(rel);
+  };
+
+  private enqueue(rel: string): void {
+    if (this.closed) return;
+    this.queue.add(rel);
+    this.pump();
+  }
+
+  private pump(): void {
+    const limit = this.opts.applyConcurrency ?? 8;
+    while (this.running < limit && this.queue.size > 0) {
+      const rel = this.queue.values().next().value as string;
+      this.queue.delete(rel);
+      this.running++;
+      this.applier
+        .apply(rel)
+        .then(async () => {
+          if (rel === IGNORE_FILE) await this.ctx.ignore.reload();
+        })
+        .catch((e: unknown) => {
+          this.fail(rel, e);
+          this.scheduleRetry(rel);
+        })
+        .finally(() => {
+          this.running--;
+          this.pump();
+        });
+    }
+  }
+
+  private scheduleRetry(rel: string): void {
+    if (this.closed || this.retry.has(rel)) return;
+    const t = setTimeout(() => {
+      this.retry.delete(rel);
+      this.enqueue(rel);
+    }, 1000);
+    t.unref();
+    this.retry.set(rel, t);
+  }
+
+  private fail(rel: string, e: unknown): void {
+    log.warn('could not sync path', {
+      path: rel,
+      error: e instanceof Error ? e.message : String(e),
+    });
+    this.ctx.event('error', rel, e instanceof Error ? e.message : String(e));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.opts.replica.node.off('change', this.onChange);
+    for (const t of this.timers) clearInterval(t);
+    for (const t of this.retry.values()) clearTimeout(t);
+    await this.watcher?.close();
+    await Promise.allSettled([...this.locks.values()]);
+    await this.ctx.index.save();
+  }
+}

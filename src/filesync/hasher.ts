@@ -1,0 +1,46 @@
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { BLOCK_BYTES } from './record.js';
+
+export interface ContentHash {
+  size: number;
+  hash: string;
+  /** Per-block hashes when the file is larger than one block. */
+  blocks: string[];
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * Hash a file by streaming it block by block: memory stays one block whatever the size.
+ * Opened with O_NOFOLLOW so a symlink swapped in is not followed.
+ */
+export async function hashFile(absPath: string): Promise<ContentHash> {
+  const { constants } = await import('node:fs');
+  const fh = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const whole = createHash('sha256');
+    const blocks: string[] = [];
+    const buf = Buffer.allocUnsafe(BLOCK_BYTES);
+    let size = 0;
+    for (;;) {
+      let filled = 0;
+      while (filled < BLOCK_BYTES) {
+        const { bytesRead } = await fh.read(buf, filled, BLOCK_BYTES - filled, size + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      if (filled === 0) break;
+      const chunk = buf.subarray(0, filled);
+      whole.update(chunk);
+      blocks.push(sha256(chunk));
+      size += filled;
+      if (filled < BLOCK_BYTES) break;
+    }
+    return { size, hash: whole.digest('hex'), blocks: size > BLOCK_BYTES ? blocks : [] };
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,69 @@
+import type { Entry } from '../core/index.js';
+import { PEER_PREFIX } from '../sync/index.js';
+import { decodeRecord } from './record.js';
+
+/** Files live under `__file/<path>` in the KV. */
+export const FILE_PREFIX = '__file/';
+/** Folder (under the root) that filesync never syncs: data dir, temp files, trash. */
+export const RESERVED_DIR = '.filesync';
+export const MAX_PATH_BYTES = 4096;
+
+/**
+ * Why `p` is not a safe relative path, or null when it is: relative, `/`-separated, NFC, no
+ * empty, `.` or `..` segment, no NUL or backslash, not under `.filesync/`, ≤ 4096 bytes.
+ */
+export function pathProblem(p: string): string | null {
+  if (p.length === 0) return 'empty path';
+  if (Buffer.byteLength(p) > MAX_PATH_BYTES) return `path longer than ${MAX_PATH_BYTES} bytes`;
+  if (p.includes('\0')) return 'NUL in path';
+  if (p.includes('\\')) return 'backslash in path';
+  if (p.startsWith('/')) return 'absolute path';
+  if (p.normalize('NFC') !== p) return 'path not in NFC';
+  for (const seg of p.split('/')) {
+    if (seg === '' || seg === '.' || seg === '..') return `bad segment ${JSON.stringify(seg)}`;
+  }
+  if (p === RESERVED_DIR || p.startsWith(RESERVED_DIR + '/')) return `path under ${RESERVED_DIR}/`;
+  return null;
+}
+
+export function keyOf(path: string): string {
+  return FILE_PREFIX + path;
+}
+
+export function pathOf(key: string): string | null {
+  return key.startsWith(FILE_PREFIX) ? key.slice(FILE_PREFIX.length) : null;
+}
+
+/**
+ * The admission hook filesync gives WaveKV: only membership records and file records with a
+ * safe path and a well-formed value get in. A bad entry from a peer is rejected, counted and
+ * logged by the core, and never reaches the disk.
+ */
+export function admitFileEntry(e: Entry): string | null {
+  if (e.key.startsWith(PEER_PREFIX)) return null;
+  const p = pathOf(e.key);
+  if (p === null) return 'not a filesync key';
+  const problem = pathProblem(p);
+  if (problem !== null) return `unsafe path: ${problem}`;
+  if (e.value !== null && decodeRecord(e.value) === null) return 'malformed file record';
+  return null;
+}
+
+/** `a/b/c.txt` → `a/b/c.sync-conflict-<node>-<seq>.txt`: every node derives the same name. */
+export function conflictName(path: string, node: number, seq: number): string {
+  const slash = path.lastIndexOf('/');
+  const dir = slash >= 0 ? path.slice(0, slash + 1) : '';
+  const base = path.slice(slash + 1);
+  const dot = base.lastIndexOf('.');
+  const [stem, ext] = dot > 0 ? [base.slice(0, dot), base.slice(dot)] : [base, ''];
+  return `${dir}${stem}.sync-conflict-${node}-${seq}${ext}`;
+}
+
+export function isConflictCopy(path: string): boolean {
+  return /\.sync-conflict-\d+-\d+(\.[^/]*)?$/.test(path);
+}
+
+/** The path a conflict copy was made from. */
+export function conflictOrigin(path: string): string {
+  return path.replace(/\.sync-conflict-\d+-\d+(?=(\.[^/.]*)?$)/, '');
+}

@@ -1,0 +1,127 @@
+import { Packr } from 'msgpackr';
+import type { NodeId } from '../core/index.js';
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+export const BLOCK_BYTES = 1024 * 1024;
+
+export type FileType = 'file' | 'dir' | 'symlink' | 'deleted';
+
+/** (node, seq) of a KV version. */
+export type Version = readonly [node: NodeId, seq: number];
+
+/**
+ * What the KV says about one path. A delete is a record of type `deleted` (not a bare KV
+ * tombstone) because it must carry `prev`: the version the deleter had on disk, so a delete
+ * never removes an edit it did not see.
+ */
+export interface FileRecord {
+  type: FileType;
+  size: number;
+  mtimeMs: number;
+  /** Permission bits only (never setuid, setgid or sticky). */
+  mode: number;
+  /** SHA-256 of the content, hex; '' for dirs, symlinks and deletes. */
+  hash: string;
+  /** SHA-256 of each 1 MiB block, hex, for files larger than one block; else []. */
+  blocks: string[];
+  /** A symlink's text. */
+  target: string | null;
+  /** The version the writer had on disk when it made this change; null for a new path. */
+  prev: Version | null;
+  /**
+   * Older ancestors (prev's prev, …), newest first, at most MAX_HISTORY. Push relay coalesces
+   * rapid edits, so a peer may get v3 without ever seeing v2; v1 then still shows up here and
+   * is recognised as an ancestor, not a concurrent edit.
+   */
+  history: Version[];
+}
+
+export const MAX_HISTORY = 16;
+
+/** The lineage for a new version written on top of `prev`, given the record `prev` names. */
+export function lineage(prev: Version | null, prevRecord: FileRecord | null): Version[] {
+  if (prev === null || prevRecord === null) return [];
+  const out = prevRecord.prev ? [prevRecord.prev, ...prevRecord.history] : [];
+  return out.slice(0, MAX_HISTORY);
+}
+
+/** Did the writer of `r` have version `v` in its lineage (so `v` is not concurrent with it)? */
+export function descendsFrom(r: FileRecord, v: Version): boolean {
+  return sameVersion(r.prev, v) || r.history.some((h) => sameVersion(h, v));
+}
+
+export function encodeRecord(r: FileRecord): Uint8Array {
+  return packr.pack({
+    type: r.type,
+    size: r.size,
+    mtimeMs: r.mtimeMs,
+    mode: r.mode,
+    hash: r.hash,
+    blocks: r.blocks,
+    target: r.target,
+    prev: r.prev === null ? null : [r.prev[0], r.prev[1]],
+    history: r.history.slice(0, MAX_HISTORY).map((v) => [v[0], v[1]]),
+  });
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const isUint = (x: unknown): x is number =>
+  typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+
+/** Decode and validate a record from the KV; null when it is not a well-formed one. */
+export function decodeRecord(v: Uint8Array): FileRecord | null {
+  let x: unknown;
+  try {
+    x = packr.unpack(v);
+  } catch {
+    return null;
+  }
+  if (typeof x !== 'object' || x === null) return null;
+  const r = x as Record<string, unknown>;
+  if (!['file', 'dir', 'symlink', 'deleted'].includes(r.type as string)) return null;
+  if (!isUint(r.size) || typeof r.mtimeMs !== 'number' || !Number.isFinite(r.mtimeMs)) return null;
+  if (!isUint(r.mode) || r.mode > 0o777) return null;
+  if (typeof r.hash !== 'string' || (r.hash !== '' && !HEX64.test(r.hash))) return null;
+  if (r.type === 'file' && r.hash === '') return null;
+  if (!Array.isArray(r.blocks) || !r.blocks.every((b) => typeof b === 'string' && HEX64.test(b)))
+    return null;
+  if (
+    r.type === 'file' &&
+    r.size > BLOCK_BYTES &&
+    r.blocks.length !== Math.ceil(r.size / BLOCK_BYTES)
+  )
+    return null;
+  if (
+    r.target !== null &&
+    (typeof r.target !== 'string' || r.target.length > 4096 || r.target.includes('\0'))
+  ) {
+    return null;
+  }
+  if (r.type === 'symlink' && r.target === null) return null;
+  let prev: Version | null = null;
+  if (r.prev !== null) {
+    if (!Array.isArray(r.prev) || r.prev.length !== 2 || !isUint(r.prev[0]) || !isUint(r.prev[1]))
+      return null;
+    prev = [r.prev[0], r.prev[1]];
+  }
+  const isVersion = (v: unknown): v is [number, number] =>
+    Array.isArray(v) && v.length === 2 && isUint(v[0]) && isUint(v[1]);
+  if (!Array.isArray(r.history) || r.history.length > MAX_HISTORY || !r.history.every(isVersion))
+    return null;
+  return {
+    history: (r.history as [number, number][]).map((v) => [v[0], v[1]] as const),
+    type: r.type as FileType,
+    size: r.size,
+    mtimeMs: r.mtimeMs,
+    mode: r.mode,
+    hash: r.hash,
+    blocks: r.blocks as string[],
+    target: r.target as string | null,
+    prev,
+  };
+}
+
+export function sameVersion(a: Version | null, b: Version | null): boolean {
+  return a !== null && b !== null && a[0] === b[0] && a[1] === b[1];
+}

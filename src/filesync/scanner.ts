@@ -1,0 +1,239 @@
+import type { Stats } from 'node:fs';
+import { lstat, opendir, readdir, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import { logger } from '../log/index.js';
+import { kvFile, sameContent, type Ctx } from './context.js';
+import type { IndexEntry } from './disk-index.js';
+import { hashFile } from './hasher.js';
+import { keyOf, pathProblem } from './paths.js';
+import { encodeRecord, lineage, sameVersion, type FileRecord, type FileType } from './record.js';
+
+const log = logger('scanner');
+
+function typeOf(st: Stats): Exclude<FileType, 'deleted'> | null {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  return null; // sockets, fifos, devices: not synced
+}
+
+/** Permission bits only: setuid, setgid and sticky never travel. */
+export function permBits(mode: number): number {
+  return mode & 0o777;
+}
+
+function unchanged(idx: IndexEntry, st: Stats, type: string): boolean {
+  return (
+    idx.type === type &&
+    idx.size === st.size &&
+    idx.mtimeMs === st.mtimeMs &&
+    idx.ino === st.ino &&
+    idx.mode === permBits(st.mode)
+  );
+}
+
+export class ChangedWhileHashing extends Error {}
+
+/**
+ * The local side: find what changed on disk and publish it. The watcher only says where to
+ * look; the truth is always a fresh lstat (and a hash when size, mtime, inode or mode moved).
+ */
+export class Scanner {
+  constructor(private readonly ctx: Ctx) {}
+
+  /** Walk the whole tree: every path that may have changed is checked. Returns paths seen. */
+  async scan(): Promise<{ seen: number; published: number }> {
+    const { ctx } = this;
+    let rootOk = true;
+    try {
+      rootOk = (await lstat(ctx.root)).isDirectory();
+    } catch {
+      rootOk = false;
+    }
+    const seen = new Set<string>();
+    if (rootOk) await this.walk('', seen);
+    // Safety: a vanished or emptied root while the index held files is far more likely an
+    // unmounted disk or a mistake than a wish to delete everything on every peer.
+    const indexedFiles = [...ctx.index.entries()].filter(([, e]) => e.type === 'file').length;
+    const held = !rootOk || (seen.size === 0 && indexedFiles > 0);
+    if (held && !ctx.allowMassDelete) {
+      if (!ctx.deletionsHeld) {
+        log.error(
+          rootOk
+            ? `the folder ${ctx.root} is empty but held ${indexedFiles} files: NOT propagating deletions (use --allow-mass-delete if this is intended)`
+            : `the folder ${ctx.root} is missing: NOT propagating deletions`,
+        );
+        ctx.event('held', '', 'deletions held: root missing or emptied');
+      }
+      ctx.deletionsHeld = true;
+      return { seen: 0, published: 0 };
+    }
+    ctx.deletionsHeld = false;
+    let published = 0;
+    for (const p of seen) if (await this.check(p)) published++;
+    for (const p of [...ctx.index.paths()]) if (!seen.has(p) && (await this.check(p))) published++;
+    return { seen: seen.size, published };
+  }
+
+  private async walk(dir: string, seen: Set<string>): Promise<void> {
+    let handle;
+    try {
+      handle = await opendir(path.join(this.ctx.root, dir));
+    } catch (e) {
+      log.warn('cannot read directory', { dir, error: String(e) });
+      return;
+    }
+    for await (const d of handle) {
+      const rel = dir === '' ? d.name : `${dir}/${d.name}`;
+      if (pathProblem(rel) !== null || this.ctx.ignore.ignores(rel, d.isDirectory())) continue;
+      if (!d.isFile() && !d.isDirectory() && !d.isSymbolicLink()) continue;
+      seen.add(rel);
+      if (d.isDirectory()) await this.walk(rel, seen);
+    }
+  }
+
+  /** Check one path under its lock; true when a change was published. */
+  check(rel: string): Promise<boolean> {
+    return this.ctx.withPath(rel, () => this.checkLocked(rel));
+  }
+
+  /** Check one path; the caller holds its lock. */
+  async checkLocked(rel: string, attempt = 0): Promise<boolean> {
+    const { ctx } = this;
+    if (pathProblem(rel) !== null) return false;
+    const abs = path.join(ctx.root, rel);
+    const idx = ctx.index.get(rel);
+    const st = await lstat(abs).catch(() => null);
+    const type = st ? typeOf(st) : null;
+    if (st === null || type === null || ctx.ignore.ignores(rel, type === 'dir')) {
+      if (idx === undefined) return false;
+      if (st === null && !ctx.allowMassDelete && (await this.rootLooksEmptied())) {
+        if (!ctx.deletionsHeld) {
+          log.error(
+            `the folder ${ctx.root} is missing or empty: NOT propagating deletions (use --allow-mass-delete if this is intended)`,
+          );
+          ctx.event('held', rel, 'deletions held: root missing or emptied');
+        }
+        ctx.deletionsHeld = true;
+        return false;
+      }
+      if (ctx.deletionsHeld && st === null) return false;
+      return this.publishDelete(rel, idx);
+    }
+    if (idx !== undefined && unchanged(idx, st, type)) return false;
+    let hash = '';
+    let blocks: string[] = [];
+    let target: string | null = null;
+    let size = 0;
+    if (type === 'file') {
+      const h = await hashFile(abs).catch(() => null);
+      const after = await lstat(abs).catch(() => null);
+      if (h === null || after === null || after.size !== h.size || after.mtimeMs !== st.mtimeMs) {
+        // Still being written: look again shortly (bounded).
+        if (attempt < 5) {
+          await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
+          return this.checkLocked(rel, attempt + 1);
+        }
+        return false;
+      }
+      ({ hash, blocks, size } = h);
+    } else if (type === 'symlink') {
+      target = await readlink(abs);
+      size = Buffer.byteLength(target);
+    }
+    const mode = permBits(st.mode);
+    const entry: IndexEntry = {
+      type,
+      size,
+      mtimeMs: st.mtimeMs,
+      ino: st.ino,
+      mode,
+      hash,
+      blocks,
+      target,
+      version: null,
+    };
+    const cur = kvFile(ctx.node, rel);
+    if (
+      idx !== undefined &&
+      idx.type === type &&
+      idx.hash === hash &&
+      idx.target === target &&
+      idx.mode === mode
+    ) {
+      // Metadata only (mtime touched, same content): nothing to publish.
+      ctx.index.set(rel, { ...entry, version: idx.version });
+      return false;
+    }
+    if (
+      idx === undefined &&
+      cur !== null &&
+      cur.record.type !== 'deleted' &&
+      sameContent(entry, cur.record)
+    ) {
+      // Already what the cluster has (a rebuilt index, or a copy made by hand): adopt it.
+      ctx.index.set(rel, { ...entry, version: cur.version });
+      return false;
+    }
+    const prev = idx?.version ?? (cur?.record.type === 'deleted' ? cur.version : null);
+    const history = lineage(
+      prev,
+      cur !== null && sameVersion(cur.version, prev) ? cur.record : null,
+    );
+    const record: FileRecord = {
+      type,
+      size,
+      mtimeMs: st.mtimeMs,
+      mode,
+      hash,
+      blocks,
+      target,
+      prev,
+      history,
+    };
+    const e = await ctx.node.put(keyOf(rel), encodeRecord(record));
+    ctx.index.set(rel, { ...entry, version: [e.meta.node, e.meta.seq] });
+    ctx.event('published', rel, type);
+    return true;
+  }
+
+  /** The KV record the index version names, if it is still the current one. */
+  private recordAt(rel: string, idx: IndexEntry): FileRecord | null {
+    const cur = kvFile(this.ctx.node, rel);
+    return cur !== null && sameVersion(cur.version, idx.version) ? cur.record : null;
+  }
+
+  /** The root is gone, or holds nothing we sync while the index still lists files. */
+  private async rootLooksEmptied(): Promise<boolean> {
+    let names: string[];
+    try {
+      names = (await readdir(this.ctx.root)).filter(
+        (n) => !this.ctx.ignore.ignores(n) && pathProblem(n) === null,
+      );
+    } catch {
+      return true;
+    }
+    if (names.length > 0) return false;
+    let files = 0;
+    for (const [, e] of this.ctx.index.entries()) if (e.type === 'file' && ++files > 1) return true;
+    return false;
+  }
+
+  private async publishDelete(rel: string, idx: IndexEntry): Promise<boolean> {
+    const record: FileRecord = {
+      type: 'deleted',
+      size: 0,
+      mtimeMs: Date.now(),
+      mode: 0,
+      hash: '',
+      blocks: [],
+      target: null,
+      prev: idx.version,
+      history: lineage(idx.version, this.recordAt(rel, idx)),
+    };
+    await this.ctx.node.put(keyOf(rel), encodeRecord(record));
+    this.ctx.index.delete(rel);
+    this.ctx.event('deleted', rel, 'local');
+    return true;
+  }
+}

@@ -1,0 +1,260 @@
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { NodeId } from '../core/index.js';
+import { logger } from '../log/index.js';
+import type { BlockRequest, SyncDriver } from '../sync/index.js';
+import type { DiskIndex } from './disk-index.js';
+import { hashFile, sha256 } from './hasher.js';
+import { pathOf } from './paths.js';
+import { BLOCK_BYTES, type FileRecord, type Version } from './record.js';
+
+const log = logger('transfer');
+
+/** Blocks of one file fetched at once. */
+const FILE_WINDOW_BLOCKS = 8;
+
+export class TransferError extends Error {}
+
+/** A download in progress: its temp file and which blocks are in it, verified. */
+interface Download {
+  tmp: string;
+  blocks: string[];
+  have: Set<number>;
+  bytesDone: number;
+  size: number;
+  startedMs: number;
+}
+
+export interface TransferStatus {
+  path: string;
+  bytesDone: number;
+  size: number;
+  startedMs: number;
+}
+
+function blockList(r: FileRecord): string[] {
+  if (r.size === 0) return [];
+  return r.size > BLOCK_BYTES ? r.blocks : [r.hash];
+}
+
+async function readBlock(
+  abs: string,
+  index: number,
+  flags = constants.O_RDONLY | constants.O_NOFOLLOW,
+): Promise<Buffer | null> {
+  let fh;
+  try {
+    fh = await open(abs, flags);
+  } catch {
+    return null;
+  }
+  try {
+    const buf = Buffer.allocUnsafe(BLOCK_BYTES);
+    let filled = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(
+        buf,
+        filled,
+        BLOCK_BYTES - filled,
+        index * BLOCK_BYTES + filled,
+      );
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+      if (filled === BLOCK_BYTES) break;
+    }
+    return buf.subarray(0, filled);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Block transfer: content for a file version comes from local blocks first (any indexed file
+ * holding the block, a trashed copy, an interrupted download of the same version), then from
+ * connected peers, a window of blocks at a time. Every block is hash-checked; the whole file
+ * is checked again before it is handed over. Downloads in progress serve their verified blocks
+ * to peers, so a chain A→B→C pipelines.
+ */
+export class Transfer {
+  private readonly downloads = new Map<string, Download>();
+  /** Trashed files by content hash (a move or rename sends nothing). */
+  private readonly trashed = new Map<string, string>();
+  readonly counters = { blocksLocal: 0, blocksRemote: 0, bytesIn: 0, bytesOut: 0, failures: 0 };
+
+  constructor(
+    private readonly root: string,
+    private readonly tmpDir: string,
+    private readonly index: DiskIndex,
+    private readonly driver: SyncDriver,
+  ) {
+    driver.serveBlocks((peer, req) => this.serve(peer, req));
+  }
+
+  async init(maxTmpAgeMs = 24 * 3600_000): Promise<void> {
+    await mkdir(this.tmpDir, { recursive: true });
+    for (const n of await readdir(this.tmpDir)) {
+      const p = path.join(this.tmpDir, n);
+      const st = await stat(p).catch(() => null);
+      if (st && Date.now() - st.mtimeMs > maxTmpAgeMs) await rm(p, { force: true });
+    }
+  }
+
+  noteTrashed(hash: string, abs: string): void {
+    if (hash !== '') this.trashed.set(hash, abs);
+  }
+
+  active(): TransferStatus[] {
+    return [...this.downloads.entries()].map(([k, d]) => ({
+      path: pathOf(k) ?? k,
+      bytesDone: d.bytesDone,
+      size: d.size,
+      startedMs: d.startedMs,
+    }));
+  }
+
+  private tmpName(key: string, v: Version): string {
+    const h = createHash('sha256').update(key).digest('hex').slice(0, 24);
+    return path.join(this.tmpDir, `${h}-${v[0]}-${v[1]}`);
+  }
+
+  /**
+   * Materialise version `v` of `key` in a temp file and return its path. The file is verified
+   * and fsynced; the caller renames it into place.
+   */
+  async fetch(key: string, r: FileRecord, v: Version): Promise<string> {
+    const blocks = blockList(r);
+    const tmp = this.tmpName(key, v);
+    const d: Download = {
+      tmp,
+      blocks,
+      have: new Set(),
+      bytesDone: 0,
+      size: r.size,
+      startedMs: Date.now(),
+    };
+    // An interrupted download of the same version resumes: its blocks are checked like any.
+    const fh = await open(tmp, constants.O_RDWR | constants.O_CREAT);
+    this.downloads.set(key, d);
+    try {
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < blocks.length) {
+          const i = next++;
+          const data =
+            (await this.localBlock(tmp, key, r, i)) ??
+            (await this.remoteBlock(key, v, i, blocks[i]!));
+          await fh.write(data, 0, data.length, i * BLOCK_BYTES);
+          d.have.add(i);
+          d.bytesDone += data.length;
+        }
+      };
+      await Promise.all(
+        Array.from({ length: Math.min(FILE_WINDOW_BLOCKS, blocks.length) }, worker),
+      );
+      await fh.truncate(r.size);
+      await fh.sync();
+    } finally {
+      await fh.close();
+      this.downloads.delete(key);
+    }
+    if (blocks.length > 1) {
+      const got = await hashFile(tmp);
+      if (got.hash !== r.hash || got.size !== r.size) {
+        await rm(tmp, { force: true });
+        throw new TransferError(`assembled file does not match its hash`);
+      }
+    }
+    return tmp;
+  }
+
+  private async localBlock(
+    tmp: string,
+    key: string,
+    r: FileRecord,
+    i: number,
+  ): Promise<Buffer | null> {
+    const want = blockList(r)[i]!;
+    const rel = pathOf(key);
+    const candidates: string[] = [tmp];
+    if (this.trashed.has(r.hash)) candidates.push(this.trashed.get(r.hash)!);
+    for (const p of this.index.withHash(r.hash)) candidates.push(path.join(this.root, p));
+    if (r.size > BLOCK_BYTES) {
+      for (const p of this.index.withBlock(want)) {
+        const e = this.index.get(p);
+        const j = e?.blocks.indexOf(want) ?? -1;
+        if (j >= 0) {
+          const data = await readBlock(path.join(this.root, p), j);
+          if (data && sha256(data) === want) return this.local(data);
+        }
+      }
+    }
+    if (rel !== null && this.index.get(rel)) candidates.push(path.join(this.root, rel));
+    for (const c of candidates) {
+      const data = await readBlock(c, i);
+      if (data && data.length > 0 && sha256(data) === want) return this.local(data);
+    }
+    return null;
+  }
+
+  private local(data: Buffer): Buffer {
+    this.counters.blocksLocal++;
+    return data;
+  }
+
+  /** Peers that report holding this version first, then every other linked peer. */
+  private async remoteBlock(
+    key: string,
+    v: Version,
+    index: number,
+    hash: string,
+  ): Promise<Uint8Array> {
+    const peers = this.driver.linkedPeers;
+    const covers = (p: NodeId): boolean => (this.driver.peerAcksOf(p)?.get(v[0]) ?? 0) >= v[1];
+    peers.sort((a, b) => Number(covers(b)) - Number(covers(a)));
+    for (const peer of peers) {
+      try {
+        const data = await this.driver.fetchBlock(peer, {
+          key,
+          node: v[0],
+          seq: v[1],
+          index,
+          hash,
+        });
+        if (data !== null && sha256(data) === hash) {
+          this.counters.blocksRemote++;
+          this.counters.bytesIn += data.length;
+          return data;
+        }
+        if (data !== null) log.warn('peer sent a block that fails its hash', { peer, key, index });
+      } catch (e) {
+        log.debug('block request failed', { peer, key, index, error: String(e) });
+      }
+    }
+    this.counters.failures++;
+    throw new TransferError(
+      `no connected peer could serve block ${index} of ${pathOf(key) ?? key}`,
+    );
+  }
+
+  /** Serve a block from the file on disk, a download in progress, or any file with that content. */
+  private async serve(_peer: NodeId, req: BlockRequest): Promise<Uint8Array | null> {
+    const rel = pathOf(req.key);
+    if (rel === null) return null;
+    const sources: string[] = [];
+    const d = this.downloads.get(req.key);
+    if (d && d.have.has(req.index) && d.blocks[req.index] === req.hash) sources.push(d.tmp);
+    sources.push(path.join(this.root, rel));
+    const e = this.index.get(rel);
+    if (e) for (const p of this.index.withHash(e.hash)) sources.push(path.join(this.root, p));
+    for (const s of sources) {
+      const data = await readBlock(s, req.index);
+      if (data && data.length > 0 && sha256(data) === req.hash) {
+        this.counters.bytesOut += data.length;
+        return data;
+      }
+    }
+    return null;
+  }
+}
