@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { compareDirs, type Difference } from '../../src/cli/check.js';
+import { waitFor } from '../helpers/tmp.js';
+
+const MAIN = path.join(import.meta.dirname, '../../src/cli/main.ts');
+
+/** One `filesync` process started by a test: killed only by its pid. */
+export class FsNode {
+  child: ChildProcess | null = null;
+  advertise = '';
+  stderr = '';
+
+  constructor(
+    readonly dir: string,
+    readonly args: string[] = [],
+  ) {}
+
+  get dataDir(): string {
+    return path.join(this.dir, '.filesync');
+  }
+
+  get pid(): number {
+    return this.child!.pid!;
+  }
+
+  async start(extra: string[] = []): Promise<this> {
+    this.stderr = '';
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        MAIN,
+        '--dir',
+        this.dir,
+        '--port',
+        '0',
+        '--rescan-interval',
+        '2s',
+        '--log-level',
+        'info',
+        ...this.args,
+        ...extra,
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, FILESYNC_LOG_LEVEL: undefined },
+      },
+    );
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (this.stderr += c));
+    this.child = child;
+    // The lock file names the address once the node listens.
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`filesync exited early: ${this.stderr}`);
+        try {
+          const lock = JSON.parse(await readFile(path.join(this.dataDir, 'lock'), 'utf8')) as {
+            pid: number;
+            advertise: string | null;
+          };
+          if (lock.pid === child.pid && lock.advertise) this.advertise = lock.advertise;
+        } catch {
+          /* not yet */
+        }
+        return this.advertise !== '' && this.stderr.includes('filesync running');
+      },
+      `node in ${this.dir} to start`,
+      30_000,
+    );
+    return this;
+  }
+
+  /** Send a signal to this node's own process. */
+  signal(sig: NodeJS.Signals): void {
+    if (this.child && this.child.exitCode === null) process.kill(this.pid, sig);
+  }
+
+  async stop(sig: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return c?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
+    this.signal('SIGCONT');
+    this.signal(sig);
+    return exited;
+  }
+
+  /** Peak RSS of the process so far (VmHWM), in bytes. */
+  async peakRssBytes(): Promise<number> {
+    const s = await readFile(`/proc/${this.pid}/status`, 'utf8');
+    const m = /VmHWM:\s+(\d+) kB/.exec(s);
+    return m ? Number(m[1]) * 1024 : 0;
+  }
+}
+
+export async function converge(
+  nodes: FsNode[],
+  what = 'directories to converge',
+  timeoutMs = 30_000,
+): Promise<void> {
+  let last: Difference[] = [];
+  try {
+    await waitFor(
+      async () => {
+        last = await compareDirs(nodes.map((n) => n.dir)).catch(() => [
+          { path: '(scan failed)', sides: {} },
+        ]);
+        return last.length === 0;
+      },
+      what,
+      timeoutMs,
+      100,
+    );
+  } catch (e) {
+    throw new Error(
+      `${(e as Error).message}; still differing: ${JSON.stringify(last.slice(0, 5))}`,
+    );
+  }
+}
