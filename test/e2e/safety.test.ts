@@ -1,0 +1,99 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { access, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeRecord } from '../../src/filesync/index.js';
+import { Replica } from '../../src/replica/index.js';
+import { tempDir, waitFor } from '../helpers/tmp.js';
+import { converge, FsNode } from './cluster.js';
+
+let base: string;
+let cleanup: () => Promise<void>;
+const nodes: FsNode[] = [];
+beforeAll(async () => ({ dir: base, cleanup } = await tempDir('filesync-safety-')));
+afterAll(async () => {
+  for (const n of nodes) await n.stop('SIGKILL').catch(() => undefined);
+  await cleanup();
+});
+
+const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+const MAIN = path.join(import.meta.dirname, '../../src/cli/main.ts');
+
+describe('filesync safety (real processes)', () => {
+  it('SIGKILL mid-transfer: no partial file is ever visible, and the transfer completes after restart', async () => {
+    const a = new FsNode(path.join(base, 'k/a'));
+    const b = new FsNode(path.join(base, 'k/b'));
+    nodes.push(a, b);
+    await a.start();
+    await b.start(['--peers', a.advertise]);
+    const big = randomBytes(128 * 1024 * 1024);
+    const want = createHash('sha256').update(big).digest('hex');
+    await writeFile(path.join(a.dir, 'big.bin'), big);
+    const target = path.join(b.dir, 'big.bin');
+    const tmpDir = path.join(b.dataDir, 'tmp');
+    // Catch b while the download is under way in tmp/, never at the target path.
+    await waitFor(
+      async () => {
+        if (await exists(target)) throw new Error('the file appeared before the kill: make it larger');
+        const names = await readdir(tmpDir).catch(() => [] as string[]);
+        for (const n of names) if ((await stat(path.join(tmpDir, n))).size > 0) return true;
+        return false;
+      },
+      'a download in progress on b',
+      60_000,
+      5,
+    );
+    await b.stop('SIGKILL');
+    expect(await exists(target)).toBe(false);
+    await b.start();
+    await converge([a, b], 'the interrupted transfer to complete', 90_000);
+    expect(createHash('sha256').update(await readFile(target)).digest('hex')).toBe(want);
+  }, 180_000);
+
+  it('a record with a traversal path injected through the library API is refused by the peers', async () => {
+    const a = new FsNode(path.join(base, 't/a'));
+    nodes.push(a);
+    await a.start();
+    // A rogue embedder: WaveKV with no admission hook, writing unsafe file keys.
+    const rogue = await Replica.start({ dataDir: path.join(base, 't/rogue'), port: 0, peers: [a.advertise] });
+    try {
+      const rec = encodeRecord({
+        type: 'file',
+        size: 4,
+        mtimeMs: Date.now(),
+        mode: 0o644,
+        hash: createHash('sha256').update('evil').digest('hex'),
+        blocks: [],
+        target: null,
+        prev: null,
+        history: [],
+      });
+      for (const k of ['__file/../escape.txt', '__file/a/../../escape2.txt', '__file//abs.txt', '__file/.filesync/node']) {
+        await rogue.node.put(k, rec);
+      }
+      await waitFor(async () => {
+        const s = (await (await fetch(`http://${a.advertise}/status`)).json()) as { counters: { rejected: number } };
+        return s.counters.rejected >= 4;
+      }, 'node a to reject the unsafe records');
+      expect(await exists(path.join(base, 't/escape.txt'))).toBe(false);
+      expect(await exists(path.join(base, 'escape2.txt'))).toBe(false);
+      expect(a.stderr).toMatch(/entry rejected.*unsafe path/);
+    } finally {
+      await rogue.close();
+    }
+  }, 60_000);
+
+  it('status answers from a running node', async () => {
+    const a = new FsNode(path.join(base, 's/a'));
+    nodes.push(a);
+    await a.start();
+    const out = await new Promise<{ code: number; stdout: string }>((r) =>
+      execFile(process.execPath, ['--import', 'tsx', MAIN, 'status', '--peer', a.advertise, '--json'], (err, stdout) =>
+        r({ code: err ? (err.code as number) : 0, stdout }),
+      ),
+    );
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout).node.advertise).toBe(a.advertise);
+  }, 60_000);
+});
