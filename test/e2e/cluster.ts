@@ -74,7 +74,13 @@ export class FsNode {
 
   /** Send a signal to this node's own process. */
   signal(sig: NodeJS.Signals): void {
-    if (this.child && this.child.exitCode === null) process.kill(this.pid, sig);
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    try {
+      process.kill(c.pid!, sig);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+    }
   }
 
   async stop(sig: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
@@ -84,6 +90,10 @@ export class FsNode {
     this.signal('SIGCONT');
     this.signal(sig);
     return exited;
+  }
+
+  get running(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   /** Peak RSS of the process so far (VmHWM), in bytes. */

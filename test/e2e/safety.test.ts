@@ -17,7 +17,11 @@ afterAll(async () => {
   await cleanup();
 });
 
-const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 const MAIN = path.join(import.meta.dirname, '../../src/cli/main.ts');
 
 describe('filesync safety (real processes)', () => {
@@ -35,7 +39,8 @@ describe('filesync safety (real processes)', () => {
     // Catch b while the download is under way in tmp/, never at the target path.
     await waitFor(
       async () => {
-        if (await exists(target)) throw new Error('the file appeared before the kill: make it larger');
+        if (await exists(target))
+          throw new Error('the file appeared before the kill: make it larger');
         const names = await readdir(tmpDir).catch(() => [] as string[]);
         for (const n of names) if ((await stat(path.join(tmpDir, n))).size > 0) return true;
         return false;
@@ -48,7 +53,11 @@ describe('filesync safety (real processes)', () => {
     expect(await exists(target)).toBe(false);
     await b.start();
     await converge([a, b], 'the interrupted transfer to complete', 90_000);
-    expect(createHash('sha256').update(await readFile(target)).digest('hex')).toBe(want);
+    expect(
+      createHash('sha256')
+        .update(await readFile(target))
+        .digest('hex'),
+    ).toBe(want);
   }, 180_000);
 
   it('a record with a traversal path injected through the library API is refused by the peers', async () => {
@@ -56,7 +65,11 @@ describe('filesync safety (real processes)', () => {
     nodes.push(a);
     await a.start();
     // A rogue embedder: WaveKV with no admission hook, writing unsafe file keys.
-    const rogue = await Replica.start({ dataDir: path.join(base, 't/rogue'), port: 0, peers: [a.advertise] });
+    const rogue = await Replica.start({
+      dataDir: path.join(base, 't/rogue'),
+      port: 0,
+      peers: [a.advertise],
+    });
     try {
       const rec = encodeRecord({
         type: 'file',
@@ -69,11 +82,18 @@ describe('filesync safety (real processes)', () => {
         prev: null,
         history: [],
       });
-      for (const k of ['__file/../escape.txt', '__file/a/../../escape2.txt', '__file//abs.txt', '__file/.filesync/node']) {
+      for (const k of [
+        '__file/../escape.txt',
+        '__file/a/../../escape2.txt',
+        '__file//abs.txt',
+        '__file/.filesync/node',
+      ]) {
         await rogue.node.put(k, rec);
       }
       await waitFor(async () => {
-        const s = (await (await fetch(`http://${a.advertise}/status`)).json()) as { counters: { rejected: number } };
+        const s = (await (await fetch(`http://${a.advertise}/status`)).json()) as {
+          counters: { rejected: number };
+        };
         return s.counters.rejected >= 4;
       }, 'node a to reject the unsafe records');
       expect(await exists(path.join(base, 't/escape.txt'))).toBe(false);
@@ -89,8 +109,10 @@ describe('filesync safety (real processes)', () => {
     nodes.push(a);
     await a.start();
     const out = await new Promise<{ code: number; stdout: string }>((r) =>
-      execFile(process.execPath, ['--import', 'tsx', MAIN, 'status', '--peer', a.advertise, '--json'], (err, stdout) =>
-        r({ code: err ? (err.code as number) : 0, stdout }),
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', MAIN, 'status', '--peer', a.advertise, '--json'],
+        (err, stdout) => r({ code: err ? (err.code as number) : 0, stdout }),
       ),
     );
     expect(out.code).toBe(0);
