@@ -3,27 +3,15 @@
  * SCALE shrinks the recovery and memory workloads (default 1_000_000 entries).
  * fsync policy: fdatasync once per group commit (the default), stated beside every figure.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { State, type Entry } from '../src/core/index.js';
 import { setLogLevel } from '../src/log/index.js';
 import { WaveNode } from '../src/node/index.js';
-import { envInt, fmt, median, percentile, record } from './util.js';
+import { envInt, fmt, median, percentile, record, withDir } from './util.js';
 
 setLogLevel('error');
 const REPEAT = envInt('REPEAT', 5);
 const SCALE = envInt('SCALE', 1_000_000);
 const VALUE = Buffer.alloc(100, 7);
-
-async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'wavekv-bench-'));
-  try {
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 /** Many concurrent puts: the group commit shares one fdatasync among everything in a turn. */
 async function batchedPuts(n: number, concurrency: number): Promise<number> {

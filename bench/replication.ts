@@ -7,27 +7,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Entry } from '../src/core/index.js';
 import { setLogLevel } from '../src/log/index.js';
 import { Replica, type ReplicaOptions } from '../src/replica/index.js';
-import { envInt, fmt, median, percentile, record } from './util.js';
+import { envInt, fmt, median, percentile, record, withDir } from './util.js';
 
 setLogLevel('error');
 const REPEAT = envInt('REPEAT', 3);
 const SCALE = envInt('SCALE', 1_000_000);
 const VALUE = Buffer.alloc(100, 7);
-
-async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'wavekv-bench-'));
-  try {
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 const until = async (cond: () => boolean, timeoutMs = 120_000): Promise<void> => {
   const deadline = Date.now() + timeoutMs;

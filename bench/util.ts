@@ -1,4 +1,5 @@
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 
 export function median(xs: number[]): number {
@@ -33,4 +34,14 @@ export function envInt(name: string, dflt: number): number {
   const v = process.env[name];
   const n = v === undefined ? NaN : Number(v);
   return Number.isFinite(n) && n > 0 ? n : dflt;
+}
+
+/** Run `fn` in a fresh temp dir that is removed afterwards. */
+export async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'wavekv-bench-'));
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -100,6 +100,18 @@ const e = (key: string, node: NodeId, seq: number, value: string | null = 'v'): 
   meta: { node, seq, ts: 1_000_000 + seq },
 });
 
+/** A sync request from peer 2 with no entries, claiming `acks`. */
+const syncFrom2 = (rid: number, acks: number[]): SyncMessage => ({
+  t: 'sync',
+  rid,
+  from: 2,
+  incarnation: 'inc-2',
+  acks,
+  entries: [],
+  complete: true,
+  reset: false,
+});
+
 const res = (rid: number, acks: number[], entries: Entry[], last = true): SyncResponse => ({
   t: 'sync-res',
   rid,
@@ -159,16 +171,7 @@ describe('ack rules (DESIGN §3)', () => {
     h.linkUp(2);
     await h.settle();
     h.outbox.length = 0;
-    await h.deliver(2, {
-      t: 'sync',
-      rid: 10,
-      from: 2,
-      incarnation: 'inc-2',
-      acks: [],
-      entries: [],
-      complete: true,
-      reset: false,
-    });
+    await h.deliver(2, syncFrom2(10, []));
     const pages: SyncResponse[] = [h.take('sync-res')];
     // The state moves on between pages: a page must not show it, nor its acks claim it.
     for (let i = 7; i < 12; i++) await h.node.put(`k${i}`, Buffer.from('v'));
@@ -192,16 +195,7 @@ describe('ack rules (DESIGN §3)', () => {
     h.linkUp(2);
     await h.settle();
     h.outbox.length = 0;
-    const sync: SyncMessage = {
-      t: 'sync',
-      rid: 5,
-      from: 2,
-      incarnation: 'inc-2',
-      acks: [],
-      entries: [],
-      complete: true,
-      reset: false,
-    };
+    const sync: SyncMessage = syncFrom2(5, []);
     await h.deliver(2, sync);
     await h.deliver(2, sync); // a duplicate request is dropped
     expect(h.outbox.filter((m) => m.t === 'sync-res')).toHaveLength(1);
@@ -219,16 +213,7 @@ describe('ack rules (DESIGN §3)', () => {
       await h.settle();
       h.outbox.length = 0;
       // A requester whose idea of our coverage is stale sends an empty "complete" delta.
-      await h.deliver(2, {
-        t: 'sync',
-        rid: 1,
-        from: 2,
-        incarnation: 'inc-2',
-        acks: [2, 50, 9, 70],
-        entries: [],
-        complete: true,
-        reset: false,
-      });
+      await h.deliver(2, syncFrom2(1, [2, 50, 9, 70]));
       expect(h.node.state.ack(9)).toBe(fresh ? 0 : 70);
     }
   });
