@@ -1,7 +1,7 @@
 import { chmod, lstat, mkdir, readdir, rename, rmdir, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { logger } from '../log/index.js';
-import { fsyncDir } from '../store/fsutil.js';
+import { DirSyncer } from './dir-sync.js';
 import { kvFile, type Ctx, type KvFile } from './context.js';
 import type { IndexEntry } from './disk-index.js';
 import { conflictName, conflictOrigin, isConflictCopy, keyOf } from './paths.js';
@@ -18,6 +18,8 @@ const log = logger('applier');
  * that did not see the local version leaves the file and re-publishes it.
  */
 export class Applier {
+  private readonly dirs = new DirSyncer();
+
   constructor(
     private readonly ctx: Ctx,
     private readonly scanner: Scanner,
@@ -163,7 +165,7 @@ export class Applier {
       await chmod(tmp, r.mode);
       await utimes(tmp, new Date(), new Date(r.mtimeMs));
       await rename(tmp, abs);
-      await fsyncDir(path.dirname(abs));
+      await this.dirs.sync(path.dirname(abs));
     }
     const st = await lstat(abs);
     ctx.index.set(rel, {

@@ -131,6 +131,14 @@ describe('filesync end to end (real processes on loopback)', () => {
       () => a!.stderr.includes('NOT propagating deletions'),
       'the mass-delete guard to speak',
     );
+    // Removing the root altogether is held back the same way.
+    await a!.stop();
+    await a!.start();
+    await rm(a!.dir, { recursive: true });
+    await waitFor(
+      () => a!.stderr.includes('NOT propagating deletions'),
+      'the guard after the root vanished',
+    );
     // Give a wrong propagation every chance to happen, then check nothing was lost on b.
     await b!.stop();
     expect((await readdir(b!.dir)).filter((f) => f !== '.filesync').sort()).toEqual([
