@@ -3,6 +3,7 @@ import path from 'node:path';
 import { FileSync, admitFileEntry } from '../filesync/index.js';
 import { logger } from '../log/index.js';
 import { Replica } from '../replica/index.js';
+import { setLogSink } from '../log/index.js';
 import { takeLock } from './lock.js';
 
 const log = logger('cli');
@@ -22,6 +23,8 @@ export interface RunOptions {
   maxConflicts: number;
   allowMassDelete: boolean;
   rescanInterval: number;
+  /** Terminal UI when stdout is a TTY (false: --no-tui). */
+  tui: boolean;
 }
 
 /** The default command: one node mirroring `dir`, until SIGINT/SIGTERM. */
@@ -73,6 +76,7 @@ export async function run(o: RunOptions): Promise<void> {
   });
 
   let stopping = false;
+  let unmount: (() => void) | null = null;
   await new Promise<void>((resolve) => {
     const stop = (sig: string): void => {
       if (stopping) {
@@ -82,6 +86,7 @@ export async function run(o: RunOptions): Promise<void> {
       stopping = true;
       log.info(`${sig}: shutting down (flushing the log, writing a snapshot)`);
       void (async () => {
+        unmount?.();
         await fs.close();
         await replica.close();
         await lock.release();
@@ -90,5 +95,29 @@ export async function run(o: RunOptions): Promise<void> {
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    if (o.tui && process.stdout.isTTY) {
+      void startTui(replica, fs, root, () => stop('quit')).then((u) => (unmount = u));
+    }
   });
+}
+
+/** Render the Ink UI; log lines go to its event list instead of the screen. */
+async function startTui(
+  replica: Replica,
+  fs: FileSync,
+  root: string,
+  quit: () => void,
+): Promise<() => void> {
+  const [{ render }, React, { App, NodeSource }] = await Promise.all([
+    import('ink'),
+    import('react'),
+    import('../tui/index.js'),
+  ]);
+  const source = new NodeSource(replica, fs, root);
+  setLogSink((r) => {
+    if (r.level === 'warn' || r.level === 'error')
+      source.push(r.level, `[${r.ns}] ${r.msg}`, r.time);
+  });
+  const app = render(React.createElement(App, { source, onQuit: quit }), { exitOnCtrlC: false });
+  return () => app.unmount();
 }

@@ -69,6 +69,8 @@ interface Conn {
   ready: boolean;
   alive: boolean;
   timer: NodeJS.Timeout;
+  bytesIn: number;
+  bytesOut: number;
 }
 
 interface Dialer {
@@ -151,6 +153,12 @@ export class WsTransport implements Transport {
     });
     t.o.advertise ??= `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${t.port}`;
     return t;
+  }
+
+  /** Bytes exchanged with `peer` on its current connection. */
+  peerBytes(peer: NodeId): { bytesIn: number; bytesOut: number } | null {
+    const c = this.links.get(peer);
+    return c ? { bytesIn: c.bytesIn, bytesOut: c.bytesOut } : null;
   }
 
   get port(): number {
@@ -251,6 +259,8 @@ export class WsTransport implements Transport {
       hello: null,
       ready: false,
       alive: true,
+      bytesIn: 0,
+      bytesOut: 0,
       timer: setTimeout(
         () => this.shut(conn, 4008, 'handshake timed out'),
         this.o.handshakeTimeoutMs,
@@ -283,6 +293,7 @@ export class WsTransport implements Transport {
     if (conn.ws.readyState !== WebSocket.OPEN) return false;
     const bytes = packr.pack(frame);
     this.counters.bytesOut += bytes.length;
+    conn.bytesOut += bytes.length;
     this.counters.framesOut++;
     conn.ws.send(bytes, { binary: true });
     return true;
@@ -307,6 +318,7 @@ export class WsTransport implements Transport {
         ? data
         : Buffer.from(data);
     this.counters.bytesIn += buf.length;
+    conn.bytesIn += buf.length;
     this.counters.framesIn++;
     let x: unknown;
     let control: ControlFrame | null;

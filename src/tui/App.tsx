@@ -1,0 +1,194 @@
+import { Box, Text, useApp, useInput, useStdout } from 'ink';
+import { useEffect, useState } from 'react';
+import { humanBytes, percent, type StatusSource, type TuiModel } from './model.js';
+
+/** A progress bar that fits `width` columns, with the percentage after it. */
+export function Bar({
+  done,
+  total,
+  width,
+}: {
+  done: number;
+  total: number;
+  width: number;
+}): React.JSX.Element {
+  const pct = percent(done, total);
+  const w = Math.max(4, width);
+  const full = Math.round((pct / 100) * w);
+  return (
+    <Text>
+      <Text color={pct === 100 ? 'green' : 'yellow'}>{'█'.repeat(full)}</Text>
+      <Text dimColor>{'░'.repeat(w - full)}</Text>
+      <Text> {String(pct).padStart(3)}%</Text>
+    </Text>
+  );
+}
+
+function age(ms: number | null): string {
+  if (ms === null) return '—';
+  if (ms < 1000) return `${ms} ms`;
+  return `${Math.round(ms / 1000)} s`;
+}
+
+function Header({ m }: { m: TuiModel['header'] }): React.JSX.Element {
+  return (
+    <Box flexDirection="column" borderStyle="round" paddingX={1}>
+      <Text>
+        <Text bold>filesync</Text> node <Text color="cyan">{m.id}</Text> on {m.listen} · {m.dir}
+      </Text>
+      <Text>
+        {m.files} files · {humanBytes(m.bytes)} · next seq {m.nextSeq} · digest{' '}
+        {m.digest.slice(0, 12)} ·{' '}
+        <Text color={m.syncState === 'in sync' ? 'green' : 'yellow'}>{m.syncState}</Text>
+      </Text>
+    </Box>
+  );
+}
+
+function Peers({
+  peers,
+  barWidth,
+}: {
+  peers: TuiModel['peers'];
+  barWidth: number;
+}): React.JSX.Element {
+  return (
+    <Box flexDirection="column">
+      <Text bold>Peers</Text>
+      {peers.length === 0 && <Text dimColor> no peers yet</Text>}
+      {peers.map((p) => (
+        <Box key={p.id} flexDirection="column">
+          <Text>
+            {' '}
+            <Text color={p.connected ? 'green' : 'red'}>{p.connected ? '●' : '○'}</Text>{' '}
+            {String(p.id).padEnd(10)} {(p.address ?? '').padEnd(21)} round{' '}
+            {age(p.lastRoundAgeMs).padStart(6)} rtt {age(p.rttMs).padStart(6)} digest{' '}
+            {p.digestAgrees === null ? '?' : p.digestAgrees ? '=' : '≠'} in{' '}
+            {humanBytes(p.bytesInPerSec)}/s out {humanBytes(p.bytesOutPerSec)}/s
+          </Text>
+          <Text>
+            {'   '}ours <Bar done={p.oursCovered} total={p.oursTotal} width={barWidth} /> theirs{' '}
+            <Bar done={p.theirsCovered} total={p.theirsTotal} width={barWidth} />
+          </Text>
+        </Box>
+      ))}
+    </Box>
+  );
+}
+
+function Origins({
+  origins,
+  barWidth,
+}: {
+  origins: TuiModel['origins'];
+  barWidth: number;
+}): React.JSX.Element {
+  return (
+    <Box flexDirection="column">
+      <Text bold>Writes by origin</Text>
+      {origins.map((o) => (
+        <Text key={o.node}>
+          {' '}
+          {String(o.node).padEnd(10)} <Bar done={o.covered} total={o.known} width={barWidth} />{' '}
+          {o.covered}/{o.known}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
+function Transfers({
+  transfers,
+  barWidth,
+}: {
+  transfers: TuiModel['transfers'];
+  barWidth: number;
+}): React.JSX.Element {
+  if (transfers.length === 0) return <Text dimColor>No transfers</Text>;
+  return (
+    <Box flexDirection="column">
+      <Text bold>Transfers</Text>
+      {transfers.slice(0, 5).map((t) => (
+        <Text key={t.path}>
+          {' '}
+          <Bar done={t.bytesDone} total={t.size} width={barWidth} /> {humanBytes(t.bytesPerSec)}/s{' '}
+          {t.path}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
+function Events({ events, rows }: { events: TuiModel['events']; rows: number }): React.JSX.Element {
+  const shown = events.slice(-Math.max(1, rows));
+  return (
+    <Box flexDirection="column">
+      <Text bold>Events</Text>
+      {shown.map((e, i) => (
+        <Text
+          key={i}
+          color={
+            e.kind === 'error' || e.kind === 'held'
+              ? 'red'
+              : e.kind === 'conflict'
+                ? 'yellow'
+                : undefined
+          }
+        >
+          {' '}
+          {new Date(e.timeMs).toISOString().slice(11, 19)} {e.kind.padEnd(9)} {e.text}
+        </Text>
+      ))}
+    </Box>
+  );
+}
+
+export interface AppProps {
+  source: StatusSource;
+  /** Redraw period; the UI redraws at most this often (≤ 10/s by default). */
+  refreshMs?: number;
+  onQuit?: () => void;
+}
+
+/** The whole screen. It polls the source; it never blocks the node, which keeps syncing. */
+export function App({ source, refreshMs = 100, onQuit }: AppProps): React.JSX.Element {
+  const [model, setModel] = useState<TuiModel>(() => source.snapshot());
+  const { stdout } = useStdout();
+  const [size, setSize] = useState({ columns: stdout.columns || 100, rows: stdout.rows || 30 });
+  const { exit } = useApp();
+
+  useEffect(() => {
+    const t = setInterval(() => setModel(source.snapshot()), refreshMs);
+    return () => clearInterval(t);
+  }, [source, refreshMs]);
+
+  useEffect(() => {
+    const onResize = (): void =>
+      setSize({ columns: stdout.columns || 100, rows: stdout.rows || 30 });
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  }, [stdout]);
+
+  useInput((input, key) => {
+    if (input === 'q' || (key.ctrl && input === 'c')) {
+      onQuit?.();
+      exit();
+    }
+  });
+
+  const barWidth = Math.max(6, Math.min(30, Math.floor((size.columns - 40) / 2)));
+  const used =
+    5 + model.peers.length * 2 + model.origins.length + 2 + Math.min(5, model.transfers.length) + 2;
+  return (
+    <Box flexDirection="column" width={size.columns}>
+      <Header m={model.header} />
+      <Peers peers={model.peers} barWidth={barWidth} />
+      <Origins origins={model.origins} barWidth={barWidth} />
+      <Transfers transfers={model.transfers} barWidth={barWidth} />
+      <Events events={model.events} rows={size.rows - used - 2} />
+      <Text dimColor>q quit</Text>
+    </Box>
+  );
+}
