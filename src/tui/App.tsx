@@ -1,4 +1,4 @@
-import { Box, Text, useApp, useInput, useStdout } from 'ink';
+import { Box, Text, useApp, useInput, useStdin, useStdout } from 'ink';
 import { useEffect, useState } from 'react';
 import { humanBytes, percent, type StatusSource, type TuiModel } from './model.js';
 
@@ -145,17 +145,19 @@ function Events({ events, rows }: { events: TuiModel['events']; rows: number }):
 
 export interface AppProps {
   source: StatusSource;
-  /** Redraw period; the UI redraws at most this often (≤ 10/s by default). */
+  /** Redraw period (default 200 ms: 5 redraws/s, within the ≤ 10/s budget). */
   refreshMs?: number;
   onQuit?: () => void;
 }
 
 /** The whole screen. It polls the source; it never blocks the node, which keeps syncing. */
-export function App({ source, refreshMs = 100, onQuit }: AppProps): React.JSX.Element {
+export function App({ source, refreshMs = 200, onQuit }: AppProps): React.JSX.Element {
   const [model, setModel] = useState<TuiModel>(() => source.snapshot());
   const { stdout } = useStdout();
   const [size, setSize] = useState({ columns: stdout.columns || 100, rows: stdout.rows || 30 });
   const { exit } = useApp();
+  // Keys need a raw-mode stdin; without one (piped input) the UI still runs, q just is not read.
+  const { isRawModeSupported } = useStdin();
 
   useEffect(() => {
     const t = setInterval(() => setModel(source.snapshot()), refreshMs);
@@ -171,12 +173,15 @@ export function App({ source, refreshMs = 100, onQuit }: AppProps): React.JSX.El
     };
   }, [stdout]);
 
-  useInput((input, key) => {
-    if (input === 'q' || (key.ctrl && input === 'c')) {
-      onQuit?.();
-      exit();
-    }
-  });
+  useInput(
+    (input, key) => {
+      if (input === 'q' || (key.ctrl && input === 'c')) {
+        onQuit?.();
+        exit();
+      }
+    },
+    { isActive: isRawModeSupported === true },
+  );
 
   const barWidth = Math.max(6, Math.min(30, Math.floor((size.columns - 40) / 2)));
   const used =

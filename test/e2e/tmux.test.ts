@@ -1,0 +1,127 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir, waitFor } from '../helpers/tmp.js';
+
+const ROOT = path.join(import.meta.dirname, '../..');
+const script = (name: string): string => path.join(ROOT, 'scripts', name);
+let base: string;
+let cleanup: () => Promise<void>;
+const session = `filesync-test-${process.pid}`;
+
+function sh(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) =>
+    execFile(cmd, args, { timeout: 120_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    ),
+  );
+}
+
+/** Three consecutive free loopback ports. */
+async function freePorts(): Promise<number> {
+  const free = (port: number): Promise<boolean> =>
+    new Promise((r) => {
+      const s = createServer();
+      s.once('error', () => r(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => r(true)));
+    });
+  for (let tries = 0; tries < 50; tries++) {
+    const p = 20_000 + Math.floor(Math.random() * 30_000);
+    if ((await free(p)) && (await free(p + 1)) && (await free(p + 2))) return p;
+  }
+  throw new Error('no free ports');
+}
+
+async function panes(): Promise<Map<string, string>> {
+  const { out } = await sh('tmux', ['list-panes', '-t', session, '-F', '#{pane_id} #{pane_title}']);
+  const m = new Map<string, string>();
+  for (const line of out.trim().split('\n')) {
+    const [id, ...title] = line.split(' ');
+    if (id) m.set(title.join(' '), id);
+  }
+  return m;
+}
+
+async function capture(id: string): Promise<string> {
+  return (await sh('tmux', ['capture-pane', '-t', id, '-p'])).out;
+}
+
+beforeAll(async () => ({ dir: base, cleanup } = await tempDir('filesync-tmux-')));
+afterAll(async () => {
+  await sh(script('stop-cluster.sh'), ['--base', base, '--session', session]);
+  await cleanup();
+});
+
+describe('demo cluster in a real tmux', () => {
+  it('starts three chained nodes, survives test-ops, converges, and every pane shows both peers at 100 %', async () => {
+    const port = await freePorts();
+    const started = await sh(script('test-cluster.sh'), [
+      '--base',
+      base,
+      '--session',
+      session,
+      '--base-port',
+      String(port),
+      '--detach',
+    ]);
+    expect(started.code, started.out).toBe(0);
+    const nodeTitles = [1, 2, 3].map((i) => `node ${i} :${port + i - 1}`);
+    await waitFor(
+      async () => {
+        const p = await panes();
+        for (const t of nodeTitles)
+          if (!p.has(t) || !(await capture(p.get(t)!)).includes('filesync node')) return false;
+        return true;
+      },
+      'the three TUIs',
+      60_000,
+      200,
+    );
+    const ops = await sh(script('test-ops.sh'), [
+      '--base',
+      base,
+      '--count',
+      '100',
+      '--seed',
+      '3',
+      '--interval',
+      '10',
+    ]);
+    expect(ops.code, ops.out).toBe(0);
+    await waitFor(
+      async () => (await sh(script('check-consistency.sh'), ['--base', base])).code === 0,
+      'consistency',
+      60_000,
+      500,
+    );
+    const p = await panes();
+    await waitFor(
+      async () => {
+        for (const t of nodeTitles) {
+          const screen = await capture(p.get(t)!);
+          const full = screen.match(/ours █+ 100% theirs █+ 100%/g) ?? [];
+          if (full.length !== 2) return false;
+        }
+        return true;
+      },
+      'each node pane to show both peers at 100 %',
+      30_000,
+      200,
+    );
+    const pids = await Promise.all(
+      [1, 2, 3].map(
+        async (i) =>
+          (
+            JSON.parse(await readFile(path.join(base, String(i), '.filesync/lock'), 'utf8')) as {
+              pid: number;
+            }
+          ).pid,
+      ),
+    );
+    const stopped = await sh(script('stop-cluster.sh'), ['--base', base, '--session', session]);
+    expect(stopped.out).toContain('stopped 3 node(s)');
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+  }, 180_000);
+});
