@@ -83,6 +83,7 @@ program
       .argParser(parseDuration),
   )
   .option('--no-tui', 'plain log lines instead of the terminal UI')
+  .option('--no-discover', 'dial only --peers, not every advertised member (benchmarks of chains)')
   .option('--log-level <level>', 'debug, info, warn or error', 'info')
   .option('--log-format <fmt>', 'text or json', 'text')
   .action(async (o: Parameters<typeof run>[0] & { logLevel: string; logFormat: string }) => {

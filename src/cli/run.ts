@@ -25,6 +25,8 @@ export interface RunOptions {
   rescanInterval: number;
   /** Terminal UI when stdout is a TTY (false: --no-tui). */
   tui: boolean;
+  /** Dial every advertised member (false: --no-discover, only --peers). */
+  discover: boolean;
 }
 
 /** The default command: one node mirroring `dir`, until SIGINT/SIGTERM. */
@@ -45,6 +47,7 @@ export async function run(o: RunOptions): Promise<void> {
       secret: o.secret ?? process.env.FILESYNC_SECRET ?? null,
       insecure: o.insecure,
       node: { admit: admitFileEntry },
+      sync: { discover: o.discover },
     });
   } catch (e) {
     await lock.release();

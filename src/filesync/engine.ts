@@ -35,7 +35,7 @@ export interface FileSyncOptions {
   rescanIntervalMs?: number;
   /** Use the file watcher (off: rescans only). */
   watch?: boolean;
-  /** Paths applied at once. */
+  /** Paths applied at once (many: small files spend their time waiting on fsync). */
   applyConcurrency?: number;
 }
 
@@ -178,7 +178,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   }
 
   private pump(): void {
-    const limit = this.opts.applyConcurrency ?? 8;
+    const limit = this.opts.applyConcurrency ?? 64;
     while (this.running < limit && this.queue.size > 0) {
       const rel = this.queue.values().next().value as string;
       this.queue.delete(rel);

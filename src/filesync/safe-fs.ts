@@ -12,12 +12,13 @@ export async function ensureRealParents(root: string, rel: string): Promise<void
   let cur = root;
   for (const part of parts) {
     cur = path.join(cur, part);
-    let st;
-    try {
+    let st = await lstat(cur).catch(() => null);
+    if (st === null) {
+      // Another apply may create the same parent at the same moment: that is fine.
+      await mkdir(cur).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
       st = await lstat(cur);
-    } catch {
-      await mkdir(cur);
-      continue;
     }
     if (st.isSymbolicLink())
       throw new UnsafePathError(`parent ${path.relative(root, cur)} is a symlink`);

@@ -14,6 +14,8 @@ const log = logger('transfer');
 
 /** Blocks of one file fetched at once. */
 const FILE_WINDOW_BLOCKS = 8;
+/** How long to keep asking peers for a block they do not have yet (a relay still fetching it). */
+const REMOTE_PATIENCE_MS = 10_000;
 
 export class TransferError extends Error {}
 
@@ -203,13 +205,36 @@ export class Transfer {
     return data;
   }
 
-  /** Peers that report holding this version first, then every other linked peer. */
+  /**
+   * Peers that report holding this version first, then every other linked peer. In a chain the
+   * next hop may still be fetching the version itself: ask again after a short, growing pause
+   * (bounded) before giving up, instead of failing the whole file.
+   */
   private async remoteBlock(
     key: string,
     v: Version,
     index: number,
     hash: string,
   ): Promise<Uint8Array> {
+    const deadline = Date.now() + REMOTE_PATIENCE_MS;
+    for (let pauseMs = 20; ; pauseMs = Math.min(pauseMs * 2, 500)) {
+      const data = await this.tryPeers(key, v, index, hash);
+      if (data !== null) return data;
+      if (Date.now() + pauseMs > deadline) break;
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+    this.counters.failures++;
+    throw new TransferError(
+      `no connected peer could serve block ${index} of ${pathOf(key) ?? key}`,
+    );
+  }
+
+  private async tryPeers(
+    key: string,
+    v: Version,
+    index: number,
+    hash: string,
+  ): Promise<Uint8Array | null> {
     const peers = this.driver.linkedPeers;
     const covers = (p: NodeId): boolean => (this.driver.peerAcksOf(p)?.get(v[0]) ?? 0) >= v[1];
     peers.sort((a, b) => Number(covers(b)) - Number(covers(a)));
@@ -232,10 +257,7 @@ export class Transfer {
         log.debug('block request failed', { peer, key, index, error: String(e) });
       }
     }
-    this.counters.failures++;
-    throw new TransferError(
-      `no connected peer could serve block ${index} of ${pathOf(key) ?? key}`,
-    );
+    return null;
   }
 
   /** Serve a block from the file on disk, a download in progress, or any file with that content. */

@@ -1,0 +1,231 @@
+/**
+ * filesync against the DESIGN §11 workloads on a 3-node chain A–B–C over loopback, optionally
+ * side by side with Syncthing: `npm run bench -- [--with-syncthing] [--short]`. Env: REPEAT
+ * (default 3), SEED. Prints one table of medians and writes JSON lines to bench/results/.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fmt, median, record } from '../util.js';
+import { startFilesync, startSyncthing, type BenchCluster } from './clusters.js';
+import { processTree, procStats, resetPeak } from './procs.js';
+import { identical } from './tree.js';
+import {
+  bigFile,
+  churn,
+  concurrentEdit,
+  FULL,
+  removeAll,
+  SeededBytes,
+  SHORT,
+  smallFiles,
+  writeScaleTree,
+  type Sizes,
+} from './workloads.js';
+
+export type Workload = 'a' | 'c' | 'e' | 'b' | 'd' | 's';
+export interface Measurement {
+  system: string;
+  workload: Workload;
+  ms: number;
+  peakRssMiB: number;
+  cpuS: number;
+  conflicts?: number[];
+}
+
+async function freeBase(): Promise<number> {
+  const free = (p: number): Promise<boolean> =>
+    new Promise((r) => {
+      const s = createServer();
+      s.once('error', () => r(false));
+      s.listen(p, '127.0.0.1', () => s.close(() => r(true)));
+    });
+  for (;;) {
+    const p = 20_000 + Math.floor(Math.random() * 30_000);
+    const ok = await Promise.all([0, 1, 2, 10, 11, 12, 20, 21, 22].map((d) => free(p + d)));
+    if (ok.every(Boolean)) return p;
+  }
+}
+
+type Starter = (base: string, port: number) => Promise<BenchCluster>;
+
+/** Every process of the cluster (Syncthing's monitors and their children included). */
+async function allPids(c: BenchCluster): Promise<number[]> {
+  return (await Promise.all(c.pids().map(processTree))).flat();
+}
+
+async function measured<T>(
+  c: BenchCluster,
+  fn: () => Promise<T>,
+): Promise<{ value: T; peakRssMiB: number; cpuS: number }> {
+  const pids = await allPids(c);
+  for (const pid of pids) await resetPeak(pid);
+  const before = await Promise.all(pids.map(procStats));
+  const value = await fn();
+  const after = await Promise.all(pids.map(procStats));
+  return {
+    value,
+    peakRssMiB: Math.max(...after.map((s) => s.peakRssBytes)) / 1048576,
+    cpuS: after.reduce((n, s, i) => n + s.cpuS - before[i]!.cpuS, 0),
+  };
+}
+
+/** One repeat of a, c, e, b, d on a fresh cluster, then s on another. */
+async function oneRun(
+  system: string,
+  start: Starter,
+  sizes: Sizes,
+  seed: number,
+  out: Measurement[],
+  log: (s: string) => void,
+  withScale: boolean,
+): Promise<void> {
+  const base = await mkdtemp(path.join(os.tmpdir(), `bench-${system}-`));
+  const rng = new SeededBytes(seed);
+  try {
+    const c = await start(base, await freeBase());
+    try {
+      const push = (
+        workload: Workload,
+        m: { value: number; peakRssMiB: number; cpuS: number },
+      ): void => {
+        out.push({ system, workload, ms: m.value, peakRssMiB: m.peakRssMiB, cpuS: m.cpuS });
+        log(`${system} ${workload}: ${fmt(m.value)} ms`);
+      };
+      push('a', await measured(c, () => smallFiles(c, rng, sizes.smallFiles)));
+      push('c', await measured(c, () => churn(c, rng, sizes.churnOps)));
+      push('e', await measured(c, () => removeAll(c)));
+      push('b', await measured(c, () => bigFile(c, rng, sizes.bigBytes, base)));
+      const d = await measured(c, () => concurrentEdit(c, rng, system === 'filesync'));
+      out.push({
+        system,
+        workload: 'd',
+        ms: d.value[0],
+        peakRssMiB: d.peakRssMiB,
+        cpuS: d.cpuS,
+        conflicts: d.value[1],
+      });
+      log(`${system} d: ${fmt(d.value[0])} ms, conflict copies per node ${d.value[1].join('/')}`);
+    } finally {
+      await c.stop();
+    }
+    if (!withScale) return;
+    // s: a large tree already on A when the cluster starts.
+    const sBase = path.join(base, 's');
+    await writeScaleTree(
+      path.join(sBase, system === 'filesync' ? 'fs-A' : 'st-A'),
+      rng,
+      sizes.scaleFiles,
+    );
+    const t0 = performance.now();
+    const sc = await start(sBase, await freeBase());
+    try {
+      for (;;) {
+        if (await identical(sc.dirs[0], sc.dirs[2], sc.exclude)) break;
+        if (performance.now() - t0 > 900_000) throw new Error('s: timed out');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const ms = performance.now() - t0;
+      const stats = await Promise.all((await allPids(sc)).map(procStats));
+      out.push({
+        system,
+        workload: 's',
+        ms,
+        peakRssMiB: Math.max(...stats.map((s) => s.peakRssBytes)) / 1048576,
+        cpuS: stats.reduce((n, s) => n + s.cpuS, 0),
+      });
+      log(`${system} s: ${fmt(ms)} ms`);
+    } finally {
+      await sc.stop();
+    }
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+}
+
+export async function runSyncBench(opts: {
+  short: boolean;
+  repeat: number;
+  withSyncthing: boolean;
+  seed: number;
+  /** Runs of the s workload (it is long); the others run `repeat` times. */
+  scaleRepeat: number;
+  log?: (s: string) => void;
+}): Promise<Measurement[]> {
+  const sizes = opts.short ? SHORT : FULL;
+  const out: Measurement[] = [];
+  const log = opts.log ?? (() => undefined);
+  const systems: [string, Starter][] = [['filesync', startFilesync]];
+  if (opts.withSyncthing) systems.push(['syncthing', startSyncthing]);
+  for (let r = 0; r < opts.repeat; r++) {
+    for (const [name, start] of systems)
+      await oneRun(name, start, sizes, opts.seed + r, out, log, r < opts.scaleRepeat);
+  }
+  return out;
+}
+
+function table(ms: Measurement[], withSyncthing: boolean): string {
+  const rows: string[][] = [
+    [
+      'workload',
+      'filesync s',
+      'fs peak RSS MiB',
+      'fs CPU s',
+      ...(withSyncthing ? ['syncthing s', 'st peak RSS MiB', 'Syncthing ÷ filesync'] : []),
+    ],
+  ];
+  for (const w of ['a', 'c', 'e', 'b', 'd', 's'] as Workload[]) {
+    const pick = (sys: string): Measurement[] =>
+      ms.filter((m) => m.system === sys && m.workload === w);
+    const fs = pick('filesync');
+    const st = pick('syncthing');
+    const med = (xs: Measurement[], k: 'ms' | 'peakRssMiB' | 'cpuS'): number =>
+      median(xs.map((x) => x[k]));
+    const row = [
+      w,
+      fmt(med(fs, 'ms') / 1000, 2),
+      fmt(med(fs, 'peakRssMiB')),
+      fmt(med(fs, 'cpuS'), 1),
+    ];
+    if (withSyncthing)
+      row.push(
+        fmt(med(st, 'ms') / 1000, 2),
+        fmt(med(st, 'peakRssMiB')),
+        `${fmt(med(st, 'ms') / med(fs, 'ms'), 1)}×`,
+      );
+    rows.push(row);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padStart(widths[i]!)).join('  ')).join('\n');
+}
+
+if (process.argv[1]?.endsWith('run.ts')) {
+  const args = process.argv.slice(2);
+  const short = args.includes('--short');
+  const withSyncthing = args.includes('--with-syncthing');
+  const repeat = Number(process.env.REPEAT ?? (short ? 1 : 3));
+  const seed = Number(process.env.SEED ?? 1);
+  const scaleRepeat = Number(process.env.S_REPEAT ?? 1);
+  const ms = await runSyncBench({
+    short,
+    repeat,
+    withSyncthing,
+    seed,
+    scaleRepeat,
+    log: (s) => console.error(s),
+  });
+  const sizes = short ? SHORT : FULL;
+  console.log(
+    `filesync${withSyncthing ? ' vs Syncthing 1.19' : ''}: 3-node chain A–B–C on loopback, time until C is identical; medians of ${repeat} run(s) (s: ${scaleRepeat})` +
+      `\nsizes: a ${sizes.smallFiles} files, c ${sizes.churnOps} ops, b ${sizes.bigBytes / 1048576} MiB, s ${sizes.scaleFiles} files` +
+      `\nfsync: filesync fdatasync per WAL group commit + fsync of every received file and its directory; Syncthing defaults` +
+      `\nd: conflict copies per node ${ms
+        .filter((m) => m.workload === 'd')
+        .map((m) => `${m.system} ${m.conflicts?.join('/')}`)
+        .join(', ')}\n`,
+  );
+  console.log(table(ms, withSyncthing));
+  for (const m of ms) await record('sync.jsonl', { ...m, short, seed, repeat });
+  process.exit(0);
+}

@@ -1,0 +1,153 @@
+import { copyFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { BenchCluster } from './clusters.js';
+import { countConflicts, identical, listTree, until } from './tree.js';
+
+/** Seeded bytes (mulberry32), so SEED makes every run's content the same. */
+export class SeededBytes {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0 || 1;
+  }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  next(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) | 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  bytes(n: number): Buffer {
+    const b = Buffer.allocUnsafe(n);
+    for (let i = 0; i + 3 < n; i += 4) b.writeUInt32LE((this.next() * 4294967296) >>> 0, i);
+    for (let i = n - (n % 4); i < n; i++) b[i] = this.int(256);
+    return b;
+  }
+}
+
+export interface Sizes {
+  smallFiles: number;
+  churnOps: number;
+  bigBytes: number;
+  scaleFiles: number;
+}
+
+export const FULL: Sizes = {
+  smallFiles: 1000,
+  churnOps: 200,
+  bigBytes: 256 * 1024 * 1024,
+  scaleFiles: 100_000,
+};
+export const SHORT: Sizes = {
+  smallFiles: 100,
+  churnOps: 20,
+  bigBytes: 8 * 1024 * 1024,
+  scaleFiles: 2000,
+};
+
+const TIMEOUT_MS = 600_000;
+
+async function synced(c: BenchCluster, t0: number, what: string): Promise<number> {
+  return until(() => identical(c.dirs[0], c.dirs[2], c.exclude), t0, TIMEOUT_MS, what);
+}
+
+/** a: 1000 files of 1–4 KiB in 10 sub-dirs, written on A. */
+export async function smallFiles(c: BenchCluster, rng: SeededBytes, n: number): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const dir = path.join(c.dirs[0], `d${i % 10}`);
+    if (i < 10) await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, `f${i}.bin`), rng.bytes(1024 + rng.int(3 * 1024)));
+  }
+  return synced(c, t0, 'a: small files');
+}
+
+/** c: random modify / rename / delete operations on those files. */
+export async function churn(c: BenchCluster, rng: SeededBytes, ops: number): Promise<number> {
+  const files = [...(await listTree(c.dirs[0], c.exclude)).entries()]
+    .filter(([, v]) => v.startsWith('f '))
+    .map(([p]) => p);
+  const t0 = performance.now();
+  for (let i = 0; i < ops && files.length > 0; i++) {
+    const k = rng.int(files.length);
+    const p = files[k]!;
+    const abs = path.join(c.dirs[0], p);
+    const op = rng.int(3);
+    if (op === 0) await writeFile(abs, rng.bytes(1024 + rng.int(3 * 1024)));
+    else if (op === 1) {
+      const to = `d${rng.int(10)}/r${i}.bin`;
+      await rename(abs, path.join(c.dirs[0], to));
+      files[k] = to;
+    } else {
+      await rm(abs);
+      files.splice(k, 1);
+    }
+  }
+  return synced(c, t0, 'c: churn');
+}
+
+/** e: rm -rf of the whole tree on A. */
+export async function removeAll(c: BenchCluster): Promise<number> {
+  const t0 = performance.now();
+  for (const n of await readdir(c.dirs[0]))
+    if (!c.exclude.includes(n)) await rm(path.join(c.dirs[0], n), { recursive: true });
+  return synced(c, t0, 'e: rm -rf');
+}
+
+/** b: one large random file copied into A. */
+export async function bigFile(
+  c: BenchCluster,
+  rng: SeededBytes,
+  bytes: number,
+  scratch: string,
+): Promise<number> {
+  const src = path.join(scratch, 'big.src');
+  const chunk = 16 * 1024 * 1024;
+  await writeFile(src, '');
+  const { appendFile } = await import('node:fs/promises');
+  for (let done = 0; done < bytes; done += chunk)
+    await appendFile(src, rng.bytes(Math.min(chunk, bytes - done)));
+  const t0 = performance.now();
+  await copyFile(src, path.join(c.dirs[0], 'big.bin'));
+  const ms = await synced(c, t0, 'b: big file');
+  await rm(src);
+  return ms;
+}
+
+/**
+ * d: the same file edited on A and on C 10 ms apart; returns [ms, conflict copies per node].
+ * Done when all three trees are identical and (if `needConflict`) hold a conflict copy.
+ */
+export async function concurrentEdit(
+  c: BenchCluster,
+  rng: SeededBytes,
+  needConflict: boolean,
+): Promise<[number, number[]]> {
+  await writeFile(path.join(c.dirs[0], 'doc.txt'), rng.bytes(2000));
+  await synced(c, performance.now(), 'd: setup');
+  const t0 = performance.now();
+  await writeFile(path.join(c.dirs[0], 'doc.txt'), `A ${rng.int(1e9)}`);
+  await new Promise((r) => setTimeout(r, 10));
+  await writeFile(path.join(c.dirs[2], 'doc.txt'), `C ${rng.int(1e9)}`);
+  const ms = await until(
+    async () =>
+      (await identical(c.dirs[0], c.dirs[1], c.exclude)) &&
+      (await identical(c.dirs[0], c.dirs[2], c.exclude)) &&
+      (!needConflict || (await countConflicts(c.dirs[0], c.exclude)) >= 1),
+    t0,
+    TIMEOUT_MS,
+    'd: concurrent edit',
+  );
+  const conflicts = await Promise.all(c.dirs.map((d) => countConflicts(d, c.exclude)));
+  return [ms, conflicts];
+}
+
+/** s: many small files (0–2 KiB) written on A before the cluster starts. */
+export async function writeScaleTree(dir: string, rng: SeededBytes, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const sub = path.join(dir, `s${Math.floor(i / 1000)}`, `t${Math.floor(i / 100) % 10}`);
+    if (i % 100 === 0) await mkdir(sub, { recursive: true });
+    await writeFile(path.join(sub, `f${i}`), rng.bytes(rng.int(2049)));
+  }
+}
