@@ -1,9 +1,36 @@
 #!/usr/bin/env node
-// The filesync command. Runs the TypeScript sources through tsx, so a clone works right after
-// `npm ci` with no build step and never runs stale output.
-import { register } from 'tsx/esm/api';
+// The filesync command. Runs the compiled output (dist/, from `npm run build`, which `npm ci`
+// runs through `prepare`) when it is at least as new as every source file; otherwise runs the
+// TypeScript sources through tsx, so it never runs stale code. dist/ costs ~25 MiB less RSS.
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // React (the TUI) is several times slower in development mode.
 process.env.NODE_ENV ??= 'production';
-register();
-await import('../src/cli/main.ts');
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const built = path.join(root, 'dist', 'cli', 'main.js');
+
+function newestSourceMs(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestSourceMs(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+let fresh = false;
+try {
+  fresh = statSync(built).mtimeMs >= newestSourceMs(path.join(root, 'src'));
+} catch {
+  fresh = false;
+}
+if (fresh) {
+  await import(pathToFileURL(built).href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(pathToFileURL(path.join(root, 'src', 'cli', 'main.ts')).href);
+}

@@ -201,6 +201,12 @@ function table(ms: Measurement[], withSyncthing: boolean): string {
 }
 
 if (process.argv[1]?.endsWith('run.ts')) {
+  // Nodes run the compiled output (what `npm ci` builds): make sure it is current.
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('npm', ['run', '--silent', 'build'], {
+    cwd: path.join(import.meta.dirname, '../..'),
+    stdio: 'inherit',
+  });
   const args = process.argv.slice(2);
   const short = args.includes('--short');
   const withSyncthing = args.includes('--with-syncthing');

@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { runSyncBench } from '../../bench/sync/run.js';
+
+/** The benchmark harness in its short mode, so it keeps working. No timing is asserted. */
+describe('bench (short mode)', () => {
+  it('runs every workload on a filesync chain and reports one conflict copy per node for d', async () => {
+    const ms = await runSyncBench({
+      short: true,
+      repeat: 1,
+      withSyncthing: false,
+      seed: 1,
+      scaleRepeat: 1,
+    });
+    expect(ms.map((m) => m.workload).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 's']);
+    expect(ms.find((m) => m.workload === 'd')?.conflicts).toEqual([1, 1, 1]);
+    for (const m of ms) expect(m.peakRssMiB).toBeGreaterThan(0);
+  }, 300_000);
+});
