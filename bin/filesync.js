@@ -8,6 +8,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // React (the TUI) is several times slower in development mode.
 process.env.NODE_ENV ??= 'production';
+// Every fs call (fsync above all) holds a libuv pool thread; the default 4 would serialise the
+// dozens of files being written at once. Must be set before the pool's first use.
+process.env.UV_THREADPOOL_SIZE ??= '64';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const built = path.join(root, 'dist', 'cli', 'main.js');

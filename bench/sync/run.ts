@@ -153,7 +153,8 @@ export async function runSyncBench(opts: {
   scaleRepeat: number;
   log?: (s: string) => void;
 }): Promise<Measurement[]> {
-  const sizes = opts.short ? SHORT : FULL;
+  const sizes = { ...(opts.short ? SHORT : FULL) };
+  if (process.env.SCALE_FILES) sizes.scaleFiles = Number(process.env.SCALE_FILES);
   const out: Measurement[] = [];
   const log = opts.log ?? (() => undefined);
   const systems: [string, Starter][] = [['filesync', startFilesync]];
@@ -221,7 +222,8 @@ if (process.argv[1]?.endsWith('run.ts')) {
     scaleRepeat,
     log: (s) => console.error(s),
   });
-  const sizes = short ? SHORT : FULL;
+  const sizes = { ...(short ? SHORT : FULL) };
+  if (process.env.SCALE_FILES) sizes.scaleFiles = Number(process.env.SCALE_FILES);
   console.log(
     `filesync${withSyncthing ? ' vs Syncthing 1.19' : ''}: 3-node chain A–B–C on loopback, time until C is identical; medians of ${repeat} run(s) (s: ${scaleRepeat})` +
       `\nsizes: a ${sizes.smallFiles} files, c ${sizes.churnOps} ops, b ${sizes.bigBytes / 1048576} MiB, s ${sizes.scaleFiles} files` +

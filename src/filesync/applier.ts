@@ -150,7 +150,11 @@ export class Applier {
     const local = ctx.index.get(rel);
     if (r.type === 'dir') {
       if (existing && !existing.isDirectory()) await this.setAside(abs, rel, local);
-      if (!existing || !existing.isDirectory()) await mkdir(abs);
+      if (!existing || !existing.isDirectory()) {
+        await mkdir(abs).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EEXIST') throw e; // a child's apply made it first
+        });
+      }
       await chmod(abs, r.mode);
     } else if (r.type === 'symlink') {
       if (existing) await this.setAside(abs, rel, local);

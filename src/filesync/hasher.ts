@@ -23,16 +23,22 @@ export async function hashFile(absPath: string): Promise<ContentHash> {
   try {
     const whole = createHash('sha256');
     const blocks: string[] = [];
-    const buf = Buffer.allocUnsafe(BLOCK_BYTES);
+    // Small files (the common case) get a buffer their size, not a whole block each.
+    const expected = (await fh.stat()).size;
+    const buf = Buffer.allocUnsafe(expected < BLOCK_BYTES ? expected + 1 : BLOCK_BYTES);
     let size = 0;
     for (;;) {
       let filled = 0;
-      while (filled < BLOCK_BYTES) {
-        const { bytesRead } = await fh.read(buf, filled, BLOCK_BYTES - filled, size + filled);
+      while (filled < buf.length) {
+        const { bytesRead } = await fh.read(buf, filled, buf.length - filled, size + filled);
         if (bytesRead === 0) break;
         filled += bytesRead;
       }
       if (filled === 0) break;
+      if (buf.length < BLOCK_BYTES && filled === buf.length) {
+        // It grew while we read it: the caller's re-stat sees that and hashes it again.
+        throw new Error('file grew while hashing');
+      }
       const chunk = buf.subarray(0, filled);
       whole.update(chunk);
       blocks.push(sha256(chunk));

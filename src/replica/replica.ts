@@ -92,8 +92,14 @@ export class Replica {
     return replica;
   }
 
+  /** What the embedder adds to /status (filesync: its transfers). */
+  statusExtras: () => Record<string, unknown> = () => ({});
+
   status(): StatusReport {
-    return statusReport(this.node, this.driver, this.transport, Date.now());
+    return {
+      ...statusReport(this.node, this.driver, this.transport, Date.now()),
+      ...this.statusExtras(),
+    };
   }
 
   /** Stop syncing, close sockets, flush and snapshot. */

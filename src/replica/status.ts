@@ -33,6 +33,8 @@ export interface StatusReport {
   acks: Record<string, number>;
   peers: PeerStatus[];
   counters: Record<string, number>;
+  /** Embedder additions (filesync: `transfers`). */
+  [extra: string]: unknown;
 }
 
 export function statusReport(
