@@ -12,7 +12,8 @@ export async function listTree(root: string, exclude: readonly string[]): Promis
     const names = await readdir(path.join(root, rel)).catch(() => [] as string[]);
     for (const n of names) {
       const p = rel ? `${rel}/${n}` : n;
-      if (exclude.includes(p)) continue;
+      // Syncthing's own temp files (it leaves some behind for a while) are not content.
+      if (exclude.includes(p) || /^(\.syncthing\.|~syncthing~).*\.tmp$/.test(n)) continue;
       const st = await lstat(path.join(root, p)).catch(() => null);
       if (st === null) continue;
       if (st.isDirectory()) {
