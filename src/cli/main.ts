@@ -37,6 +37,7 @@ const program = new Command()
   .name('filesync')
   .description('Keep a directory identical across equal peers.')
   .exitOverride()
+  .enablePositionalOptions()
   .configureOutput({
     writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `filesync: ${s.slice(7)}` : s),
   })

@@ -118,4 +118,38 @@ describe('filesync safety (real processes)', () => {
     expect(out.code).toBe(0);
     expect(JSON.parse(out.stdout).node.advertise).toBe(a.advertise);
   }, 60_000);
+
+  it('forget-peer removes a retired member (with the node stopped) and refuses while it runs', async () => {
+    const a = new FsNode(path.join(base, 'f/a'));
+    const b = new FsNode(path.join(base, 'f/b'));
+    nodes.push(a, b);
+    await a.start();
+    await b.start(['--peers', a.advertise]);
+    type Status = { node: { id: number; members: number[] } };
+    const status = async (n: FsNode): Promise<Status> =>
+      (await (await fetch(`http://${n.advertise}/status`)).json()) as Status;
+    const bId = (await status(b)).node.id;
+    await waitFor(
+      async () => (await status(a)).node.members.includes(bId),
+      'b to become a member of a',
+    );
+    const forget = (): Promise<{ code: number; out: string }> =>
+      new Promise((r) =>
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', MAIN, 'forget-peer', String(bId), '--dir', a.dir],
+          (err, stdout, stderr) =>
+            r({ code: err ? (err.code as number) : 0, out: stdout + stderr }),
+        ),
+      );
+    const refused = await forget();
+    expect(refused.code).toBe(1);
+    expect(refused.out).toMatch(/is running/);
+    await b.stop();
+    await a.stop();
+    const done = await forget();
+    expect(done.code, done.out).toBe(0);
+    await a.start();
+    expect((await status(a)).node.members).not.toContain(bId);
+  }, 60_000);
 });
