@@ -1,4 +1,4 @@
-import { entryWireBytes, keyBucket, type Acks, type Entry, type NodeId } from '../core/index.js';
+import { entryWireBytes, keyBucket, type Entry, type NodeId } from '../core/index.js';
 import { logger } from '../log/index.js';
 import {
   acksFromWire,
@@ -6,12 +6,10 @@ import {
   BUCKET_COUNT,
   fromWire,
   toWire,
-  type AcksWire,
   type BlockRequest,
   type ResponseMessage,
   type SyncMessage,
   type SyncRequest,
-  type SyncResponse,
 } from './messages.js';
 import {
   decodePeerRecord,
@@ -21,6 +19,7 @@ import {
   peerKey,
 } from './peer-record.js';
 import { PushRelay } from './push.js';
+import { ResponseViews } from './responder.js';
 import {
   DEFAULT_SYNC_OPTIONS,
   type ChangeLike,
@@ -54,18 +53,6 @@ interface PeerInfo {
   resetPending: boolean;
 }
 
-/** A paged response kept for its requester: the whole delta cut from one view of the state. */
-interface OpenResponse {
-  /** rid of the sync request this answers. */
-  round: number;
-  entries: Entry[];
-  acks: AcksWire;
-  digest: string;
-  merged: boolean;
-  /** The last page has been sent. */
-  done: boolean;
-}
-
 interface Pending {
   peer: NodeId;
   resolve: (m: ResponseMessage) => void;
@@ -84,9 +71,7 @@ export class RequestError extends Error {}
 export class SyncDriver {
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly peers = new Map<NodeId, PeerInfo>();
-  private readonly open = new Map<NodeId, OpenResponse>();
-  /** Highest sync-request rid seen per peer on its current link: older or repeated ones are dropped. */
-  private readonly lastRequest = new Map<NodeId, number>();
+  private readonly views: ResponseViews;
   private readonly pending = new Map<number, Pending>();
   private readonly opts: SyncOptions;
   private readonly push: PushRelay;
@@ -117,6 +102,7 @@ export class SyncDriver {
   ) {
     this.opts = { ...DEFAULT_SYNC_OPTIONS, ...opts };
     this.firstRoundDone = !fresh;
+    this.views = new ResponseViews(node.state, this.opts.pageEntries, this.opts.pageBytes);
     this.push = new PushRelay(this.links, sched, {
       windowMs: this.opts.pushWindowMs,
       pageEntries: this.opts.pageEntries,
@@ -249,7 +235,7 @@ export class SyncDriver {
         peer,
       });
       this.node.state.peerAcks.delete(peer);
-      this.open.delete(peer);
+      this.views.forget(peer);
     }
     info.incarnation = incarnation;
   }
@@ -258,7 +244,7 @@ export class SyncDriver {
     if (this.stopped || link.peer === this.node.id) return;
     this.noteIncarnation(link.peer, link.incarnation);
     this.links.set(link.peer, link);
-    this.lastRequest.delete(link.peer);
+    this.views.newLink(link.peer);
     log.info('peer connected', { peer: link.peer, advertise: link.advertise });
     this.addMember(link.peer);
     this.scheduleRound(link.peer, 0);
@@ -270,7 +256,7 @@ export class SyncDriver {
     const info = this.info(peer);
     if (info.roundTimer !== null) this.sched.clearTimeout(info.roundTimer);
     info.roundTimer = null;
-    this.open.delete(peer);
+    this.views.forget(peer);
     this.push.forget(peer);
     for (const [rid, p] of this.pending)
       if (p.peer === peer) this.fail(rid, p, `link down: ${reason}`);
@@ -305,8 +291,7 @@ export class SyncDriver {
     if (this.stopped) return;
     switch (msg.t) {
       case 'sync':
-        if (msg.rid <= (this.lastRequest.get(peer) ?? 0)) return; // repeated or overtaken
-        this.lastRequest.set(peer, msg.rid);
+        if (!this.views.accept(peer, msg.rid)) return; // repeated or overtaken
         this.handleSync(peer, msg).catch((e: unknown) => this.replyError(peer, msg.rid, e));
         return;
       case 'page':
@@ -429,14 +414,12 @@ export class SyncDriver {
     if (reset) state.peerAcks.delete(peer);
     // While the peer is paging through our response it is getting everything anyway: do not
     // resend the same first page with every round.
-    const paging = this.open.get(peer);
-    const out =
-      paging !== undefined && !paging.done
-        ? { entries: [], complete: false }
-        : state.delta(state.peerAcks.get(peer) ?? new Map(), {
-            maxEntries: this.opts.pageEntries,
-            maxBytes: this.opts.pageBytes,
-          });
+    const out = this.views.paging(peer)
+      ? { entries: [], complete: false }
+      : state.delta(state.peerAcks.get(peer) ?? new Map(), {
+          maxEntries: this.opts.pageEntries,
+          maxBytes: this.opts.pageBytes,
+        });
     const t0 = this.sched.now();
     const req = (rid: number): SyncRequest => ({
       t: 'sync',
@@ -578,52 +561,19 @@ export class SyncDriver {
     if (merged && req.complete && this.firstRoundDone) this.node.raiseAcks(theirAcks);
     state.peerAcks.set(peer, theirAcks);
     // Rule 4: entries, acks and digest of every page come from this one synchronous view.
-    const acks = acksToWire(state.acks());
-    const digest = state.digest;
-    const first = state.delta(theirAcks, {
-      maxEntries: this.opts.pageEntries,
-      maxBytes: this.opts.pageBytes,
-    });
-    const entries = first.complete ? first.entries : this.fullDelta(theirAcks);
-    this.open.set(peer, { round: req.rid, entries, acks, digest, merged, done: false });
+    this.views.openView(peer, req.rid, theirAcks, merged);
     this.sendPage(peer, req.rid, req.rid, 0);
-  }
-
-  private fullDelta(acks: Acks): Entry[] {
-    return this.node.state.delta(acks, { maxEntries: Infinity, maxBytes: Infinity }).entries;
   }
 
   private sendPage(peer: NodeId, rid: number, round: number, offset: number): void {
     const link = this.links.get(peer);
-    const view = this.open.get(peer);
     if (link === undefined) return;
-    if (view === undefined || view.round !== round || offset > view.entries.length) {
-      link.send({ t: 'error', rid, message: `no open round ${round} at offset ${offset}` });
+    const res = this.views.page(peer, rid, round, offset);
+    if (typeof res === 'string') {
+      link.send({ t: 'error', rid, message: res });
       return;
     }
-    const start = offset;
-    let end = start;
-    let bytes = 0;
-    while (end < view.entries.length && end - start < this.opts.pageEntries) {
-      const cost = entryWireBytes(view.entries[end]!);
-      if (end > start && bytes + cost > this.opts.pageBytes) break;
-      bytes += cost;
-      end++;
-    }
-    // The view stays open after its last page so a repeated page request is still answered;
-    // the next round replaces it.
-    const last = end >= view.entries.length;
-    if (last) view.done = true;
-    const res: SyncResponse = {
-      t: 'sync-res',
-      rid,
-      acks: view.acks,
-      digest: view.digest,
-      entries: view.entries.slice(start, end).map(toWire),
-      last,
-      merged: view.merged,
-    };
-    this.counters.entriesSent += end - start;
+    this.counters.entriesSent += res.entries.length;
     link.send(res);
   }
 

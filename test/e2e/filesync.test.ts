@@ -179,7 +179,10 @@ describe('filesync end to end (real processes on loopback)', () => {
     await rm(path.join(b!.dir, 'sub'), { recursive: true });
     await symlink(outside, path.join(b!.dir, 'sub'));
     await writeFile(path.join(a!.dir, 'sub/secret.txt'), 'must not escape');
-    await new Promise((r) => setTimeout(r, 300)); // let a publish while b is frozen
+    await waitFor(
+      () => /published path=sub\/secret\.txt/.test(a!.stderr),
+      'a to publish sub/secret.txt while b is frozen',
+    );
     b!.signal('SIGCONT');
     await waitFor(
       () => b!.stderr.includes('a parent directory is a symlink'),
