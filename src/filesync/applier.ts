@@ -1,4 +1,5 @@
 import { chmod, lstat, mkdir, readdir, rename, rmdir, symlink, utimes } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { logger } from '../log/index.js';
 import { DirSyncer } from './dir-sync.js';
@@ -148,6 +149,9 @@ export class Applier {
     await ensureRealParents(ctx.root, rel);
     const existing = await lstat(abs).catch(() => null);
     const local = ctx.index.get(rel);
+    // What we wrote, stat'ed before anyone else can touch it at `abs`: a local change made
+    // right after the apply must still differ from the index, or it would never be published.
+    let written: Stats | null = null;
     if (r.type === 'dir') {
       if (existing && !existing.isDirectory()) await this.setAside(abs, rel, local);
       if (!existing || !existing.isDirectory()) {
@@ -168,14 +172,17 @@ export class Applier {
       if (again) await this.setAside(abs, rel, local);
       await chmod(tmp, r.mode);
       await utimes(tmp, new Date(), new Date(r.mtimeMs));
+      written = await lstat(tmp); // rename keeps inode, size and mtime
       await rename(tmp, abs);
       await this.dirs.sync(path.dirname(abs));
     }
-    const st = await lstat(abs);
+    const st = written ?? (await lstat(abs));
     ctx.index.set(rel, {
       type: r.type as IndexEntry['type'],
-      size: r.type === 'dir' ? 0 : st.size,
-      mtimeMs: st.mtimeMs,
+      // For files not written through tmp (metadata-only), record what the version says, not
+      // what a concurrent writer may already have changed: any difference forces a rescan.
+      size: r.type === 'dir' ? 0 : written ? written.size : r.type === 'file' ? r.size : st.size,
+      mtimeMs: written || r.type !== 'file' ? st.mtimeMs : r.mtimeMs,
       ino: st.ino,
       mode: permBits(st.mode),
       hash: r.hash,
