@@ -4,9 +4,9 @@
  * (default 3), SEED. Prints one table of medians and writes JSON lines to bench/results/.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePortBase } from '../../test/helpers/ports.js';
 import { fmt, median, record } from '../util.js';
 import { startFilesync, startSyncthing, type BenchCluster } from './clusters.js';
 import { processTree, procStats, resetPeak } from './procs.js';
@@ -34,19 +34,8 @@ export interface Measurement {
   conflicts?: number[];
 }
 
-async function freeBase(): Promise<number> {
-  const free = (p: number): Promise<boolean> =>
-    new Promise((r) => {
-      const s = createServer();
-      s.once('error', () => r(false));
-      s.listen(p, '127.0.0.1', () => s.close(() => r(true)));
-    });
-  for (;;) {
-    const p = 20_000 + Math.floor(Math.random() * 30_000);
-    const ok = await Promise.all([0, 1, 2, 10, 11, 12, 20, 21, 22].map((d) => free(p + d)));
-    if (ok.every(Boolean)) return p;
-  }
-}
+/** Ports used by a cluster: filesync P..P+2, Syncthing GUI P+10.. and listen P+20.. */
+const freeBase = (): Promise<number> => freePortBase([0, 1, 2, 10, 11, 12, 20, 21, 22]);
 
 type Starter = (base: string, port: number) => Promise<BenchCluster>;
 

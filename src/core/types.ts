@@ -60,10 +60,3 @@ export function isEntry(x: unknown): x is Entry {
 export function sameMeta(a: Meta, b: Meta): boolean {
   return a.node === b.node && a.seq === b.seq && a.ts === b.ts;
 }
-
-/** Copy acks, raising each origin to at least `other`'s value. */
-export function maxAcks(a: ReadonlyAcks, b: ReadonlyAcks): Acks {
-  const out = new Map(a);
-  for (const [node, seq] of b) if (seq > (out.get(node) ?? 0)) out.set(node, seq);
-  return out;
-}

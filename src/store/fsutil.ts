@@ -1,4 +1,4 @@
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 
 /** fsync a directory so a rename or a create inside it survives a power cut. */
@@ -23,10 +23,6 @@ export async function writeFileAtomic(file: string, data: Uint8Array): Promise<v
   }
   await rename(tmp, file);
   await fsyncDir(path.dirname(file));
-}
-
-export async function removeIfExists(file: string): Promise<void> {
-  await rm(file, { force: true });
 }
 
 export function isErrno(e: unknown, code: string): boolean {

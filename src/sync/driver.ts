@@ -173,11 +173,6 @@ export class SyncDriver {
     return this.node.state.peerAcks.get(peer);
   }
 
-  /** Bytes queued on the link to `peer` (for transfer flow control). */
-  bufferedBytes(peer: NodeId): number {
-    return this.links.get(peer)?.bufferedBytes ?? Infinity;
-  }
-
   get linkedPeers(): NodeId[] {
     return [...this.links.keys()];
   }

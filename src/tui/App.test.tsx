@@ -99,9 +99,11 @@ describe('TUI', () => {
   it('q quits', async () => {
     let quit = false;
     const ui = render(<App source={new FakeSource()} onQuit={() => (quit = true)} />);
-    await tick();
-    ui.stdin.write('q');
-    await waitUntil(() => quit);
+    // Keys read before the input hook attaches are lost: press until it answers (bounded).
+    await waitUntil(() => {
+      if (!quit) ui.stdin.write('q');
+      return quit;
+    });
     ui.unmount();
   });
 });

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { compareDirs, type Difference } from '../../src/cli/check.js';
 import { waitFor } from '../helpers/tmp.js';
@@ -127,4 +127,19 @@ export async function converge(
       `${(e as Error).message}; still differing: ${JSON.stringify(last.slice(0, 5))}`,
     );
   }
+}
+
+export const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
+
+/** Run a `filesync` subcommand to completion: its exit code, stdout and stderr. */
+export function runCli(args: string[]): Promise<{ code: number; stdout: string; out: string }> {
+  return new Promise((r) =>
+    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], (err, stdout, stderr) =>
+      r({ code: err ? (err.code as number) : 0, stdout, out: stdout + stderr }),
+    ),
+  );
 }

@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  access,
   chmod,
   mkdir,
   readFile,
@@ -16,7 +15,7 @@ import {
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from '../helpers/tmp.js';
-import { converge, FsNode } from './cluster.js';
+import { converge, exists, FsNode, runCli } from './cluster.js';
 
 let base: string;
 let cleanup: () => Promise<void>;
@@ -39,11 +38,6 @@ async function chain(names: string[], args: string[] = []): Promise<FsNode[]> {
   return out;
 }
 
-const exists = (p: string): Promise<boolean> =>
-  access(p).then(
-    () => true,
-    () => false,
-  );
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 describe('filesync end to end (real processes on loopback)', () => {
@@ -193,17 +187,7 @@ describe('filesync end to end (real processes on loopback)', () => {
   }, 120_000);
 
   it('check exits 0 when identical, 1 with the differences listed, 2 on bad usage', async () => {
-    const { execFile } = await import('node:child_process');
-    const main = path.join(import.meta.dirname, '../../src/cli/main.ts');
-    const runCheck = (args: string[]): Promise<{ code: number; out: string }> =>
-      new Promise((r) =>
-        execFile(
-          process.execPath,
-          ['--import', 'tsx', main, 'check', ...args],
-          (err, stdout, stderr) =>
-            r({ code: err ? (err.code as number) : 0, out: stdout + stderr }),
-        ),
-      );
+    const runCheck = (args: string[]): ReturnType<typeof runCli> => runCli(['check', ...args]);
     const d1 = path.join(base, 'chk/1');
     const d2 = path.join(base, 'chk/2');
     await mkdir(d1, { recursive: true });

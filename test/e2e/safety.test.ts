@@ -1,12 +1,11 @@
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { access, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRecord } from '../../src/filesync/index.js';
 import { Replica } from '../../src/replica/index.js';
 import { tempDir, waitFor } from '../helpers/tmp.js';
-import { converge, FsNode } from './cluster.js';
+import { converge, exists, FsNode, runCli } from './cluster.js';
 
 let base: string;
 let cleanup: () => Promise<void>;
@@ -16,13 +15,6 @@ afterAll(async () => {
   for (const n of nodes) await n.stop('SIGKILL').catch(() => undefined);
   await cleanup();
 });
-
-const exists = (p: string): Promise<boolean> =>
-  access(p).then(
-    () => true,
-    () => false,
-  );
-const MAIN = path.join(import.meta.dirname, '../../src/cli/main.ts');
 
 describe('filesync safety (real processes)', () => {
   it('SIGKILL mid-transfer: no partial file is ever visible, and the transfer completes after restart', async () => {
@@ -108,13 +100,7 @@ describe('filesync safety (real processes)', () => {
     const a = new FsNode(path.join(base, 's/a'));
     nodes.push(a);
     await a.start();
-    const out = await new Promise<{ code: number; stdout: string }>((r) =>
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', MAIN, 'status', '--peer', a.advertise, '--json'],
-        (err, stdout) => r({ code: err ? (err.code as number) : 0, stdout }),
-      ),
-    );
+    const out = await runCli(['status', '--peer', a.advertise, '--json']);
     expect(out.code).toBe(0);
     expect(JSON.parse(out.stdout).node.advertise).toBe(a.advertise);
   }, 60_000);
@@ -133,15 +119,8 @@ describe('filesync safety (real processes)', () => {
       async () => (await status(a)).node.members.includes(bId),
       'b to become a member of a',
     );
-    const forget = (): Promise<{ code: number; out: string }> =>
-      new Promise((r) =>
-        execFile(
-          process.execPath,
-          ['--import', 'tsx', MAIN, 'forget-peer', String(bId), '--dir', a.dir],
-          (err, stdout, stderr) =>
-            r({ code: err ? (err.code as number) : 0, out: stdout + stderr }),
-        ),
-      );
+    const forget = (): ReturnType<typeof runCli> =>
+      runCli(['forget-peer', String(bId), '--dir', a.dir]);
     const refused = await forget();
     expect(refused.code).toBe(1);
     expect(refused.out).toMatch(/is running/);

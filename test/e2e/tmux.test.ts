@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePortBase } from '../helpers/ports.js';
 import { tempDir, waitFor } from '../helpers/tmp.js';
 
 const ROOT = path.join(import.meta.dirname, '../..');
@@ -17,21 +17,6 @@ function sh(cmd: string, args: string[]): Promise<{ code: number; out: string }>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
     ),
   );
-}
-
-/** Three consecutive free loopback ports. */
-async function freePorts(): Promise<number> {
-  const free = (port: number): Promise<boolean> =>
-    new Promise((r) => {
-      const s = createServer();
-      s.once('error', () => r(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => r(true)));
-    });
-  for (let tries = 0; tries < 50; tries++) {
-    const p = 20_000 + Math.floor(Math.random() * 30_000);
-    if ((await free(p)) && (await free(p + 1)) && (await free(p + 2))) return p;
-  }
-  throw new Error('no free ports');
 }
 
 async function panes(): Promise<Map<string, string>> {
@@ -56,7 +41,7 @@ afterAll(async () => {
 
 describe('demo cluster in a real tmux', () => {
   it('starts three chained nodes, survives test-ops, converges, and every pane shows both peers at 100 %', async () => {
-    const port = await freePorts();
+    const port = await freePortBase([0, 1, 2]);
     const started = await sh(script('test-cluster.sh'), [
       '--base',
       base,
