@@ -112,6 +112,11 @@ async function startTui(
   root: string,
   quit: () => void,
 ): Promise<() => void> {
+  // Ink (via is-in-ci, read once at import) renders nothing but the last frame when CI or
+  // CONTINUOUS_INTEGRATION is set. We already chose the UI on a real TTY, so that guess must
+  // not blank the screen: a node started from a CI job inside tmux is still watched by a person.
+  delete process.env.CI;
+  delete process.env.CONTINUOUS_INTEGRATION;
   const [{ render }, React, { App, NodeSource }] = await Promise.all([
     import('ink'),
     import('react'),

@@ -11,9 +11,13 @@ let base: string;
 let cleanup: () => Promise<void>;
 const session = `filesync-test-${process.pid}`;
 
-function sh(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+function sh(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; out: string }> {
   return new Promise((resolve) =>
-    execFile(cmd, args, { timeout: 120_000 }, (err, stdout, stderr) =>
+    execFile(cmd, args, { timeout: 120_000, env }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
     ),
   );
@@ -33,6 +37,13 @@ async function capture(id: string): Promise<string> {
   return (await sh('tmux', ['capture-pane', '-t', id, '-p'])).out;
 }
 
+/** Every pane's title and screen, so a failure says what the panes showed. */
+async function dumpPanes(): Promise<string> {
+  const out: string[] = [];
+  for (const [title, id] of await panes()) out.push(`--- ${title}\n${await capture(id)}`);
+  return out.join('\n');
+}
+
 beforeAll(async () => ({ dir: base, cleanup } = await tempDir('filesync-tmux-')));
 afterAll(async () => {
   await sh(script('stop-cluster.sh'), ['--base', base, '--session', session]);
@@ -42,15 +53,20 @@ afterAll(async () => {
 describe('demo cluster in a real tmux', () => {
   it('starts three chained nodes, survives test-ops, converges, and every pane shows both peers at 100 %', async () => {
     const port = await freePortBase([0, 1, 2]);
-    const started = await sh(script('test-cluster.sh'), [
-      '--base',
-      base,
-      '--session',
-      session,
-      '--base-port',
-      String(port),
-      '--detach',
-    ]);
+    const started = await sh(
+      script('test-cluster.sh'),
+      [
+        '--base',
+        base,
+        '--session',
+        session,
+        '--base-port',
+        String(port),
+        '--detach',
+        // CI set, as on a CI runner: the UI must still draw on the panes' TTYs (Ink would not).
+      ],
+      { ...process.env, CI: 'true' },
+    );
     expect(started.code, started.out).toBe(0);
     const nodeTitles = [1, 2, 3].map((i) => `node ${i} :${port + i - 1}`);
     await waitFor(
@@ -63,7 +79,9 @@ describe('demo cluster in a real tmux', () => {
       'the three TUIs',
       60_000,
       200,
-    );
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await dumpPanes()}`);
+    });
     const ops = await sh(script('test-ops.sh'), [
       '--base',
       base,
