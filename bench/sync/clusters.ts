@@ -53,7 +53,10 @@ export async function startFilesync(base: string, port: number): Promise<BenchCl
   const children: ChildProcess[] = [];
   for (let i = 0; i < 3; i++) {
     await mkdir(dirs[i]!, { recursive: true });
+    // BENCH_NODE_ARGS: extra node flags for the nodes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
     const args = [
+      ...nodeArgs,
       BIN,
       '--dir',
       dirs[i]!,

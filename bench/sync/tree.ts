@@ -1,27 +1,45 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** A tree as the benchmarks compare it: path → type, size, mode (and SHA-256 on demand). */
 export type Listing = Map<string, string>;
 
+/** Run `fn` over `items`, at most `limit` at a time. */
+async function eachLimited<T>(
+  items: T[],
+  limit: number,
+  fn: (x: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Stats and hashes in flight at once: the comparison's own latency, not the system's. */
+const PARALLEL = 16;
+
 export async function listTree(root: string, exclude: readonly string[]): Promise<Listing> {
   const out: Listing = new Map();
   const walk = async (rel: string): Promise<void> => {
     const names = await readdir(path.join(root, rel)).catch(() => [] as string[]);
-    for (const n of names) {
+    const dirs: string[] = [];
+    await eachLimited(names, PARALLEL, async (n) => {
       const p = rel ? `${rel}/${n}` : n;
       // Syncthing's own temp files (it leaves some behind for a while) are not content.
-      if (exclude.includes(p) || /^(\.syncthing\.|~syncthing~).*\.tmp$/.test(n)) continue;
+      if (exclude.includes(p) || /^(\.syncthing\.|~syncthing~).*\.tmp$/.test(n)) return;
       const st = await lstat(path.join(root, p)).catch(() => null);
-      if (st === null) continue;
+      if (st === null) return;
       if (st.isDirectory()) {
         out.set(p, `d ${st.mode & 0o777}`);
-        await walk(p);
+        dirs.push(p);
       } else if (st.isFile()) out.set(p, `f ${st.size} ${st.mode & 0o777} ${st.mtimeMs}`);
       else if (st.isSymbolicLink()) out.set(p, 'l');
-    }
+    });
+    for (const d of dirs) await walk(d);
   };
   await walk('');
   return out;
@@ -34,7 +52,8 @@ async function sha(abs: string, stamp: string): Promise<string> {
   const hit = hashCache.get(abs);
   if (hit && hit[0] === stamp) return hit[1];
   const h = createHash('sha256');
-  for await (const c of createReadStream(abs)) h.update(c as Buffer);
+  if (Number(stamp.split(' ')[1]) <= 4 * 1048576) h.update(await readFile(abs));
+  else for await (const c of createReadStream(abs)) h.update(c as Buffer);
   const digest = h.digest('hex');
   hashCache.set(abs, [stamp, digest]);
   return digest;
@@ -43,25 +62,50 @@ async function sha(abs: string, stamp: string): Promise<string> {
 /** Listing value without the mtime (which legitimately differs between replicas). */
 const shape = (v: string): string => (v.startsWith('f ') ? v.split(' ').slice(0, 3).join(' ') : v);
 
-/** Same paths, types, sizes, modes and SHA-256 (hashed only once the cheap listing agrees). */
+/** Names and types only (readdir, no stat): the cheap first look while polling. */
+async function namesOf(root: string, exclude: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  const walk = async (rel: string): Promise<void> => {
+    const ents = await readdir(path.join(root, rel), { withFileTypes: true }).catch(() => []);
+    for (const e of ents) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (exclude.includes(p) || /^(\.syncthing\.|~syncthing~).*\.tmp$/.test(e.name)) continue;
+      out.add(`${e.isDirectory() ? 'd' : e.isFile() ? 'f' : 'o'} ${p}`);
+      if (e.isDirectory()) await walk(p);
+    }
+  };
+  await walk('');
+  return out;
+}
+
+/**
+ * Same paths, types, sizes, modes and SHA-256. Polled, so it is cheap while the trees differ:
+ * names first, then stats, and hashes only once everything else agrees (the poller's CPU is
+ * taken from the systems under test on a 2-core machine).
+ */
 export async function identical(
   a: string,
   b: string,
   exclude: readonly string[],
 ): Promise<boolean> {
+  const [na, nb] = await Promise.all([namesOf(a, exclude), namesOf(b, exclude)]);
+  if (na.size !== nb.size) return false;
+  for (const n of na) if (!nb.has(n)) return false;
   const [la, lb] = await Promise.all([listTree(a, exclude), listTree(b, exclude)]);
   if (la.size !== lb.size) return false;
   for (const [p, v] of la) if (shape(lb.get(p) ?? '') !== shape(v)) return false;
-  for (const [p, v] of la) {
-    if (!v.startsWith('f ')) continue;
+  let same = true;
+  const files = [...la].filter(([, v]) => v.startsWith('f '));
+  await eachLimited(files, PARALLEL, async ([p, v]) => {
+    if (!same) return;
     // A file can vanish between listing and hashing (a rename in flight): not identical yet.
     const [ha, hb] = await Promise.all([
       sha(path.join(a, p), v).catch(() => 'a'),
       sha(path.join(b, p), lb.get(p)!).catch(() => 'b'),
     ]);
-    if (ha !== hb) return false;
-  }
-  return true;
+    if (ha !== hb) same = false;
+  });
+  return same;
 }
 
 export async function countConflicts(root: string, exclude: readonly string[]): Promise<number> {

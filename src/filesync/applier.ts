@@ -1,10 +1,20 @@
-import { chmod, lstat, mkdir, readdir, rename, rmdir, symlink, utimes } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  renameSync,
+  rmdirSync,
+  symlinkSync,
+  utimesSync,
+  type Stats,
+} from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { logger } from '../log/index.js';
 import { DirSyncer } from './dir-sync.js';
 import { kvFile, type Ctx, type KvFile } from './context.js';
 import type { IndexEntry } from './disk-index.js';
+import { lstatOrNull } from './localfs.js';
 import { conflictName, conflictOrigin, isConflictCopy, keyOf } from './paths.js';
 import { descendsFrom, encodeRecord, lineage, sameVersion, type FileRecord } from './record.js';
 import { ensureRealParents, parentsAreReal } from './safe-fs.js';
@@ -41,7 +51,7 @@ export class Applier {
       kv = kvFile(ctx.node, rel);
       if (kv === null || sameVersion(ctx.index.get(rel)?.version ?? null, kv.version)) return;
     }
-    if (!(await parentsAreReal(ctx.root, rel))) {
+    if (!parentsAreReal(ctx.root, rel)) {
       log.warn('not applying: a parent directory is a symlink', { path: rel });
       ctx.event('error', rel, 'parent is a symlink');
       return;
@@ -80,7 +90,7 @@ export class Applier {
     const abs = path.join(ctx.root, rel);
     if (local.type === 'dir') {
       try {
-        await rmdir(abs);
+        rmdirSync(abs);
       } catch {
         return; // not empty yet: the deletes of its children will come, then we retry
       }
@@ -100,7 +110,7 @@ export class Applier {
       const kv = kvFile(ctx.node, p);
       if (kv?.record.type !== 'deleted' || ctx.index.get(p)?.type !== 'dir') return;
       try {
-        await rmdir(path.join(ctx.root, p));
+        rmdirSync(path.join(ctx.root, p));
       } catch {
         return;
       }
@@ -114,10 +124,10 @@ export class Applier {
     const name = conflictName(rel, local.version![0], local.version![1]);
     const abs = path.join(ctx.root, rel);
     const dest = path.join(ctx.root, name);
-    if (await lstat(dest).catch(() => null)) {
+    if (lstatOrNull(dest)) {
       await ctx.trash.put(abs, rel); // that copy exists already (made here or received)
     } else {
-      await rename(abs, dest);
+      renameSync(abs, dest);
       ctx.event('conflict', rel, `kept the local version as ${name}`);
     }
     ctx.index.delete(rel);
@@ -146,8 +156,8 @@ export class Applier {
     const { ctx } = this;
     const r = kv.record;
     const abs = path.join(ctx.root, rel);
-    await ensureRealParents(ctx.root, rel);
-    const existing = await lstat(abs).catch(() => null);
+    ensureRealParents(ctx.root, rel);
+    const existing = lstatOrNull(abs);
     const local = ctx.index.get(rel);
     // What we wrote, stat'ed before anyone else can touch it at `abs`: a local change made
     // right after the apply must still differ from the index, or it would never be published.
@@ -155,28 +165,29 @@ export class Applier {
     if (r.type === 'dir') {
       if (existing && !existing.isDirectory()) await this.setAside(abs, rel, local);
       if (!existing || !existing.isDirectory()) {
-        await mkdir(abs).catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== 'EEXIST') throw e; // a child's apply made it first
-        });
+        try {
+          mkdirSync(abs);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // a child's apply made it
+        }
       }
-      await chmod(abs, r.mode);
+      chmodSync(abs, r.mode);
     } else if (r.type === 'symlink') {
       if (existing) await this.setAside(abs, rel, local);
-      await symlink(r.target!, abs);
+      symlinkSync(r.target!, abs);
     } else if (local && local.type === 'file' && existing?.isFile() && local.hash === r.hash) {
-      await chmod(abs, r.mode); // same content: metadata only
-      await utimes(abs, new Date(), new Date(r.mtimeMs));
+      chmodSync(abs, r.mode); // same content: metadata only
+      utimesSync(abs, new Date(), new Date(r.mtimeMs));
     } else {
       const tmp = await ctx.transfer.fetch(keyOf(rel), r, kv.version);
-      const again = await lstat(abs).catch(() => null);
-      if (again) await this.setAside(abs, rel, local);
-      await chmod(tmp, r.mode);
-      await utimes(tmp, new Date(), new Date(r.mtimeMs));
-      written = await lstat(tmp); // rename keeps inode, size and mtime
-      await rename(tmp, abs);
+      if (lstatOrNull(abs)) await this.setAside(abs, rel, local);
+      chmodSync(tmp, r.mode);
+      utimesSync(tmp, new Date(), new Date(r.mtimeMs));
+      written = lstatSync(tmp); // rename keeps inode, size and mtime
+      renameSync(tmp, abs);
       await this.dirs.sync(path.dirname(abs));
     }
-    const st = written ?? (await lstat(abs));
+    const st = written ?? lstatSync(abs);
     ctx.index.set(rel, {
       type: r.type as IndexEntry['type'],
       // For files not written through tmp (metadata-only), record what the version says, not
@@ -195,9 +206,9 @@ export class Applier {
 
   /** Whatever is in the way goes to the trash (a non-empty dir in the way stops the apply). */
   private async setAside(abs: string, rel: string, local: IndexEntry | undefined): Promise<void> {
-    const st = await lstat(abs);
+    const st = lstatSync(abs);
     if (st.isDirectory()) {
-      await rmdir(abs); // throws if not empty: the children's records come first
+      rmdirSync(abs); // throws if not empty: the children's records come first
       return;
     }
     const moved = await this.ctx.trash.put(abs, rel);

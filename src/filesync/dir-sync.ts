@@ -1,22 +1,46 @@
-import { fsyncDir } from '../store/fsutil.js';
+import { closeSync, constants, openSync } from 'node:fs';
+import { fsyncFd } from './localfs.js';
+
+interface DirState {
+  /** The fsync in flight; it does not cover renames made after it started. */
+  running: Promise<void> | null;
+  /** The next fsync, shared by everyone who asked while `running` was in flight. */
+  next: Promise<void> | null;
+}
 
 /**
- * Directory fsyncs shared across files: files renamed into one directory while a sync of it
- * is pending share that one fsync. Many small files arriving together cost one directory
- * sync, not one each.
+ * Directory fsyncs as group commits, like the WAL's: every rename made into a directory while
+ * one of its fsyncs is in flight shares the single next fsync. Many small files arriving
+ * together cost a few directory syncs, not one each.
  */
 export class DirSyncer {
-  private readonly pending = new Map<string, Promise<void>>();
+  private readonly dirs = new Map<string, DirState>();
 
   sync(dir: string): Promise<void> {
-    let p = this.pending.get(dir);
-    if (p === undefined) {
-      p = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-        this.pending.delete(dir);
-        return fsyncDir(dir);
+    let s = this.dirs.get(dir);
+    if (s === undefined) this.dirs.set(dir, (s = { running: null, next: null }));
+    if (s.next !== null) return s.next;
+    const state = s;
+    const start = (): Promise<void> => {
+      state.next = null;
+      const run = fsyncDir(dir).finally(() => {
+        state.running = null;
+        if (state.next === null && this.dirs.get(dir) === state) this.dirs.delete(dir);
       });
-      this.pending.set(dir, p);
-    }
-    return p;
+      state.running = run;
+      return run;
+    };
+    if (state.running === null) return start();
+    state.next = state.running.then(start, start);
+    return state.next;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fsyncFd(fd);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -7,7 +7,7 @@ import { Applier } from './applier.js';
 import type { Ctx, FileEventKind } from './context.js';
 import { DiskIndex } from './disk-index.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
-import { FILE_PREFIX, pathOf } from './paths.js';
+import { FILE_PREFIX, keyOf, pathOf } from './paths.js';
 import { sameVersion } from './record.js';
 import { Scanner } from './scanner.js';
 import { Transfer } from './transfer.js';
@@ -105,6 +105,17 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     );
     await transfer.init();
     const fs = new FileSync(opts, index, ignore, transfer);
+    transfer.expects = (key, v) => {
+      const rel = pathOf(key);
+      const e = opts.replica.node.getEntry(key);
+      return (
+        rel !== null &&
+        e !== undefined &&
+        sameVersion([e.meta.node, e.meta.seq], v) &&
+        !sameVersion(index.get(rel)?.version ?? null, v) &&
+        (fs.queue.has(rel) || fs.locks.has(rel))
+      );
+    };
     opts.replica.node.on('change', fs.onChange);
     if (opts.watch ?? true) {
       fs.watcher = new Watcher(opts.root, ignore, (rel) => fs.onLocalHint(rel));
@@ -194,6 +205,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
         })
         .finally(() => {
           this.running--;
+          this.ctx.transfer.progressed(keyOf(rel));
           this.pump();
         });
     }

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { readSmallFile } from './localfs.js';
 import { BLOCK_BYTES } from './record.js';
 
 export interface ContentHash {
@@ -18,7 +20,9 @@ export function sha256(data: Uint8Array): string {
  * Opened with O_NOFOLLOW so a symlink swapped in is not followed.
  */
 export async function hashFile(absPath: string): Promise<ContentHash> {
-  const { constants } = await import('node:fs');
+  // Small files (the common case) in one inline read; see localfs.ts for why.
+  const small = readSmallFile(absPath);
+  if (small !== null) return { size: small.length, hash: sha256(small), blocks: [] };
   const fh = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const whole = createHash('sha256');

@@ -1,10 +1,11 @@
-import type { Stats } from 'node:fs';
-import { lstat, opendir, readdir, readlink } from 'node:fs/promises';
+import { readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { logger } from '../log/index.js';
 import { kvFile, sameContent, type Ctx } from './context.js';
 import type { IndexEntry } from './disk-index.js';
 import { hashFile } from './hasher.js';
+import { lstatOrNull } from './localfs.js';
 import { keyOf, pathProblem } from './paths.js';
 import { encodeRecord, lineage, sameVersion, type FileRecord, type FileType } from './record.js';
 
@@ -47,12 +48,7 @@ export class Scanner {
   /** Walk the whole tree: every path that may have changed is checked. Returns paths seen. */
   async scan(): Promise<{ seen: number; published: number }> {
     const { ctx } = this;
-    let rootOk = true;
-    try {
-      rootOk = (await lstat(ctx.root)).isDirectory();
-    } catch {
-      rootOk = false;
-    }
+    const rootOk = lstatOrNull(ctx.root)?.isDirectory() ?? false;
     const seen = new Set<string>();
     if (rootOk) await this.walk('', seen);
     // Safety: a vanished or emptied root while the index held files is far more likely an
@@ -85,14 +81,16 @@ export class Scanner {
   }
 
   private async walk(dir: string, seen: Set<string>): Promise<void> {
-    let handle;
+    let ents;
     try {
-      handle = await opendir(path.join(this.ctx.root, dir));
+      ents = readdirSync(path.join(this.ctx.root, dir), { withFileTypes: true });
     } catch (e) {
       log.warn('cannot read directory', { dir, error: String(e) });
       return;
     }
-    for await (const d of handle) {
+    // One directory per turn of the event loop: a large tree never stalls the sockets.
+    await new Promise((r) => setImmediate(r));
+    for (const d of ents) {
       const rel = dir === '' ? d.name : `${dir}/${d.name}`;
       if (pathProblem(rel) !== null || this.ctx.ignore.ignores(rel, d.isDirectory())) continue;
       if (!d.isFile() && !d.isDirectory() && !d.isSymbolicLink()) continue;
@@ -112,7 +110,7 @@ export class Scanner {
     if (pathProblem(rel) !== null) return false;
     const abs = path.join(ctx.root, rel);
     const idx = ctx.index.get(rel);
-    const st = await lstat(abs).catch(() => null);
+    const st = lstatOrNull(abs);
     const type = st ? typeOf(st) : null;
     if (st === null || type === null || ctx.ignore.ignores(rel, type === 'dir')) {
       if (idx === undefined) return false;
@@ -136,7 +134,7 @@ export class Scanner {
     let size = 0;
     if (type === 'file') {
       const h = await hashFile(abs).catch(() => null);
-      const after = await lstat(abs).catch(() => null);
+      const after = lstatOrNull(abs);
       if (h === null || after === null || after.size !== h.size || after.mtimeMs !== st.mtimeMs) {
         // Still being written: look again shortly (bounded).
         if (attempt < 5) {
@@ -147,7 +145,7 @@ export class Scanner {
       }
       ({ hash, blocks, size } = h);
     } else if (type === 'symlink') {
-      target = await readlink(abs);
+      target = readlinkSync(abs);
       size = Buffer.byteLength(target);
     }
     const mode = permBits(st.mode);

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import type { NodeId } from '../core/index.js';
 import { logger } from '../log/index.js';
 import type { BlockRequest, SyncDriver } from '../sync/index.js';
 import type { DiskIndex } from './disk-index.js';
 import { hashFile, sha256 } from './hasher.js';
+import { fsyncFd, SMALL_READ_BYTES } from './localfs.js';
 import { pathOf } from './paths.js';
 import { BLOCK_BYTES, type FileRecord, type Version } from './record.js';
 
@@ -16,6 +18,11 @@ const log = logger('transfer');
 const FILE_WINDOW_BLOCKS = 8;
 /** How long to keep asking peers for a block they do not have yet (a relay still fetching it). */
 const REMOTE_PATIENCE_MS = 10_000;
+
+/** How long a block request for a version this node is about to hold waits for it. */
+const SERVE_WAIT_MS = 5_000;
+/** Block requests waiting at once; beyond this they are answered "not here" at once. */
+const MAX_SERVE_WAITERS = 4096;
 
 export class TransferError extends Error {}
 
@@ -41,34 +48,41 @@ function blockList(r: FileRecord): string[] {
   return r.size > BLOCK_BYTES ? r.blocks : [r.hash];
 }
 
+const readAsync = promisify(read);
+
+/**
+ * Block `index` of the file at `abs`, or null if it has no such block. The buffer is the
+ * block's own length (small files are the common case: never a whole BLOCK_BYTES each); small
+ * blocks are read inline, large ones off the event loop (see localfs.ts).
+ */
 async function readBlock(
   abs: string,
   index: number,
   flags = constants.O_RDONLY | constants.O_NOFOLLOW,
 ): Promise<Buffer | null> {
-  let fh;
+  let fd;
   try {
-    fh = await open(abs, flags);
+    fd = openSync(abs, flags);
   } catch {
     return null;
   }
   try {
-    const buf = Buffer.allocUnsafe(BLOCK_BYTES);
+    const offset = index * BLOCK_BYTES;
+    const want = Math.min(BLOCK_BYTES, fstatSync(fd).size - offset);
+    if (want <= 0) return null;
+    const buf = Buffer.allocUnsafe(want);
     let filled = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(
-        buf,
-        filled,
-        BLOCK_BYTES - filled,
-        index * BLOCK_BYTES + filled,
-      );
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-      if (filled === BLOCK_BYTES) break;
+    while (filled < want) {
+      const n =
+        want <= SMALL_READ_BYTES
+          ? readSync(fd, buf, filled, want - filled, offset + filled)
+          : (await readAsync(fd, buf, filled, want - filled, offset + filled)).bytesRead;
+      if (n === 0) break;
+      filled += n;
     }
     return buf.subarray(0, filled);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -84,6 +98,13 @@ export class Transfer {
   /** Trashed files by content hash (a move or rename sends nothing). */
   private readonly trashed = new Map<string, string>();
   readonly counters = { blocksLocal: 0, blocksRemote: 0, bytesIn: 0, bytesOut: 0, failures: 0 };
+  private readonly wakers = new Map<string, Set<() => void>>();
+  private waiting = 0;
+  /**
+   * Whether this node is about to hold version `v` of `key` (set by the mirror: the KV has that
+   * version and the disk does not yet). Without it, requests are never held.
+   */
+  expects: (key: string, v: Version) => boolean = () => false;
 
   constructor(
     private readonly root: string,
@@ -136,8 +157,10 @@ export class Transfer {
       size: r.size,
       startedMs: Date.now(),
     };
+    if (r.size <= SMALL_READ_BYTES) return this.fetchSmall(key, r, v, d);
     // An interrupted download of the same version resumes: its blocks are checked like any.
     const fh = await open(tmp, constants.O_RDWR | constants.O_CREAT);
+    const resuming = (await fh.stat()).size > 0;
     this.downloads.set(key, d);
     try {
       let next = 0;
@@ -145,11 +168,12 @@ export class Transfer {
         while (next < blocks.length) {
           const i = next++;
           const data =
-            (await this.localBlock(tmp, key, r, i)) ??
+            (await this.localBlock(resuming ? tmp : null, key, r, i)) ??
             (await this.remoteBlock(key, v, i, blocks[i]!));
           await fh.write(data, 0, data.length, i * BLOCK_BYTES);
           d.have.add(i);
           d.bytesDone += data.length;
+          this.progressed(key);
         }
       };
       await Promise.all(
@@ -171,15 +195,43 @@ export class Transfer {
     return tmp;
   }
 
+  /** A file of at most one small block: written inline, fsynced off the loop. */
+  private async fetchSmall(key: string, r: FileRecord, v: Version, d: Download): Promise<string> {
+    this.downloads.set(key, d);
+    try {
+      const data =
+        d.blocks.length === 0
+          ? Buffer.alloc(0)
+          : ((await this.localBlock(null, key, r, 0)) ??
+            (await this.remoteBlock(key, v, 0, d.blocks[0]!)));
+      const fd = openSync(d.tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC);
+      try {
+        for (let done = 0; done < data.length;)
+          done += writeSync(fd, data, done, data.length - done, done);
+        if (data.length > 0) {
+          d.have.add(0);
+          d.bytesDone = data.length;
+          this.progressed(key);
+        }
+        await fsyncFd(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      this.downloads.delete(key);
+    }
+    return d.tmp;
+  }
+
   private async localBlock(
-    tmp: string,
+    tmp: string | null,
     key: string,
     r: FileRecord,
     i: number,
   ): Promise<Buffer | null> {
     const want = blockList(r)[i]!;
     const rel = pathOf(key);
-    const candidates: string[] = [tmp];
+    const candidates: string[] = tmp === null ? [] : [tmp];
     if (this.trashed.has(r.hash)) candidates.push(this.trashed.get(r.hash)!);
     for (const p of this.index.withHash(r.hash)) candidates.push(path.join(this.root, p));
     if (r.size > BLOCK_BYTES) {
@@ -260,17 +312,39 @@ export class Transfer {
     return null;
   }
 
-  /** Serve a block from the file on disk, a download in progress, or any file with that content. */
+  /**
+   * Serve a block from a download in progress, the file on disk, or any file with that content.
+   * When this node is itself about to hold that version (queued or being fetched, as a relay in
+   * a chain is), the request waits for it, bounded, instead of making the asker poll.
+   */
   private async serve(_peer: NodeId, req: BlockRequest): Promise<Uint8Array | null> {
     const rel = pathOf(req.key);
     if (rel === null) return null;
+    const deadline = Date.now() + SERVE_WAIT_MS;
+    for (;;) {
+      const data = await this.serveNow(rel, req);
+      if (data !== null) return data;
+      const left = deadline - Date.now();
+      if (
+        left <= 0 ||
+        this.waiting >= MAX_SERVE_WAITERS ||
+        !this.expects(req.key, [req.node, req.seq])
+      )
+        return null;
+      await this.progressOf(req.key, left);
+    }
+  }
+
+  private async serveNow(rel: string, req: BlockRequest): Promise<Uint8Array | null> {
     const sources: string[] = [];
     const d = this.downloads.get(req.key);
     if (d && d.have.has(req.index) && d.blocks[req.index] === req.hash) sources.push(d.tmp);
     sources.push(path.join(this.root, rel));
     const e = this.index.get(rel);
     if (e) for (const p of this.index.withHash(e.hash)) sources.push(path.join(this.root, p));
-    for (const s of sources) {
+    // A single-block file's block hash is its content hash: any copy of it will do.
+    for (const p of this.index.withHash(req.hash)) sources.push(path.join(this.root, p));
+    for (const s of new Set(sources)) {
       const data = await readBlock(s, req.index);
       if (data && data.length > 0 && sha256(data) === req.hash) {
         this.counters.bytesOut += data.length;
@@ -278,5 +352,29 @@ export class Transfer {
       }
     }
     return null;
+  }
+
+  /** Resolves on the next progress of `key` here (a block written, the apply done) or after `ms`. */
+  private progressOf(key: string, ms: number): Promise<void> {
+    this.waiting++;
+    return new Promise<void>((resolve) => {
+      let set = this.wakers.get(key);
+      if (set === undefined) this.wakers.set(key, (set = new Set()));
+      const done = (): void => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.wakers.get(key) === set) this.wakers.delete(key);
+        this.waiting--;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+    });
+  }
+
+  /** Progress on `key`: a block of its download landed, or its apply finished (either way). */
+  progressed(key: string): void {
+    const set = this.wakers.get(key);
+    if (set !== undefined) for (const wake of [...set]) wake();
   }
 }

@@ -1,4 +1,5 @@
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdirSync, renameSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { logger } from '../log/index.js';
 
@@ -17,13 +18,17 @@ export class Trash {
     private readonly keepMs: number,
   ) {}
 
-  /** Move `abs` (a file or symlink) into the trash; returns its new path. */
-  async put(abs: string, rel: string): Promise<string> {
-    const slot = path.join(this.dir, `${Date.now()}-${process.pid}-${this.seq++}`);
-    const dest = path.join(slot, rel);
-    await mkdir(path.dirname(dest), { recursive: true });
-    await rename(abs, dest);
-    return dest;
+  /** Move `abs` (a file or symlink) into the trash; returns its new path. Inline: localfs.ts. */
+  put(abs: string, rel: string): Promise<string> {
+    try {
+      const slot = path.join(this.dir, `${Date.now()}-${process.pid}-${this.seq++}`);
+      const dest = path.join(slot, rel);
+      mkdirSync(path.dirname(dest), { recursive: true });
+      renameSync(abs, dest);
+      return Promise.resolve(dest);
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
   }
 
   async sweep(nowMs = Date.now()): Promise<void> {

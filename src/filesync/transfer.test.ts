@@ -1,0 +1,92 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/helpers/tmp.js';
+import type { BlockRequest, SyncDriver } from '../sync/index.js';
+import { DiskIndex } from './disk-index.js';
+import { sha256 } from './hasher.js';
+import { keyOf } from './paths.js';
+import type { FileRecord, Version } from './record.js';
+import { Transfer } from './transfer.js';
+
+type Serve = (peer: number, req: BlockRequest) => Promise<Uint8Array | null>;
+
+/** Just what Transfer uses of the driver: one upstream peer (1) that holds `upstream`. */
+function fakeDriver(upstream: Map<string, Uint8Array>): { driver: SyncDriver; serve: () => Serve } {
+  let serve: Serve | null = null;
+  const d = {
+    serveBlocks: (fn: Serve) => (serve = fn),
+    get linkedPeers() {
+      return [1];
+    },
+    peerAcksOf: () => undefined,
+    fetchBlock: (_peer: number, req: { hash: string }) =>
+      Promise.resolve(upstream.get(req.hash) ?? null),
+  };
+  return { driver: d as unknown as SyncDriver, serve: () => serve! };
+}
+
+const content = Buffer.from('the relay has not fetched this yet');
+const record: FileRecord = {
+  type: 'file',
+  size: content.length,
+  mtimeMs: 0,
+  mode: 0o644,
+  hash: sha256(content),
+  blocks: [],
+  target: null,
+  prev: null,
+  history: [],
+};
+const v: Version = [1, 7];
+const key = keyOf('f.txt');
+const req: BlockRequest = { t: 'block', rid: 1, key, node: 1, seq: 7, index: 0, hash: record.hash };
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => ({ dir, cleanup } = await tempDir('transfer-')));
+afterEach(() => cleanup());
+
+async function relay(upstream: Map<string, Uint8Array>): Promise<[Transfer, Serve]> {
+  const { driver, serve } = fakeDriver(upstream);
+  const t = new Transfer(
+    path.join(dir, 'root'),
+    path.join(dir, 'tmp'),
+    new DiskIndex(path.join(dir, 'index')),
+    driver,
+  );
+  await t.init();
+  return [t, serve()];
+}
+
+describe('a relay serving a version it is still fetching', () => {
+  it('holds the request until its own download has the block, then serves it', async () => {
+    const [t, serve] = await relay(new Map([[record.hash, content]]));
+    t.expects = () => true;
+    let answered: Uint8Array | null | undefined;
+    const asked = serve(3, req).then((d) => (answered = d));
+    await new Promise((r) => setImmediate(r));
+    expect(answered).toBeUndefined(); // held, not "not here"
+    const tmp = await t.fetch(key, record, v);
+    await asked;
+    expect(Buffer.from(answered!)).toEqual(content);
+    expect(await readFile(tmp)).toEqual(content);
+  });
+
+  it('answers "not here" at once when it does not expect that version', async () => {
+    const [t, serve] = await relay(new Map());
+    t.expects = () => false;
+    expect(await serve(3, req)).toBeNull();
+  });
+
+  it('gives up when the apply ends without the block (progress, then nothing to serve)', async () => {
+    const [t, serve] = await relay(new Map());
+    let expecting = true;
+    t.expects = () => expecting;
+    const asked = serve(3, req);
+    await new Promise((r) => setImmediate(r));
+    expecting = false; // the apply was dropped (ignored path, newer version, …)
+    t.progressed(key);
+    expect(await asked).toBeNull();
+  });
+});
