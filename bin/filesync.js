@@ -19,6 +19,7 @@ function newestSourceMs(dir) {
   let newest = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
+    if (/\.test\.tsx?$/.test(e.name)) continue; // tests are not part of the build
     newest = Math.max(newest, e.isDirectory() ? newestSourceMs(p) : statSync(p).mtimeMs);
   }
   return newest;

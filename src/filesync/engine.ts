@@ -57,6 +57,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   private running = 0;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
+  private rescanPending = false;
   private watcher: Watcher | null = null;
   readonly ctx: Ctx;
   private readonly scanner: Scanner;
@@ -118,7 +119,12 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     };
     opts.replica.node.on('change', fs.onChange);
     if (opts.watch ?? true) {
-      fs.watcher = new Watcher(opts.root, ignore, (rel) => fs.onLocalHint(rel));
+      fs.watcher = new Watcher(
+        opts.root,
+        ignore,
+        (rel) => fs.onLocalHint(rel),
+        () => fs.rescanSoon(),
+      );
       await fs.watcher.start();
     }
     const t0 = Date.now();
@@ -140,7 +146,10 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       t.unref();
       fs.timers.push(t);
     };
-    every(opts.rescanIntervalMs ?? 60_000, () => fs.scanner.scan());
+    every(opts.rescanIntervalMs ?? 60_000, async () => {
+      await fs.watcher?.refresh();
+      await fs.scanner.scan();
+    });
     every(1000, () => index.save());
     every(600_000, () => fs.ctx.trash.sweep());
     return fs;
@@ -170,10 +179,22 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     if (this.closed) return;
     if (rel === IGNORE_FILE) {
       void this.ctx.ignore.reload().then(async (changed) => {
-        if (changed) await this.scanner.scan();
+        if (!changed) return;
+        await this.watcher?.refresh(); // newly un-ignored directories need watches
+        await this.scanner.scan();
       });
     }
     this.scanner.check(rel).catch((e: unknown) => this.fail(rel, e));
+  }
+
+  /** One full rescan after hints were dropped; requests while one is pending share it. */
+  private rescanSoon(): void {
+    if (this.rescanPending || this.closed) return;
+    this.rescanPending = true;
+    setTimeout(() => {
+      this.rescanPending = false;
+      this.scanner.scan().catch((e: unknown) => log.warn('rescan failed', { error: String(e) }));
+    }, 1000).unref();
   }
 
   private onChange = (c: { entry: { key: string }; source: 'local' | 'remote' }): void => {

@@ -1,6 +1,6 @@
 /**
  * filesync — the directory mirror on top of WaveKV: path rules (enforced through the core's
- * admission hook), FileRecords, the disk index, the scanner and the chokidar watcher (local
+ * admission hook), FileRecords, the disk index, the scanner and the inotify watcher (local
  * side), the applier with conflict handling, trash and the mass-delete guard (remote side),
  * ignore rules, and block transfer.
  *

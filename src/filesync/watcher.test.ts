@@ -1,0 +1,60 @@
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDir, waitFor } from '../../test/helpers/tmp.js';
+import { IgnoreRules } from './ignore.js';
+import { Watcher } from './watcher.js';
+
+let root: string;
+let cleanup: () => Promise<void>;
+let hints: Set<string>;
+let w: Watcher;
+
+beforeEach(async () => {
+  ({ dir: root, cleanup } = await tempDir('watcher-'));
+  hints = new Set();
+  await mkdir(path.join(root, 'old/deep'), { recursive: true });
+  await mkdir(path.join(root, 'skip'));
+  const ignore = new IgnoreRules(root, ['skip/']);
+  await ignore.reload();
+  w = new Watcher(root, ignore, (rel) => hints.add(rel), undefined, 5);
+  await w.start();
+});
+afterEach(async () => {
+  await w.close();
+  await cleanup();
+});
+
+const hinted = (rel: string): Promise<void> => waitFor(() => hints.has(rel), `a hint for ${rel}`);
+
+describe('watcher', () => {
+  it('hints files in existing, new and moved directories, and none under ignored ones', async () => {
+    expect(w.watchedDirs).toBe(3); // root, old, old/deep (not skip)
+    await writeFile(path.join(root, 'old/deep/a.txt'), 'a');
+    await hinted('old/deep/a.txt');
+    // A directory made and filled at once: what landed before its watch is hinted too.
+    await mkdir(path.join(root, 'new/sub'), { recursive: true });
+    await writeFile(path.join(root, 'new/sub/b.txt'), 'b');
+    await hinted('new/sub/b.txt');
+    await writeFile(path.join(root, 'new/sub/c.txt'), 'c');
+    await hinted('new/sub/c.txt');
+    // Moved: the old path is hinted (gone), the new tree is watched under its new name.
+    await rename(path.join(root, 'old'), path.join(root, 'moved'));
+    await hinted('old');
+    await hinted('moved');
+    hints.clear();
+    await writeFile(path.join(root, 'moved/deep/d.txt'), 'd');
+    await hinted('moved/deep/d.txt');
+    expect([...hints].some((h) => h.startsWith('old/'))).toBe(false);
+    await writeFile(path.join(root, 'skip/e.txt'), 'e');
+    await writeFile(path.join(root, 'f.txt'), 'f');
+    await hinted('f.txt');
+    expect(hints.has('skip/e.txt')).toBe(false);
+  });
+
+  it('stops watching a removed tree', async () => {
+    await rm(path.join(root, 'old'), { recursive: true });
+    await hinted('old');
+    await waitFor(() => w.watchedDirs === 1, 'only the root to be watched');
+  });
+});
