@@ -10,7 +10,7 @@ import { IGNORE_FILE, IgnoreRules } from './ignore.js';
 import { FILE_PREFIX, keyOf, pathOf } from './paths.js';
 import { sameVersion } from './record.js';
 import { Scanner } from './scanner.js';
-import { Transfer } from './transfer.js';
+import { SupersededError, Transfer } from './transfer.js';
 import { Trash } from './trash.js';
 import { Watcher } from './watcher.js';
 
@@ -106,6 +106,10 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     );
     await transfer.init();
     const fs = new FileSync(opts, index, ignore, transfer);
+    transfer.current = (key, v) => {
+      const e = opts.replica.node.getEntry(key);
+      return e !== undefined && sameVersion([e.meta.node, e.meta.seq], v);
+    };
     transfer.expects = (key, v) => {
       const rel = pathOf(key);
       const e = opts.replica.node.getEntry(key);
@@ -221,6 +225,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
           if (rel === IGNORE_FILE) await this.ctx.ignore.reload();
         })
         .catch((e: unknown) => {
+          if (e instanceof SupersededError) return; // the newer version is queued behind it
           this.fail(rel, e);
           this.scheduleRetry(rel);
         })

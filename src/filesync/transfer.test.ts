@@ -7,7 +7,7 @@ import { DiskIndex } from './disk-index.js';
 import { sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
 import type { FileRecord, Version } from './record.js';
-import { Transfer } from './transfer.js';
+import { SupersededError, Transfer } from './transfer.js';
 
 type Serve = (peer: number, req: BlockRequest) => Promise<Uint8Array | null>;
 
@@ -88,5 +88,11 @@ describe('a relay serving a version it is still fetching', () => {
     expecting = false; // the apply was dropped (ignored path, newer version, …)
     t.progressed(key);
     expect(await asked).toBeNull();
+  });
+
+  it('stops asking for a version that was superseded while no peer could serve it', async () => {
+    const [t] = await relay(new Map()); // nobody holds the old content any more
+    t.current = () => false; // a newer version of the path has arrived
+    await expect(t.fetch(key, record, v)).rejects.toBeInstanceOf(SupersededError);
   });
 });

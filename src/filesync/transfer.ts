@@ -34,6 +34,8 @@ const SERVE_WAIT_MS = 5_000;
 const MAX_SERVE_WAITERS = 4096;
 
 export class TransferError extends Error {}
+/** The version being fetched is no longer the current one: the newer one is applied instead. */
+export class SupersededError extends TransferError {}
 
 /** A download in progress: its temp file and which blocks are in it, verified. */
 interface Download {
@@ -115,6 +117,8 @@ export class Transfer {
    * version and the disk does not yet). Without it, requests are never held.
    */
   expects: (key: string, v: Version) => boolean = () => false;
+  /** Whether `v` is still the KV's version of `key` (set by the mirror; default: always). */
+  current: (key: string, v: Version) => boolean = () => true;
 
   constructor(
     private readonly root: string,
@@ -283,6 +287,8 @@ export class Transfer {
     for (let pauseMs = 20; ; pauseMs = Math.min(pauseMs * 2, 500)) {
       const data = await this.tryPeers(key, v, index, hash);
       if (data !== null) return data;
+      // Edited again (or deleted) at the source: no peer may ever serve this version again.
+      if (!this.current(key, v)) throw new SupersededError(`${pathOf(key) ?? key} changed again`);
       if (Date.now() + pauseMs > deadline) break;
       await new Promise((r) => setTimeout(r, pauseMs));
     }

@@ -1,9 +1,12 @@
 import { mkdirSync, renameSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
+import { lstatOrNull } from './localfs.js';
 import path from 'node:path';
 import { logger } from '../log/index.js';
 
 const log = logger('filesync');
+/** Bound on the made-directories cache (cleared when full: it only saves mkdirs). */
+const MAX_REMEMBERED_DIRS = 10_000;
 
 /**
  * Files removed or replaced by remote changes are moved here (under the data dir) instead of
@@ -12,23 +15,64 @@ const log = logger('filesync');
  */
 export class Trash {
   private seq = 0;
+  private slotMinute = 0;
+  /** Directories already made in the current slot. */
+  private readonly made = new Set<string>();
 
   constructor(
     readonly dir: string,
     private readonly keepMs: number,
   ) {}
 
-  /** Move `abs` (a file or symlink) into the trash; returns its new path. Inline: localfs.ts. */
+  /**
+   * Move `abs` (a file or symlink) into the trash; returns its new path. One slot directory per
+   * minute (mkdirs cost about as much as creating a file here: one per deleted file doubled the
+   * cost of `rm -rf`); a name already taken in the slot gets a numeric suffix. Done inline
+   * (see localfs.ts).
+   */
   put(abs: string, rel: string): Promise<string> {
     try {
-      const slot = path.join(this.dir, `${Date.now()}-${process.pid}-${this.seq++}`);
-      const dest = path.join(slot, rel);
-      mkdirSync(path.dirname(dest), { recursive: true });
-      renameSync(abs, dest);
-      return Promise.resolve(dest);
+      return Promise.resolve(this.putInSlot(abs, rel));
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
+  }
+
+  private putInSlot(abs: string, rel: string): string {
+    const minute = Math.floor(Date.now() / 60_000) * 60_000;
+    if (minute !== this.slotMinute) {
+      this.slotMinute = minute;
+      this.made.clear();
+    }
+    try {
+      const dest = this.into(path.join(this.dir, `${minute}-${process.pid}`), rel);
+      renameSync(abs, dest);
+      return dest;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && lstatOrNull(abs) === null) throw e;
+      // The shared slot is in the way (a file where this path needs a dir): a slot of its own.
+      this.made.clear();
+      const dest = this.into(
+        path.join(this.dir, `${Date.now()}-${process.pid}-${this.seq++}`),
+        rel,
+      );
+      renameSync(abs, dest);
+      return dest;
+    }
+  }
+
+  /** A free name for `rel` in `slot`, its parent made. */
+  private into(slot: string, rel: string): string {
+    const dest = path.join(slot, rel);
+    const parent = path.dirname(dest);
+    if (!this.made.has(parent)) {
+      mkdirSync(parent, { recursive: true });
+      if (this.made.size >= MAX_REMEMBERED_DIRS) this.made.clear();
+      this.made.add(parent);
+    }
+    let free = dest;
+    while (lstatOrNull(free) !== null) free = `${dest}.${this.seq++}`;
+    return free;
   }
 
   async sweep(nowMs = Date.now()): Promise<void> {
