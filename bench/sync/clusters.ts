@@ -66,7 +66,7 @@ export async function startFilesync(base: string, port: number): Promise<BenchCl
       '--no-discover',
       '--allow-mass-delete',
       '--log-level',
-      'warn',
+      process.env.BENCH_LOG_LEVEL ?? 'warn',
     ];
     if (i > 0) args.push('--peers', `127.0.0.1:${port + i - 1}`);
     const c = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });

@@ -202,6 +202,8 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   }
 
   private onChange = (c: { entry: { key: string }; source: 'local' | 'remote' }): void => {
+    // A block request held for this key must look again: its version may be superseded now.
+    this.ctx.transfer.progressed(c.entry.key);
     if (c.source !== 'remote') return;
     const rel = pathOf(c.entry.key);
     if (rel !== null) this.enqueue(rel);

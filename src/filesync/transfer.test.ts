@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/helpers/tmp.js';
+import { tempDir, waitFor } from '../../test/helpers/tmp.js';
 import type { BlockRequest, SyncDriver } from '../sync/index.js';
 import { DiskIndex } from './disk-index.js';
 import { sha256 } from './hasher.js';
@@ -9,19 +9,29 @@ import { keyOf } from './paths.js';
 import type { FileRecord, Version } from './record.js';
 import { SupersededError, Transfer } from './transfer.js';
 
+let asking = false;
 type Serve = (peer: number, req: BlockRequest) => Promise<Uint8Array | null>;
 
-/** Just what Transfer uses of the driver: one upstream peer (1) that holds `upstream`. */
-function fakeDriver(upstream: Map<string, Uint8Array>): { driver: SyncDriver; serve: () => Serve } {
+/**
+ * Just what Transfer uses of the driver: peer 1 answers from `upstream`; peer 3 (the next hop)
+ * never answers while `hang` is set.
+ */
+function fakeDriver(
+  upstream: Map<string, Uint8Array>,
+  peers = [1],
+  hang = false,
+): { driver: SyncDriver; serve: () => Serve } {
   let serve: Serve | null = null;
   const d = {
     serveBlocks: (fn: Serve) => (serve = fn),
     get linkedPeers() {
-      return [1];
+      return [...peers];
     },
     peerAcksOf: () => undefined,
-    fetchBlock: (_peer: number, req: { hash: string }) =>
-      Promise.resolve(upstream.get(req.hash) ?? null),
+    fetchBlock: (peer: number, req: { hash: string }) =>
+      peer === 3 && hang
+        ? new Promise<null>(() => (asking = true))
+        : Promise.resolve(upstream.get(req.hash) ?? null),
   };
   return { driver: d as unknown as SyncDriver, serve: () => serve! };
 }
@@ -47,8 +57,12 @@ let cleanup: () => Promise<void>;
 beforeEach(async () => ({ dir, cleanup } = await tempDir('transfer-')));
 afterEach(() => cleanup());
 
-async function relay(upstream: Map<string, Uint8Array>): Promise<[Transfer, Serve]> {
-  const { driver, serve } = fakeDriver(upstream);
+async function relay(
+  upstream: Map<string, Uint8Array>,
+  peers = [1],
+  hang = false,
+): Promise<[Transfer, Serve]> {
+  const { driver, serve } = fakeDriver(upstream, peers, hang);
   const t = new Transfer(
     path.join(dir, 'root'),
     path.join(dir, 'tmp'),
@@ -94,5 +108,17 @@ describe('a relay serving a version it is still fetching', () => {
     const [t] = await relay(new Map()); // nobody holds the old content any more
     t.current = () => false; // a newer version of the path has arrived
     await expect(t.fetch(key, record, v)).rejects.toBeInstanceOf(SupersededError);
+  });
+
+  it('never holds a request from a peer it is itself asking for that key (no mutual wait)', async () => {
+    const [t, serve] = await relay(new Map(), [1, 3], true);
+    t.expects = () => true;
+    void t.fetch(key, record, v).catch(() => undefined); // asks 1 (nothing), then 3 (hangs)
+    await waitFor(() => asking, 'the request to peer 3');
+    let answer: Uint8Array | null | undefined;
+    void serve(3, req).then((d) => (answer = d));
+    // Answered well before SERVE_WAIT_MS (5 s), which is when a held request would give up.
+    await waitFor(() => answer !== undefined, 'an answer without holding', 2000);
+    expect(answer).toBeNull();
   });
 });

@@ -112,6 +112,8 @@ export class Transfer {
   readonly counters = { blocksLocal: 0, blocksRemote: 0, bytesIn: 0, bytesOut: 0, failures: 0 };
   private readonly wakers = new Map<string, Set<() => void>>();
   private waiting = 0;
+  /** Block requests we have outstanding: key → peer → how many. */
+  private readonly asked = new Map<string, Map<NodeId, number>>();
   /**
    * Whether this node is about to hold version `v` of `key` (set by the mirror: the KV has that
    * version and the disk does not yet). Without it, requests are never held.
@@ -309,13 +311,9 @@ export class Transfer {
     peers.sort((a, b) => Number(covers(b)) - Number(covers(a)));
     for (const peer of peers) {
       try {
-        const data = await this.driver.fetchBlock(peer, {
-          key,
-          node: v[0],
-          seq: v[1],
-          index,
-          hash,
-        });
+        const data = await this.asking(key, peer, () =>
+          this.driver.fetchBlock(peer, { key, node: v[0], seq: v[1], index, hash }),
+        );
         if (data !== null && sha256(data) === hash) {
           this.counters.blocksRemote++;
           this.counters.bytesIn += data.length;
@@ -334,7 +332,7 @@ export class Transfer {
    * When this node is itself about to hold that version (queued or being fetched, as a relay in
    * a chain is), the request waits for it, bounded, instead of making the asker poll.
    */
-  private async serve(_peer: NodeId, req: BlockRequest): Promise<Uint8Array | null> {
+  private async serve(peer: NodeId, req: BlockRequest): Promise<Uint8Array | null> {
     const rel = pathOf(req.key);
     if (rel === null) return null;
     const deadline = Date.now() + SERVE_WAIT_MS;
@@ -342,9 +340,12 @@ export class Transfer {
       const data = await this.serveNow(rel, req);
       if (data !== null) return data;
       const left = deadline - Date.now();
+      // Never hold a peer we are asking for the same key ourselves: two relays would wait on
+      // each other until both timed out.
       if (
         left <= 0 ||
         this.waiting >= MAX_SERVE_WAITERS ||
+        this.asked.get(req.key)?.has(peer) === true ||
         !this.expects(req.key, [req.node, req.seq])
       )
         return null;
@@ -369,6 +370,21 @@ export class Transfer {
       }
     }
     return null;
+  }
+
+  /** Run a block request to `peer` for `key`, noting it as outstanding meanwhile. */
+  private async asking<T>(key: string, peer: NodeId, fn: () => Promise<T>): Promise<T> {
+    let peers = this.asked.get(key);
+    if (peers === undefined) this.asked.set(key, (peers = new Map()));
+    peers.set(peer, (peers.get(peer) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      const n = peers.get(peer)! - 1;
+      if (n > 0) peers.set(peer, n);
+      else peers.delete(peer);
+      if (peers.size === 0 && this.asked.get(key) === peers) this.asked.delete(key);
+    }
   }
 
   /** Resolves on the next progress of `key` here (a block written, the apply done) or after `ms`. */
