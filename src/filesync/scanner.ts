@@ -11,8 +11,12 @@ import { encodeRecord, lineage, sameVersion, type FileRecord, type FileType } fr
 
 const log = logger('scanner');
 
-/** Paths checked at once during a full scan. */
-const SCAN_CONCURRENCY = 32;
+/**
+ * Paths checked at once during a full scan. Each check's put waits for its WAL group commit,
+ * so this is how many records share one fdatasync: at 32 a 100,000-file start scan spent most
+ * of its time in 3,000 fsyncs. Memory per check is one small file's bytes at most.
+ */
+const SCAN_CONCURRENCY = 256;
 
 function typeOf(st: Stats): Exclude<FileType, 'deleted'> | null {
   if (st.isFile()) return 'file';

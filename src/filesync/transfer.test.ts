@@ -32,6 +32,10 @@ function fakeDriver(
       peer === 3 && hang
         ? new Promise<null>(() => (asking = true))
         : Promise.resolve(upstream.get(req.hash) ?? null),
+    fetchBlocks: (peer: number, refs: { hash: string }[]) =>
+      peer === 3 && hang
+        ? new Promise<null[]>(() => (asking = true))
+        : Promise.resolve(refs.map((r) => upstream.get(r.hash) ?? null)),
   };
   return { driver: d as unknown as SyncDriver, serve: () => serve! };
 }
@@ -120,5 +124,30 @@ describe('a relay serving a version it is still fetching', () => {
     // Answered well before SERVE_WAIT_MS (5 s), which is when a held request would give up.
     await waitFor(() => answer !== undefined, 'an answer without holding', 2000);
     expect(answer).toBeNull();
+  });
+
+  it('fetches the small files asked for in one turn with one batch message', async () => {
+    const files = Array.from({ length: 20 }, (_, i) => Buffer.from(`file ${i}`));
+    const { driver } = fakeDriver(new Map(files.map((f) => [sha256(f), f])));
+    let batches = 0;
+    let singles = 0;
+    const fetchBlocks = driver.fetchBlocks.bind(driver);
+    const fetchBlock = driver.fetchBlock.bind(driver);
+    driver.fetchBlocks = (peer, refs) => (batches++, fetchBlocks(peer, refs));
+    driver.fetchBlock = (peer, ref) => (singles++, fetchBlock(peer, ref));
+    const t = new Transfer(
+      path.join(dir, 'root'),
+      path.join(dir, 'tmp'),
+      new DiskIndex(path.join(dir, 'index')),
+      driver,
+    );
+    await t.init();
+    const tmps = await Promise.all(
+      files.map((f, i) =>
+        t.fetch(keyOf(`f${i}`), { ...record, size: f.length, hash: sha256(f) }, [1, i + 1]),
+      ),
+    );
+    for (const [i, tmp] of tmps.entries()) expect(await readFile(tmp)).toEqual(files[i]);
+    expect({ batches, singles }).toEqual({ batches: 1, singles: 0 });
   });
 });

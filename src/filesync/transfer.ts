@@ -14,7 +14,8 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import type { NodeId } from '../core/index.js';
 import { logger } from '../log/index.js';
-import type { BlockRequest, SyncDriver } from '../sync/index.js';
+import type { BlockRef, SyncDriver } from '../sync/index.js';
+import { BlockBatcher } from './block-batcher.js';
 import type { DiskIndex } from './disk-index.js';
 import { hashFile, sha256 } from './hasher.js';
 import { fsyncFd, SMALL_READ_BYTES } from './localfs.js';
@@ -114,6 +115,7 @@ export class Transfer {
   private waiting = 0;
   /** Block requests we have outstanding: key → peer → how many. */
   private readonly asked = new Map<string, Map<NodeId, number>>();
+  private readonly batcher: BlockBatcher;
   /**
    * Whether this node is about to hold version `v` of `key` (set by the mirror: the KV has that
    * version and the disk does not yet). Without it, requests are never held.
@@ -129,6 +131,7 @@ export class Transfer {
     private readonly driver: SyncDriver,
   ) {
     driver.serveBlocks((peer, req) => this.serve(peer, req));
+    this.batcher = new BlockBatcher(driver, (keys, peer, fn) => this.asking(keys, peer, fn));
   }
 
   async init(maxTmpAgeMs = 24 * 3600_000): Promise<void> {
@@ -219,6 +222,7 @@ export class Transfer {
         d.blocks.length === 0
           ? Buffer.alloc(0)
           : ((await this.localBlock(null, key, r, 0)) ??
+            (await this.batchedBlock(key, v, d.blocks[0]!)) ??
             (await this.remoteBlock(key, v, 0, d.blocks[0]!)));
       // Creating a file waits on the journal (behind other files' fsyncs): off the loop.
       const fd = await openAsync(d.tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC);
@@ -238,6 +242,19 @@ export class Transfer {
       this.downloads.delete(key);
     }
     return d.tmp;
+  }
+
+  /** A small file's one block through the best peer's batch; null sends us the slow way. */
+  private batchedBlock(key: string, v: Version, hash: string): Promise<Uint8Array | null> {
+    const peer = this.peersBySource(v)[0];
+    if (peer === undefined) return Promise.resolve(null);
+    return this.batcher.get(peer, { key, node: v[0], seq: v[1], index: 0, hash });
+  }
+
+  /** Linked peers, those that report holding version `v` first. */
+  private peersBySource(v: Version): NodeId[] {
+    const covers = (p: NodeId): boolean => (this.driver.peerAcksOf(p)?.get(v[0]) ?? 0) >= v[1];
+    return this.driver.linkedPeers.sort((a, b) => Number(covers(b)) - Number(covers(a)));
   }
 
   private async localBlock(
@@ -306,12 +323,9 @@ export class Transfer {
     index: number,
     hash: string,
   ): Promise<Uint8Array | null> {
-    const peers = this.driver.linkedPeers;
-    const covers = (p: NodeId): boolean => (this.driver.peerAcksOf(p)?.get(v[0]) ?? 0) >= v[1];
-    peers.sort((a, b) => Number(covers(b)) - Number(covers(a)));
-    for (const peer of peers) {
+    for (const peer of this.peersBySource(v)) {
       try {
-        const data = await this.asking(key, peer, () =>
+        const data = await this.asking([key], peer, () =>
           this.driver.fetchBlock(peer, { key, node: v[0], seq: v[1], index, hash }),
         );
         if (data !== null && sha256(data) === hash) {
@@ -332,7 +346,7 @@ export class Transfer {
    * When this node is itself about to hold that version (queued or being fetched, as a relay in
    * a chain is), the request waits for it, bounded, instead of making the asker poll.
    */
-  private async serve(peer: NodeId, req: BlockRequest): Promise<Uint8Array | null> {
+  private async serve(peer: NodeId, req: BlockRef): Promise<Uint8Array | null> {
     const rel = pathOf(req.key);
     if (rel === null) return null;
     const deadline = Date.now() + SERVE_WAIT_MS;
@@ -353,7 +367,7 @@ export class Transfer {
     }
   }
 
-  private async serveNow(rel: string, req: BlockRequest): Promise<Uint8Array | null> {
+  private async serveNow(rel: string, req: BlockRef): Promise<Uint8Array | null> {
     const sources: string[] = [];
     const d = this.downloads.get(req.key);
     if (d && d.have.has(req.index) && d.blocks[req.index] === req.hash) sources.push(d.tmp);
@@ -372,18 +386,23 @@ export class Transfer {
     return null;
   }
 
-  /** Run a block request to `peer` for `key`, noting it as outstanding meanwhile. */
-  private async asking<T>(key: string, peer: NodeId, fn: () => Promise<T>): Promise<T> {
-    let peers = this.asked.get(key);
-    if (peers === undefined) this.asked.set(key, (peers = new Map()));
-    peers.set(peer, (peers.get(peer) ?? 0) + 1);
+  /** Run a block request to `peer` for `keys`, noting them as outstanding meanwhile. */
+  private async asking<T>(keys: string[], peer: NodeId, fn: () => Promise<T>): Promise<T> {
+    for (const key of keys) {
+      let peers = this.asked.get(key);
+      if (peers === undefined) this.asked.set(key, (peers = new Map()));
+      peers.set(peer, (peers.get(peer) ?? 0) + 1);
+    }
     try {
       return await fn();
     } finally {
-      const n = peers.get(peer)! - 1;
-      if (n > 0) peers.set(peer, n);
-      else peers.delete(peer);
-      if (peers.size === 0 && this.asked.get(key) === peers) this.asked.delete(key);
+      for (const key of keys) {
+        const peers = this.asked.get(key)!;
+        const n = peers.get(peer)! - 1;
+        if (n > 0) peers.set(peer, n);
+        else peers.delete(peer);
+        if (peers.size === 0) this.asked.delete(key);
+      }
     }
   }
 

@@ -6,11 +6,12 @@ import {
   BUCKET_COUNT,
   fromWire,
   toWire,
-  type BlockRequest,
+  type BlockRef,
   type ResponseMessage,
   type SyncMessage,
   type SyncRequest,
 } from './messages.js';
+import { refFromWire, refToWire, serveBatch, type BlockServer } from './blocks.js';
 import {
   decodePeerRecord,
   encodePeerRecord,
@@ -77,8 +78,7 @@ export class SyncDriver {
   private readonly push: PushRelay;
   private nextRid = 1;
   private gcTimer: TimerHandle | null = null;
-  private blockServer: ((peer: NodeId, req: BlockRequest) => Promise<Uint8Array | null>) | null =
-    null;
+  private blockServer: BlockServer | null = null;
   private stopped = false;
   /** Until our own first complete round, our coverage is unknown: adopt nobody's acks (rule 5). */
   private firstRoundDone: boolean;
@@ -158,14 +158,26 @@ export class SyncDriver {
   }
 
   /** Serve block requests from peers (filesync's content transfer rides the same socket). */
-  serveBlocks(fn: (peer: NodeId, req: BlockRequest) => Promise<Uint8Array | null>): void {
+  serveBlocks(fn: BlockServer): void {
     this.blockServer = fn;
   }
 
   /** Ask `peer` for one block; null when it cannot serve it. */
-  async fetchBlock(peer: NodeId, req: Omit<BlockRequest, 't' | 'rid'>): Promise<Uint8Array | null> {
-    const res = await this.request(peer, (rid) => ({ t: 'block', rid, ...req }));
+  async fetchBlock(peer: NodeId, ref: BlockRef): Promise<Uint8Array | null> {
+    const res = await this.request(peer, (rid) => ({ t: 'block', rid, ...ref }));
     return this.expect(res, 'block-res').data;
+  }
+
+  /** Ask `peer` for up to MAX_BATCH_REFS blocks in one message; one slot per ref, in order. */
+  async fetchBlocks(peer: NodeId, refs: readonly BlockRef[]): Promise<(Uint8Array | null)[]> {
+    const res = await this.request(peer, (rid) => ({
+      t: 'blocks',
+      rid,
+      refs: refs.map(refToWire),
+    }));
+    const { data } = this.expect(res, 'blocks-res');
+    if (data.length !== refs.length) throw new RequestError('batch answer of the wrong length');
+    return data;
   }
 
   /** The acks `peer` last reported (what it covers), if any. */
@@ -313,6 +325,16 @@ export class SyncDriver {
             log.debug('block not served', { peer, key: msg.key, error: String(e) });
             reply(null);
           });
+        return;
+      }
+      case 'blocks': {
+        const serve = this.blockServer;
+        const refs = msg.refs.map(refFromWire);
+        const answer =
+          serve === null ? Promise.resolve(refs.map(() => null)) : serveBatch(serve, peer, refs);
+        void answer.then((data) =>
+          this.links.get(peer)?.send({ t: 'blocks-res', rid: msg.rid, data }),
+        );
         return;
       }
       case 'bucket-entries':

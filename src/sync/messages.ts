@@ -84,16 +84,45 @@ export interface BucketEntriesResponse {
   entries: EntryWire[];
 }
 
-/** Ask for one block of a file version: (key, version, index, hash). Served by the embedder. */
-export interface BlockRequest {
-  t: 'block';
-  rid: number;
+/** One block of a file version: (key, version, index, hash). Served by the embedder. */
+export interface BlockRef {
   key: string;
   node: NodeId;
   seq: number;
   index: number;
   hash: string;
 }
+
+/** Ask for one block. */
+export interface BlockRequest extends BlockRef {
+  t: 'block';
+  rid: number;
+}
+
+/** A BlockRef on the wire inside a batch: [key, node, seq, index, hash]. */
+export type BlockRefWire = [string, NodeId, number, number, string];
+
+/**
+ * Ask for blocks of many small files at once (one message instead of one each: per-message
+ * costs dominated receiving many small files). The answer holds one slot per ref, in order.
+ */
+export interface BlocksRequest {
+  t: 'blocks';
+  rid: number;
+  refs: BlockRefWire[];
+}
+
+export interface BlocksResponse {
+  t: 'blocks-res';
+  rid: number;
+  /** Per ref: the block's bytes, or null when this peer cannot serve it (or the batch is full). */
+  data: (Uint8Array | null)[];
+}
+
+/** Refs in one batch. */
+export const MAX_BATCH_REFS = 256;
+/** Block bytes in one batch answer; refs past it are answered null (asked again singly). */
+export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 export interface BlockResponse {
   t: 'block-res';
@@ -119,10 +148,17 @@ export type SyncMessage =
   | BucketEntriesResponse
   | BlockRequest
   | BlockResponse
+  | BlocksRequest
+  | BlocksResponse
   | ErrorResponse;
 
 export type ResponseMessage =
-  SyncResponse | BucketsResponse | BucketEntriesResponse | BlockResponse | ErrorResponse;
+  | SyncResponse
+  | BucketsResponse
+  | BucketEntriesResponse
+  | BlockResponse
+  | BlocksResponse
+  | ErrorResponse;
 
 /** Largest block a peer may send (filesync's blocks are 1 MiB). */
 export const MAX_BLOCK_BYTES = 1024 * 1024;
@@ -255,6 +291,43 @@ export function parseMessage(x: unknown, maxEntries: number): SyncMessage {
       if (m.data !== null && !(m.data instanceof Uint8Array && m.data.length <= MAX_BLOCK_BYTES))
         bad('data');
       break;
+    case 'blocks':
+      if (!isRid(m.rid)) bad('rid');
+      if (
+        !Array.isArray(m.refs) ||
+        m.refs.length > MAX_BATCH_REFS ||
+        !m.refs.every(
+          (r) =>
+            Array.isArray(r) &&
+            r.length === 5 &&
+            isStr(r[0], 8192) &&
+            isNodeId(r[1]) &&
+            isRid(r[2]) &&
+            isRid(r[3]) &&
+            isStr(r[4], 64),
+        )
+      ) {
+        bad('refs');
+      }
+      break;
+    case 'blocks-res': {
+      if (!isRid(m.rid)) bad('rid');
+      let total = 0;
+      if (
+        !Array.isArray(m.data) ||
+        m.data.length > MAX_BATCH_REFS ||
+        !m.data.every(
+          (d) =>
+            d === null ||
+            (d instanceof Uint8Array &&
+              d.length <= MAX_BLOCK_BYTES &&
+              (total += d.length) <= MAX_BATCH_BYTES + MAX_BLOCK_BYTES),
+        )
+      ) {
+        bad('data');
+      }
+      break;
+    }
     case 'error':
       if (!isRid(m.rid)) bad('rid');
       if (!isStr(m.message, 1000)) bad('message');
