@@ -17,7 +17,7 @@ import type { IndexEntry } from './disk-index.js';
 import { lstatOrNull } from './localfs.js';
 import { conflictName, conflictOrigin, isConflictCopy, keyOf } from './paths.js';
 import { descendsFrom, encodeRecord, lineage, sameVersion, type FileRecord } from './record.js';
-import { ensureRealParents, parentsAreReal } from './safe-fs.js';
+import { ensureRealParents, parentsAreReal, UnsafePathError } from './safe-fs.js';
 import type { Scanner } from './scanner.js';
 import { permBits } from './scanner.js';
 
@@ -51,7 +51,7 @@ export class Applier {
       kv = kvFile(ctx.node, rel);
       if (kv === null || sameVersion(ctx.index.get(rel)?.version ?? null, kv.version)) return;
     }
-    if (!parentsAreReal(ctx.root, rel)) {
+    if (!(kv.record.type === 'deleted' ? parentsAreReal(ctx.root, rel) : this.parentsReady(rel))) {
       log.warn('not applying: a parent directory is a symlink', { path: rel });
       ctx.event('error', rel, 'parent is a symlink');
       return;
@@ -152,13 +152,27 @@ export class Applier {
     }
   }
 
+  /** Parents made where missing; false when one is a symlink or not a directory. */
+  private parentsReady(rel: string): boolean {
+    try {
+      ensureRealParents(this.ctx.root, rel);
+      return true;
+    } catch (e) {
+      if (e instanceof UnsafePathError) return false;
+      throw e;
+    }
+  }
+
   private async materialise(rel: string, kv: KvFile): Promise<void> {
     const { ctx } = this;
     const r = kv.record;
     const abs = path.join(ctx.root, rel);
-    ensureRealParents(ctx.root, rel);
-    const existing = lstatOrNull(abs);
     const local = ctx.index.get(rel);
+    // New content needs no look at what is there now (done after the fetch, which takes time).
+    const existing =
+      r.type === 'file' && !(local?.type === 'file' && local.hash === r.hash)
+        ? null
+        : lstatOrNull(abs);
     // What we wrote, stat'ed before anyone else can touch it at `abs`: a local change made
     // right after the apply must still differ from the index, or it would never be published.
     let written: Stats | null = null;
