@@ -11,6 +11,9 @@ process.env.NODE_ENV ??= 'production';
 // Every fs call (fsync above all) holds a libuv pool thread; the default 4 would serialise the
 // dozens of files being written at once. Must be set before the pool's first use.
 process.env.UV_THREADPOOL_SIZE ??= '64';
+// msgpackr's optional native string decoder costs ~6 MiB of RSS in every node for a speed-up
+// our messages (short keys, binary values) barely see; idle RSS is a target (≤ 60 MiB).
+process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED ??= 'true';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const built = path.join(root, 'dist', 'cli', 'main.js');

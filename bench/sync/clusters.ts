@@ -15,6 +15,8 @@ export interface BenchCluster {
   readonly exclude: string[];
   pids(): number[];
   stop(): Promise<void>;
+  /** How long A's start scan took, if the system reports it. */
+  startScanMs?(): Promise<number | null>;
 }
 
 async function stopAll(children: ChildProcess[]): Promise<void> {
@@ -100,6 +102,12 @@ export async function startFilesync(base: string, port: number): Promise<BenchCl
     exclude: ['.filesync'],
     pids: () => children.map((c) => c.pid!),
     stop: () => stopAll(children),
+    startScanMs: async () => {
+      const s = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as {
+        startScanMs?: number | null;
+      };
+      return s.startScanMs ?? null;
+    },
   };
 }
 

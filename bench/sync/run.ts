@@ -32,6 +32,8 @@ export interface Measurement {
   peakRssMiB: number;
   cpuS: number;
   conflicts?: number[];
+  /** s: A's start scan (filesync reports it in /status). */
+  scanMs?: number | null;
 }
 
 /** Ports used by a cluster: filesync P..P+2, Syncthing GUI P+10.. and listen P+20.. */
@@ -117,14 +119,18 @@ async function oneRun(
       }
       const ms = performance.now() - t0;
       const stats = await Promise.all((await allPids(sc)).map(procStats));
+      const scanMs = (await sc.startScanMs?.()) ?? null;
       out.push({
         system,
         workload: 's',
         ms,
         peakRssMiB: Math.max(...stats.map((s) => s.peakRssBytes)) / 1048576,
         cpuS: stats.reduce((n, s) => n + s.cpuS, 0),
+        scanMs,
       });
-      log(`${system} s: ${fmt(ms)} ms`);
+      log(
+        `${system} s: ${fmt(ms)} ms${scanMs === null ? '' : `, start scan on A ${fmt(scanMs)} ms`}`,
+      );
     } finally {
       await sc.stop();
     }
@@ -217,6 +223,10 @@ if (process.argv[1]?.endsWith('run.ts')) {
     `filesync${withSyncthing ? ' vs Syncthing 1.19' : ''}: 3-node chain A–B–C on loopback, time until C is identical; medians of ${repeat} run(s) (s: ${scaleRepeat})` +
       `\nsizes: a ${sizes.smallFiles} files, c ${sizes.churnOps} ops, b ${sizes.bigBytes / 1048576} MiB, s ${sizes.scaleFiles} files` +
       `\nfsync: filesync fdatasync per WAL group commit + fsync of every received file and its directory; Syncthing defaults` +
+      `\ns: start scan on A ${ms
+        .filter((m) => m.workload === 's' && m.scanMs != null)
+        .map((m) => `${m.system} ${fmt(m.scanMs! / 1000, 1)} s`)
+        .join(', ')}` +
       `\nd: conflict copies per node ${ms
         .filter((m) => m.workload === 'd')
         .map((m) => `${m.system} ${m.conflicts?.join('/')}`)

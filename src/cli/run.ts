@@ -64,7 +64,10 @@ export async function run(o: RunOptions): Promise<void> {
     allowMassDelete: o.allowMassDelete,
     rescanIntervalMs: o.rescanInterval,
   });
-  replica.statusExtras = () => ({ transfers: fs.transfers.active() });
+  replica.statusExtras = () => ({
+    transfers: fs.transfers.active(),
+    startScanMs: fs.startScanMs,
+  });
   const flog = logger('filesync');
   fs.on('event', (ev) => {
     const fields = { path: ev.path, ...(ev.detail !== undefined && { detail: ev.detail }) };

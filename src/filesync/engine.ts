@@ -58,6 +58,8 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
   private rescanPending = false;
+  /** How long the start scan took (null while it runs): /status reports it. */
+  startScanMs: number | null = null;
   private watcher: Watcher | null = null;
   readonly ctx: Ctx;
   private readonly scanner: Scanner;
@@ -133,7 +135,8 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     }
     const t0 = Date.now();
     const { seen, published } = await fs.scanner.scan();
-    log.info('start scan done', { paths: seen, published, ms: Date.now() - t0 });
+    fs.startScanMs = Date.now() - t0;
+    log.info('start scan done', { paths: seen, published, ms: fs.startScanMs });
     // Catch up with records that arrived while we were down (or before this scan).
     for (const e of opts.replica.node.entries(FILE_PREFIX, { tombstones: true })) {
       const rel = pathOf(e.key)!;
