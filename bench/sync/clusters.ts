@@ -48,6 +48,18 @@ async function waitUntil(
 }
 
 const BIN = path.join(import.meta.dirname, '../../bin/filesync.js');
+/** A cluster started on a large tree (s) may scan for minutes before it is ready. */
+const START_TIMEOUT_MS = 900_000;
+
+/** Run `ready`; if it fails, stop the processes already started before passing the error on. */
+async function orStop(children: ChildProcess[], ready: () => Promise<void>): Promise<void> {
+  try {
+    await ready();
+  } catch (e) {
+    await stopAll(children);
+    throw e;
+  }
+}
 
 /** filesync: each node its own process, chained by --peers with discovery off. */
 export async function startFilesync(base: string, port: number): Promise<BenchCluster> {
@@ -73,29 +85,39 @@ export async function startFilesync(base: string, port: number): Promise<BenchCl
     if (i > 0) args.push('--peers', `127.0.0.1:${port + i - 1}`);
     const c = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(c);
-    await waitUntil(async () => {
-      try {
-        const lock = JSON.parse(await readFile(path.join(dirs[i]!, '.filesync/lock'), 'utf8')) as {
-          pid: number;
-          advertise: string | null;
-        };
-        return lock.pid === c.pid && lock.advertise !== null;
-      } catch {
-        return false;
-      }
-    }, `filesync node ${i} to listen`);
+    await orStop(children, () =>
+      waitUntil(async () => {
+        try {
+          const lock = JSON.parse(
+            await readFile(path.join(dirs[i]!, '.filesync/lock'), 'utf8'),
+          ) as {
+            pid: number;
+            advertise: string | null;
+          };
+          return lock.pid === c.pid && lock.advertise !== null;
+        } catch {
+          return false;
+        }
+      }, `filesync node ${i} to listen`),
+    );
   }
   // Chain up: B sees A and C.
-  await waitUntil(async () => {
-    try {
-      const s = (await (await fetch(`http://127.0.0.1:${port + 1}/status`)).json()) as {
-        peers: { connected: boolean }[];
-      };
-      return s.peers.filter((p) => p.connected).length === 2;
-    } catch {
-      return false;
-    }
-  }, 'the filesync chain');
+  await orStop(children, () =>
+    waitUntil(
+      async () => {
+        try {
+          const s = (await (await fetch(`http://127.0.0.1:${port + 1}/status`)).json()) as {
+            peers: { connected: boolean }[];
+          };
+          return s.peers.filter((p) => p.connected).length === 2;
+        } catch {
+          return false;
+        }
+      },
+      'the filesync chain',
+      START_TIMEOUT_MS,
+    ),
+  );
   return {
     name: 'filesync',
     dirs,
@@ -185,35 +207,37 @@ export async function startSyncthing(base: string, port: number): Promise<BenchC
   );
   const api = async (n: StNode, p: string): Promise<unknown> =>
     (await fetch(`http://127.0.0.1:${n.gui}${p}`, { headers: { 'X-API-Key': n.apiKey } })).json();
-  await waitUntil(
-    async () => {
-      try {
-        const b = (await api(nodes[1]!, '/rest/system/connections')) as {
-          connections: Record<string, { connected: boolean }>;
-        };
-        return Object.values(b.connections).filter((c) => c.connected).length === 2;
-      } catch {
-        return false;
-      }
-    },
-    'the syncthing chain',
-    120_000,
-  );
-  // Folders idle before the first workload.
-  await waitUntil(
-    async () => {
-      try {
-        const states = await Promise.all(
-          nodes.map((n) => api(n, '/rest/db/status?folder=bench') as Promise<{ state: string }>),
-        );
-        return states.every((s) => s.state === 'idle');
-      } catch {
-        return false;
-      }
-    },
-    'syncthing folders to be idle',
-    120_000,
-  );
+  await orStop(children, async () => {
+    await waitUntil(
+      async () => {
+        try {
+          const b = (await api(nodes[1]!, '/rest/system/connections')) as {
+            connections: Record<string, { connected: boolean }>;
+          };
+          return Object.values(b.connections).filter((c) => c.connected).length === 2;
+        } catch {
+          return false;
+        }
+      },
+      'the syncthing chain',
+      START_TIMEOUT_MS,
+    );
+    // Folders idle before the first workload.
+    await waitUntil(
+      async () => {
+        try {
+          const states = await Promise.all(
+            nodes.map((n) => api(n, '/rest/db/status?folder=bench') as Promise<{ state: string }>),
+          );
+          return states.every((s) => s.state === 'idle');
+        } catch {
+          return false;
+        }
+      },
+      'syncthing folders to be idle',
+      START_TIMEOUT_MS,
+    );
+  });
   return {
     name: 'syncthing',
     dirs: nodes.map((n) => n.dir) as [string, string, string],

@@ -135,7 +135,7 @@ async function oneRun(
       await sc.stop();
     }
   } finally {
-    await rm(base, { recursive: true, force: true });
+    await rm(base, { recursive: true, force: true, maxRetries: 5 });
   }
 }
 
