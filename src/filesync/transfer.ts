@@ -24,8 +24,12 @@ import { BLOCK_BYTES, type FileRecord, type Version } from './record.js';
 
 const log = logger('transfer');
 
-/** Blocks of one file fetched at once. */
-const FILE_WINDOW_BLOCKS = 8;
+/**
+ * Blocks of one file fetched at once. 2 MiB in flight already outruns loopback round trips;
+ * measured on b (256 MiB), 8 → 2 left the time unchanged (3.6–3.8 s median) and cut a relay's
+ * peak RSS from ~170 to ~118 MiB (every block is a fresh buffer the GC frees late).
+ */
+const FILE_WINDOW_BLOCKS = 2;
 /** How long to keep asking peers for a block they do not have yet (a relay still fetching it). */
 const REMOTE_PATIENCE_MS = 10_000;
 
