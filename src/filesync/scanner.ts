@@ -11,6 +11,9 @@ import { encodeRecord, lineage, sameVersion, type FileRecord, type FileType } fr
 
 const log = logger('scanner');
 
+/** A file modified less than this long ago is looked at again before it is hashed. */
+const QUIET_MS = 50;
+
 /**
  * Paths checked at once during a full scan. Each check's put waits for its WAL group commit,
  * so this is how many records share one fdatasync: at 32 a 100,000-file start scan spent most
@@ -132,6 +135,14 @@ export class Scanner {
       return this.publishDelete(rel, idx);
     }
     if (idx !== undefined && unchanged(idx, st, type)) return false;
+    // Modified a moment ago: a writer may be between truncating the file and writing it (an
+    // editor's save, `>` in a shell). Publishing that empty or partial state would make a
+    // spurious version, and a spurious conflict copy wherever another node edits too.
+    const ageMs = Date.now() - st.mtimeMs;
+    if (type === 'file' && ageMs >= 0 && ageMs < QUIET_MS && attempt < 5) {
+      await new Promise((r) => setTimeout(r, QUIET_MS - ageMs));
+      return this.checkLocked(rel, attempt + 1);
+    }
     let hash = '';
     let blocks: string[] = [];
     let target: string | null = null;

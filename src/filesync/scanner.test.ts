@@ -1,0 +1,65 @@
+import { mkdir, open, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/helpers/tmp.js';
+import { WaveNode } from '../node/index.js';
+import type { Ctx } from './context.js';
+import { kvFile } from './context.js';
+import { DiskIndex } from './disk-index.js';
+import { sha256 } from './hasher.js';
+import { IgnoreRules } from './ignore.js';
+import { Scanner } from './scanner.js';
+import type { Transfer } from './transfer.js';
+import type { Trash } from './trash.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let node: WaveNode;
+let published: string[];
+let scanner: Scanner;
+let root: string;
+
+beforeEach(async () => {
+  ({ dir, cleanup } = await tempDir('scanner-'));
+  root = path.join(dir, 'root');
+  await mkdir(root);
+  node = await WaveNode.open({ dataDir: path.join(dir, 'data') });
+  published = [];
+  const ignore = new IgnoreRules(root, []);
+  await ignore.reload();
+  const ctx: Ctx = {
+    root,
+    node,
+    index: new DiskIndex(path.join(dir, 'index')),
+    ignore,
+    trash: {} as Trash, // not used by a local publish
+    transfer: {} as Transfer,
+    maxConflicts: 10,
+    allowMassDelete: false,
+    deletionsHeld: false,
+    event: (kind, p) => kind === 'published' && published.push(p),
+    withPath: (_rel, fn) => fn(),
+  };
+  scanner = new Scanner(ctx);
+});
+afterEach(async () => {
+  await node.close();
+  await cleanup();
+});
+
+describe('scanner', () => {
+  it('does not publish a file caught between its truncation and its write', async () => {
+    const abs = path.join(root, 'doc.txt');
+    await writeFile(abs, 'first version');
+    await scanner.check('doc.txt');
+    expect(published).toEqual(['doc.txt']);
+    // A writer truncates the file and is slow to write it (a save under load)...
+    const fh = await open(abs, 'w');
+    const checking = scanner.check('doc.txt'); // ...while a watcher hint is already acted on.
+    await fh.write('second version');
+    await fh.close();
+    await checking;
+    expect(published).toEqual(['doc.txt', 'doc.txt']); // one new version, not an empty one too
+    expect(kvFile(node, 'doc.txt')?.record.hash).toBe(sha256(Buffer.from('second version')));
+  });
+});
