@@ -41,6 +41,7 @@ for pid in "${pids[@]}"; do
   if kill -0 "$pid" 2>/dev/null; then
     echo "stop-cluster.sh: node pid $pid did not stop in 10 s; killing it" >&2
     kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
 done
 tmux kill-session -t "$session" 2>/dev/null || true

@@ -266,6 +266,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     for (const t of this.timers) clearInterval(t);
     for (const t of this.retry.values()) clearTimeout(t);
     await this.watcher?.close();
+    this.ctx.transfer.close();
     await Promise.allSettled([...this.locks.values()]);
     await this.ctx.index.save();
   }

@@ -150,4 +150,15 @@ describe('a relay serving a version it is still fetching', () => {
     for (const [i, tmp] of tmps.entries()) expect(await readFile(tmp)).toEqual(files[i]);
     expect({ batches, singles }).toEqual({ batches: 1, singles: 0 });
   });
+
+  it('gives up waiting on peers at once when closed (a stopping node is not held 10 s)', async () => {
+    const [t] = await relay(new Map()); // nobody can serve it; the version stays current
+    let failed: unknown;
+    const fetching = t.fetch(key, record, v).catch((e: unknown) => (failed = e));
+    await new Promise((r) => setTimeout(r, 30)); // a few retries in
+    t.close();
+    await waitFor(() => failed !== undefined, 'the fetch to give up', 2000); // patience is 10 s
+    await fetching;
+    expect(String(failed)).toContain('shutting down');
+  });
 });

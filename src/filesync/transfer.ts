@@ -119,6 +119,7 @@ export class Transfer {
   readonly counters = { blocksLocal: 0, blocksRemote: 0, bytesIn: 0, bytesOut: 0, failures: 0 };
   private readonly wakers = new Map<string, Set<() => void>>();
   private waiting = 0;
+  private closed = false;
   /** Block requests we have outstanding: key → peer → how many. */
   private readonly asked = new Map<string, Map<NodeId, number>>();
   private readonly batcher: BlockBatcher;
@@ -317,6 +318,7 @@ export class Transfer {
       if (data !== null) return data;
       // Edited again (or deleted) at the source: no peer may ever serve this version again.
       if (!this.current(key, v)) throw new SupersededError(`${pathOf(key) ?? key} changed again`);
+      if (this.closed) throw new TransferError('shutting down');
       if (Date.now() + pauseMs > deadline) break;
       await new Promise((r) => setTimeout(r, pauseMs));
     }
@@ -366,6 +368,7 @@ export class Transfer {
       // Never hold a peer we are asking for the same key ourselves: two relays would wait on
       // each other until both timed out.
       if (
+        this.closed ||
         left <= 0 ||
         this.waiting >= MAX_SERVE_WAITERS ||
         this.asked.get(req.key)?.has(peer) === true ||
@@ -437,6 +440,15 @@ export class Transfer {
       const timer = setTimeout(done, ms);
       set.add(done);
     });
+  }
+
+  /**
+   * Shutting down: downloads waiting on peers give up at their next try and held requests are
+   * answered, so a stopping node is not kept up to REMOTE_PATIENCE_MS by its peers stopping too.
+   */
+  close(): void {
+    this.closed = true;
+    for (const set of [...this.wakers.values()]) for (const wake of [...set]) wake();
   }
 
   /** Progress on `key`: a block of its download landed, or its apply finished (either way). */

@@ -125,6 +125,15 @@ describe('demo cluster in a real tmux', () => {
     );
     const stopped = await sh(script('stop-cluster.sh'), ['--base', base, '--session', session]);
     expect(stopped.out).toContain('stopped 3 node(s)');
-    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+    const gone = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    // Exit is asynchronous even after the script saw it (tmux reaps its panes' processes).
+    await waitFor(() => pids.every(gone), 'the three nodes to be gone', 10_000, 50);
   }, 180_000);
 });
