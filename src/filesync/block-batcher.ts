@@ -2,6 +2,7 @@ import type { NodeId } from '../core/index.js';
 import { logger } from '../log/index.js';
 import { MAX_BATCH_REFS, type BlockRef, type SyncDriver } from '../sync/index.js';
 import { sha256 } from './hasher.js';
+import type { AskedPeers } from './in-flight.js';
 
 const log = logger('transfer');
 
@@ -21,8 +22,8 @@ export class BlockBatcher {
 
   constructor(
     private readonly driver: SyncDriver,
-    /** Runs a request to `peer` for `keys`, noting them as asked (see Transfer.serve). */
-    private readonly asking: <T>(keys: string[], peer: NodeId, fn: () => Promise<T>) => Promise<T>,
+    /** Where the batch's keys are noted as asked while it is out (see Transfer.serve). */
+    private readonly asked: AskedPeers,
   ) {}
 
   get(peer: NodeId, ref: BlockRef): Promise<Uint8Array | null> {
@@ -46,20 +47,22 @@ export class BlockBatcher {
     if (q === undefined || q.length === 0) return;
     this.queues.delete(peer);
     const refs = q.map((w) => w.ref);
-    this.asking(
-      refs.map((r) => r.key),
-      peer,
-      () => this.driver.fetchBlocks(peer, refs),
-    ).then(
-      (data) =>
-        q.forEach((w, i) => {
-          const d = data[i] ?? null;
-          w.resolve(d !== null && sha256(d) === w.ref.hash ? d : null);
-        }),
-      (e: unknown) => {
-        log.debug('block batch failed', { peer, refs: refs.length, error: String(e) });
-        for (const w of q) w.resolve(null);
-      },
-    );
+    this.asked
+      .asking(
+        refs.map((r) => r.key),
+        peer,
+        () => this.driver.fetchBlocks(peer, refs),
+      )
+      .then(
+        (data) =>
+          q.forEach((w, i) => {
+            const d = data[i] ?? null;
+            w.resolve(d !== null && sha256(d) === w.ref.hash ? d : null);
+          }),
+        (e: unknown) => {
+          log.debug('block batch failed', { peer, refs: refs.length, error: String(e) });
+          for (const w of q) w.resolve(null);
+        },
+      );
   }
 }

@@ -18,6 +18,7 @@ import type { BlockRef, SyncDriver } from '../sync/index.js';
 import { BlockBatcher } from './block-batcher.js';
 import type { DiskIndex } from './disk-index.js';
 import { hashFile, InOrderHash, sha256 } from './hasher.js';
+import { AskedPeers, KeyProgress } from './in-flight.js';
 import { fsyncFd, SMALL_READ_BYTES } from './localfs.js';
 import { pathOf } from './paths.js';
 import { BLOCK_BYTES, type FileRecord, type Version } from './record.js';
@@ -117,11 +118,9 @@ export class Transfer {
   /** Trashed files by content hash (a move or rename sends nothing). */
   private readonly trashed = new Map<string, string>();
   readonly counters = { blocksLocal: 0, blocksRemote: 0, bytesIn: 0, bytesOut: 0, failures: 0 };
-  private readonly wakers = new Map<string, Set<() => void>>();
-  private waiting = 0;
+  private readonly progress = new KeyProgress();
   private closed = false;
-  /** Block requests we have outstanding: key → peer → how many. */
-  private readonly asked = new Map<string, Map<NodeId, number>>();
+  private readonly asked = new AskedPeers();
   private readonly batcher: BlockBatcher;
   /**
    * Whether this node is about to hold version `v` of `key` (set by the mirror: the KV has that
@@ -138,7 +137,7 @@ export class Transfer {
     private readonly driver: SyncDriver,
   ) {
     driver.serveBlocks((peer, req) => this.serve(peer, req));
-    this.batcher = new BlockBatcher(driver, (keys, peer, fn) => this.asking(keys, peer, fn));
+    this.batcher = new BlockBatcher(driver, this.asked);
   }
 
   async init(maxTmpAgeMs = 24 * 3600_000): Promise<void> {
@@ -336,7 +335,7 @@ export class Transfer {
   ): Promise<Uint8Array | null> {
     for (const peer of this.peersBySource(v)) {
       try {
-        const data = await this.asking([key], peer, () =>
+        const data = await this.asked.asking([key], peer, () =>
           this.driver.fetchBlock(peer, { key, node: v[0], seq: v[1], index, hash }),
         );
         if (data !== null && sha256(data) === hash) {
@@ -370,12 +369,12 @@ export class Transfer {
       if (
         this.closed ||
         left <= 0 ||
-        this.waiting >= MAX_SERVE_WAITERS ||
-        this.asked.get(req.key)?.has(peer) === true ||
+        this.progress.waiting >= MAX_SERVE_WAITERS ||
+        this.asked.has(req.key, peer) ||
         !this.expects(req.key, [req.node, req.seq])
       )
         return null;
-      await this.progressOf(req.key, left);
+      await this.progress.next(req.key, left);
     }
   }
 
@@ -404,56 +403,17 @@ export class Transfer {
     return null;
   }
 
-  /** Run a block request to `peer` for `keys`, noting them as outstanding meanwhile. */
-  private async asking<T>(keys: string[], peer: NodeId, fn: () => Promise<T>): Promise<T> {
-    for (const key of keys) {
-      let peers = this.asked.get(key);
-      if (peers === undefined) this.asked.set(key, (peers = new Map()));
-      peers.set(peer, (peers.get(peer) ?? 0) + 1);
-    }
-    try {
-      return await fn();
-    } finally {
-      for (const key of keys) {
-        const peers = this.asked.get(key)!;
-        const n = peers.get(peer)! - 1;
-        if (n > 0) peers.set(peer, n);
-        else peers.delete(peer);
-        if (peers.size === 0) this.asked.delete(key);
-      }
-    }
-  }
-
-  /** Resolves on the next progress of `key` here (a block written, the apply done) or after `ms`. */
-  private progressOf(key: string, ms: number): Promise<void> {
-    this.waiting++;
-    return new Promise<void>((resolve) => {
-      let set = this.wakers.get(key);
-      if (set === undefined) this.wakers.set(key, (set = new Set()));
-      const done = (): void => {
-        clearTimeout(timer);
-        set.delete(done);
-        if (set.size === 0 && this.wakers.get(key) === set) this.wakers.delete(key);
-        this.waiting--;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      set.add(done);
-    });
-  }
-
   /**
    * Shutting down: downloads waiting on peers give up at their next try and held requests are
    * answered, so a stopping node is not kept up to REMOTE_PATIENCE_MS by its peers stopping too.
    */
   close(): void {
     this.closed = true;
-    for (const set of [...this.wakers.values()]) for (const wake of [...set]) wake();
+    this.progress.wakeAll();
   }
 
   /** Progress on `key`: a block of its download landed, or its apply finished (either way). */
   progressed(key: string): void {
-    const set = this.wakers.get(key);
-    if (set !== undefined) for (const wake of [...set]) wake();
+    this.progress.progressed(key);
   }
 }
