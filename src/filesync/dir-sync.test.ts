@@ -1,8 +1,8 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
 const calls: { resolve: () => void }[] = [];
-vi.mock('./localfs.js', () => ({
-  fsyncFd: () => new Promise<void>((resolve) => calls.push({ resolve })),
+vi.mock('../store/fsutil.js', () => ({
+  fsyncDir: () => new Promise<void>((resolve) => calls.push({ resolve })),
 }));
 const { DirSyncer } = await import('./dir-sync.js');
 

@@ -1,5 +1,4 @@
-import { closeSync, constants, openSync } from 'node:fs';
-import { fsyncFd } from './localfs.js';
+import { fsyncDir } from '../store/fsutil.js';
 
 interface DirState {
   /** The fsync in flight; it does not cover renames made after it started. */
@@ -33,14 +32,5 @@ export class DirSyncer {
     if (state.running === null) return start();
     state.next = state.running.then(start, start);
     return state.next;
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await fsyncFd(fd);
-  } finally {
-    closeSync(fd);
   }
 }

@@ -114,11 +114,9 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     };
     transfer.expects = (key, v) => {
       const rel = pathOf(key);
-      const e = opts.replica.node.getEntry(key);
       return (
         rel !== null &&
-        e !== undefined &&
-        sameVersion([e.meta.node, e.meta.seq], v) &&
+        transfer.current(key, v) &&
         !sameVersion(index.get(rel)?.version ?? null, v) &&
         (fs.queue.has(rel) || fs.locks.has(rel))
       );

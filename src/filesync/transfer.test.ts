@@ -10,6 +10,11 @@ import type { FileRecord, Version } from './record.js';
 import { SupersededError, Transfer } from './transfer.js';
 
 let asking = false;
+/** Requests the fake driver was asked to send. */
+interface Calls {
+  batches: number;
+  singles: number;
+}
 type Serve = (peer: number, req: BlockRequest) => Promise<Uint8Array | null>;
 
 /**
@@ -20,8 +25,9 @@ function fakeDriver(
   upstream: Map<string, Uint8Array>,
   peers = [1],
   hang = false,
-): { driver: SyncDriver; serve: () => Serve } {
+): { driver: SyncDriver; serve: () => Serve; calls: Calls } {
   let serve: Serve | null = null;
+  const calls: Calls = { batches: 0, singles: 0 };
   const d = {
     serveBlocks: (fn: Serve) => (serve = fn),
     get linkedPeers() {
@@ -29,15 +35,15 @@ function fakeDriver(
     },
     peerAcksOf: () => undefined,
     fetchBlock: (peer: number, req: { hash: string }) =>
-      peer === 3 && hang
+      ++calls.singles && peer === 3 && hang
         ? new Promise<null>(() => (asking = true))
         : Promise.resolve(upstream.get(req.hash) ?? null),
     fetchBlocks: (peer: number, refs: { hash: string }[]) =>
-      peer === 3 && hang
+      ++calls.batches && peer === 3 && hang
         ? new Promise<null[]>(() => (asking = true))
         : Promise.resolve(refs.map((r) => upstream.get(r.hash) ?? null)),
   };
-  return { driver: d as unknown as SyncDriver, serve: () => serve! };
+  return { driver: d as unknown as SyncDriver, serve: () => serve!, calls };
 }
 
 const content = Buffer.from('the relay has not fetched this yet');
@@ -65,8 +71,8 @@ async function relay(
   upstream: Map<string, Uint8Array>,
   peers = [1],
   hang = false,
-): Promise<[Transfer, Serve]> {
-  const { driver, serve } = fakeDriver(upstream, peers, hang);
+): Promise<[Transfer, Serve, Calls]> {
+  const { driver, serve, calls } = fakeDriver(upstream, peers, hang);
   const t = new Transfer(
     path.join(dir, 'root'),
     path.join(dir, 'tmp'),
@@ -74,7 +80,7 @@ async function relay(
     driver,
   );
   await t.init();
-  return [t, serve()];
+  return [t, serve(), calls];
 }
 
 describe('a relay serving a version it is still fetching', () => {
@@ -128,34 +134,21 @@ describe('a relay serving a version it is still fetching', () => {
 
   it('fetches the small files asked for in one turn with one batch message', async () => {
     const files = Array.from({ length: 20 }, (_, i) => Buffer.from(`file ${i}`));
-    const { driver } = fakeDriver(new Map(files.map((f) => [sha256(f), f])));
-    let batches = 0;
-    let singles = 0;
-    const fetchBlocks = driver.fetchBlocks.bind(driver);
-    const fetchBlock = driver.fetchBlock.bind(driver);
-    driver.fetchBlocks = (peer, refs) => (batches++, fetchBlocks(peer, refs));
-    driver.fetchBlock = (peer, ref) => (singles++, fetchBlock(peer, ref));
-    const t = new Transfer(
-      path.join(dir, 'root'),
-      path.join(dir, 'tmp'),
-      new DiskIndex(path.join(dir, 'index')),
-      driver,
-    );
-    await t.init();
+    const [t, , calls] = await relay(new Map(files.map((f) => [sha256(f), f])));
     const tmps = await Promise.all(
       files.map((f, i) =>
         t.fetch(keyOf(`f${i}`), { ...record, size: f.length, hash: sha256(f) }, [1, i + 1]),
       ),
     );
     for (const [i, tmp] of tmps.entries()) expect(await readFile(tmp)).toEqual(files[i]);
-    expect({ batches, singles }).toEqual({ batches: 1, singles: 0 });
+    expect(calls).toEqual({ batches: 1, singles: 0 });
   });
 
   it('gives up waiting on peers at once when closed (a stopping node is not held 10 s)', async () => {
-    const [t] = await relay(new Map()); // nobody can serve it; the version stays current
+    const [t, , calls] = await relay(new Map()); // nobody can serve it; the version stays current
     let failed: unknown;
     const fetching = t.fetch(key, record, v).catch((e: unknown) => (failed = e));
-    await new Promise((r) => setTimeout(r, 30)); // a few retries in
+    await waitFor(() => calls.singles >= 2, 'a retry'); // into the patient retry loop
     t.close();
     await waitFor(() => failed !== undefined, 'the fetch to give up', 2000); // patience is 10 s
     await fetching;

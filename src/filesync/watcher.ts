@@ -44,8 +44,8 @@ export class Watcher {
   ) {}
 
   /** Watch the root and every directory under it that the ignore rules let through. */
-  async start(): Promise<void> {
-    await this.add('', false);
+  start(): Promise<void> {
+    return this.refresh();
   }
 
   /** Watch directories not watched yet (after the ignore rules changed, or a lost event). */
