@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
@@ -48,6 +49,11 @@ async function waitUntil(
 }
 
 const BIN = path.join(import.meta.dirname, '../../bin/filesync.js');
+/** The node flags on bin/filesync.js's shebang line: the nodes run as `filesync` would. */
+const BIN_NODE_FLAGS = readFileSync(BIN, 'utf8')
+  .split('\n', 1)[0]!
+  .split(' ')
+  .filter((a) => a.startsWith('--'));
 /** A cluster started on a large tree (s) may scan for minutes before it is ready. */
 const START_TIMEOUT_MS = 900_000;
 
@@ -70,6 +76,7 @@ export async function startFilesync(base: string, port: number): Promise<BenchCl
     // BENCH_NODE_ARGS: extra node flags for the nodes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
     const args = [
+      ...BIN_NODE_FLAGS,
       ...nodeArgs,
       BIN,
       '--dir',

@@ -67,6 +67,7 @@ export async function run(o: RunOptions): Promise<void> {
   replica.statusExtras = () => ({
     transfers: fs.transfers.active(),
     startScanMs: fs.startScanMs,
+    memory: memoryMiB(),
   });
   const flog = logger('filesync');
   fs.on('event', (ev) => {
@@ -132,4 +133,17 @@ async function startTui(
   });
   const app = render(React.createElement(App, { source, onQuit: quit }), { exitOnCtrlC: false });
   return () => app.unmount();
+}
+
+/** Process memory in MiB (what the bench and `filesync status` show), one decimal. */
+function memoryMiB(): Record<string, number> {
+  const m = process.memoryUsage();
+  const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
+  return {
+    rss: mib(m.rss),
+    heapTotal: mib(m.heapTotal),
+    heapUsed: mib(m.heapUsed),
+    external: mib(m.external),
+    arrayBuffers: mib(m.arrayBuffers),
+  };
 }

@@ -8,6 +8,7 @@ import {
 } from './limits.js';
 import { OriginIndex } from './origin-index.js';
 import { stampTs, supersedes } from './order.js';
+import { ValueArena } from './value-arena.js';
 import type { Acks, Entry, NodeId, ReadonlyAcks, StateOp } from './types.js';
 import { sameMeta } from './types.js';
 
@@ -52,6 +53,7 @@ export class State {
   readonly peerAcks = new Map<NodeId, Acks>();
   private readonly memberSet = new Set<NodeId>();
   private readonly digestState = new Digest();
+  private readonly values = new ValueArena();
   private tombstoneCount = 0;
   /** Next seq this node will stamp; raised by every own-origin op replayed, superseded or not. */
   nextSeq = 1;
@@ -131,14 +133,20 @@ export class State {
     }
   }
 
-  private applySet(e: Entry, nowMs: number): boolean {
-    const { node, seq } = e.meta;
+  private applySet(incoming: Entry, nowMs: number): boolean {
+    const { node, seq } = incoming.meta;
     if (node === this.self) {
       if (seq >= this.nextSeq) this.nextSeq = seq + 1;
       if (this.ownAcks && seq > (this.ackMap.get(node) ?? 0)) this.ackMap.set(node, seq);
     }
-    const cur = this.data.get(e.key);
-    if (!supersedes(e.meta, cur?.meta)) return false;
+    const cur = this.data.get(incoming.key);
+    if (!supersedes(incoming.meta, cur?.meta)) return false;
+    // The kept entry is a copy with the value in the arena; it shares `meta` with `incoming`,
+    // which is how callers tell whether the entry they applied is the winner.
+    const e: Entry =
+      incoming.value === null
+        ? incoming
+        : { key: incoming.key, value: this.values.keep(incoming.value), meta: incoming.meta };
     if (cur !== undefined) {
       this.origins.remove(cur.meta.node, cur.meta.seq);
       this.digestState.toggle(cur);

@@ -1,13 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Packr } from 'msgpackr';
+import { Codec } from '../codec/index.js';
 import { logger } from '../log/index.js';
 import { writeFileAtomic } from '../store/fsutil.js';
 import type { FileType, Version } from './record.js';
 
 const log = logger('filesync');
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
-const FORMAT = 1;
+const packr = new Codec({ useRecords: false, mapsAsObjects: true });
+/** 2: rows as arrays (1 held maps; an index in format 1 is rebuilt by a full scan). */
+const FORMAT = 2;
+/** Shortest gap between periodic saves, and how many times a save's own duration to wait. */
+export const MIN_SAVE_INTERVAL_MS = 1000;
+export const SAVE_COST_FACTOR = 20;
+/** One shared empty block list (most files are a single block); frozen, so a push throws. */
+const NO_BLOCKS = Object.freeze([]) as unknown as string[];
 
 /** What is on disk at a path and which KV version it reflects. */
 export interface IndexEntry {
@@ -30,11 +36,12 @@ export interface IndexEntry {
 export class DiskIndex {
   private readonly map = new Map<string, IndexEntry>();
   /** content hash → paths holding it, for reusing local content (renames, copies). */
-  private readonly byHash = new Map<string, Set<string>>();
+  private readonly byHash = new Map<string, Holders>();
   /** block hash → paths whose block list holds it, for reusing blocks of edited large files. */
-  private readonly byBlock = new Map<string, Set<string>>();
+  private readonly byBlock = new Map<string, Holders>();
   private dirty = false;
   private saving: Promise<void> | null = null;
+  private nextSaveAtMs = 0;
 
   constructor(private readonly file: string) {}
 
@@ -47,24 +54,19 @@ export class DiskIndex {
       return idx;
     }
     try {
-      const x = packr.unpack(buf) as { format?: unknown; entries?: unknown };
-      if (x.format !== FORMAT || !Array.isArray(x.entries)) throw new Error('unknown format');
-      for (const row of x.entries as unknown[]) {
-        if (
-          !Array.isArray(row) ||
-          typeof row[0] !== 'string' ||
-          typeof row[1] !== 'object' ||
-          row[1] === null
-        ) {
-          throw new Error('bad row');
-        }
-        idx.set(row[0], row[1] as IndexEntry);
+      const x = packr.unpack(buf) as { format?: unknown; rows?: unknown };
+      if (x.format !== FORMAT || !Array.isArray(x.rows)) throw new Error('unknown format');
+      for (const row of x.rows as unknown[]) {
+        const got = decodeRow(row);
+        if (got === null) throw new Error('bad row');
+        idx.set(got[0], got[1]);
       }
       idx.dirty = false;
     } catch (e) {
       log.warn('disk index unreadable; rebuilding it from a full scan', { error: String(e) });
       idx.map.clear();
       idx.byHash.clear();
+      idx.byBlock.clear();
     }
     return idx;
   }
@@ -87,6 +89,7 @@ export class DiskIndex {
 
   set(p: string, e: IndexEntry): void {
     this.delete(p);
+    if (e.blocks.length === 0) e.blocks = NO_BLOCKS;
     this.map.set(p, e);
     if (e.hash !== '') addTo(this.byHash, e.hash, p);
     for (const b of e.blocks) addTo(this.byBlock, b, p);
@@ -104,12 +107,25 @@ export class DiskIndex {
 
   /** Paths whose indexed content has this hash. */
   withHash(hash: string): string[] {
-    return [...(this.byHash.get(hash) ?? [])];
+    return holders(this.byHash.get(hash));
   }
 
   /** Paths whose block list holds this block hash. */
   withBlock(hash: string): string[] {
-    return [...(this.byBlock.get(hash) ?? [])];
+    return holders(this.byBlock.get(hash));
+  }
+
+  /**
+   * Periodic persistence. The index is a cache (a lost one costs a rehash) and a save writes
+   * all of it, ~17 MB at 100,000 files, so saves are spaced SAVE_COST_FACTOR times as long as
+   * the last one took: under 5 % of the time however big the tree is.
+   */
+  async saveIfDue(nowMs: number = Date.now()): Promise<void> {
+    if (!this.dirty || nowMs < this.nextSaveAtMs || this.saving !== null) return;
+    const t0 = performance.now();
+    await this.save();
+    const tookMs = performance.now() - t0;
+    this.nextSaveAtMs = nowMs + Math.max(MIN_SAVE_INTERVAL_MS, SAVE_COST_FACTOR * tookMs);
   }
 
   /** Persist if changed (one write at a time). */
@@ -117,20 +133,79 @@ export class DiskIndex {
     if (this.saving) await this.saving;
     if (!this.dirty) return;
     this.dirty = false;
-    const bytes = packr.pack({ format: FORMAT, entries: [...this.map.entries()] });
+    const rows: unknown[] = [];
+    for (const [p, e] of this.map) rows.push(encodeRow(p, e));
+    const bytes = packr.pack({ format: FORMAT, rows });
     this.saving = writeFileAtomic(this.file, bytes).finally(() => (this.saving = null));
     await this.saving;
   }
 }
 
-function addTo(m: Map<string, Set<string>>, k: string, p: string): void {
-  let s = m.get(k);
-  if (s === undefined) m.set(k, (s = new Set()));
-  s.add(p);
+/** Rows are arrays, not maps: the field names would be 40 % of the file. */
+function encodeRow(p: string, e: IndexEntry): unknown[] {
+  const v = e.version === null ? null : [e.version[0], e.version[1]];
+  return [p, e.type, e.size, e.mtimeMs, e.ino, e.mode, e.hash, e.blocks, e.target, v];
 }
 
-function removeFrom(m: Map<string, Set<string>>, k: string, p: string): void {
-  const s = m.get(k);
-  s?.delete(p);
-  if (s?.size === 0) m.delete(k);
+const TYPES: readonly string[] = ['file', 'dir', 'symlink'];
+const HASH = /^([0-9a-f]{64})?$/;
+const isUint = (x: unknown): x is number =>
+  typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+
+/** A row read off the disk, validated; null when any field is off. */
+function decodeRow(row: unknown): [string, IndexEntry] | null {
+  if (!Array.isArray(row) || row.length !== 10) return null;
+  const [p, type, size, mtimeMs, ino, mode, hash, blocks, target, v] = row as unknown[];
+  if (typeof p !== 'string' || p === '' || typeof type !== 'string' || !TYPES.includes(type))
+    return null;
+  if (!isUint(size) || typeof mtimeMs !== 'number' || !Number.isFinite(mtimeMs)) return null;
+  if (!isUint(ino) || !isUint(mode) || typeof hash !== 'string' || !HASH.test(hash)) return null;
+  if (!Array.isArray(blocks) || !blocks.every((b) => typeof b === 'string' && HASH.test(b)))
+    return null;
+  if (target !== null && typeof target !== 'string') return null;
+  let version: Version | null = null;
+  if (v !== null) {
+    if (!Array.isArray(v) || v.length !== 2 || !isUint(v[0]) || !isUint(v[1])) return null;
+    version = [v[0], v[1]];
+  }
+  return [
+    p,
+    {
+      type: type as IndexEntry['type'],
+      size,
+      mtimeMs,
+      ino,
+      mode,
+      hash,
+      blocks: blocks.length === 0 ? NO_BLOCKS : (blocks as string[]),
+      target,
+      version,
+    },
+  ];
+}
+
+/**
+ * Most hashes are held by one path, so a lone path is stored as the string itself: a Set per
+ * file cost ~150 bytes each, 15 MiB at 100,000 files.
+ */
+type Holders = string | Set<string>;
+
+function addTo(m: Map<string, Holders>, k: string, p: string): void {
+  const cur = m.get(k);
+  if (cur === undefined || cur === p) m.set(k, p);
+  else if (typeof cur === 'string') m.set(k, new Set([cur, p]));
+  else cur.add(p);
+}
+
+function removeFrom(m: Map<string, Holders>, k: string, p: string): void {
+  const cur = m.get(k);
+  if (cur === p) m.delete(k);
+  else if (cur instanceof Set) {
+    cur.delete(p);
+    if (cur.size === 1) m.set(k, cur.values().next().value as string);
+  }
+}
+
+function holders(h: Holders | undefined): string[] {
+  return h === undefined ? [] : typeof h === 'string' ? [h] : [...h];
 }

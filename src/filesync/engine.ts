@@ -5,7 +5,7 @@ import { logger } from '../log/index.js';
 import type { Replica } from '../replica/index.js';
 import { Applier } from './applier.js';
 import type { Ctx, FileEventKind } from './context.js';
-import { DiskIndex } from './disk-index.js';
+import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
 import { FILE_PREFIX, keyOf, pathOf } from './paths.js';
 import { sameVersion } from './record.js';
@@ -155,7 +155,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       await fs.watcher?.refresh();
       await fs.scanner.scan();
     });
-    every(1000, () => index.save());
+    every(MIN_SAVE_INTERVAL_MS, () => index.saveIfDue());
     every(600_000, () => fs.ctx.trash.sweep());
     return fs;
   }

@@ -1,7 +1,7 @@
-import { Packr } from 'msgpackr';
+import { Codec } from '../codec/index.js';
 import type { NodeId } from '../core/index.js';
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+const packr = new Codec({ useRecords: false, mapsAsObjects: true });
 
 export const BLOCK_BYTES = 1024 * 1024;
 

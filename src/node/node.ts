@@ -267,7 +267,8 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     for (const op of ops) this.pendingSource.set(op, from);
     await this.store.appendMany(ops);
     // An op that lost to another write landing in the same group is not "applied".
-    const applied = plan.winners.filter((e) => state.get(e.key) === e);
+    // (Compared by meta: the state keeps its own copy of each entry, see ValueArena.)
+    const applied = plan.winners.filter((e) => state.get(e.key)?.meta === e.meta);
     return { applied, stale: plan.stale, rejected: plan.rejected };
   }
 

@@ -1,11 +1,11 @@
-import { Packr } from 'msgpackr';
+import { Codec } from '../codec/index.js';
 import { isEntry, isMeta, isNodeId, type Acks, type Entry, type StateOp } from '../core/index.js';
 
 /**
  * msgpack with plain arrays and maps (no msgpackr records, so files stay readable by any
  * msgpack decoder), binary decoded into copies so one value never pins a whole read buffer.
  */
-export const packr = new Packr({ useRecords: false, copyBuffers: true, mapsAsObjects: true });
+export const packr = new Codec({ useRecords: false, copyBuffers: true, mapsAsObjects: true });
 
 const OP_SET = 1;
 const OP_CLEAR = 2;

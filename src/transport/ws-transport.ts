@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Packr } from 'msgpackr';
+import { Codec } from '../codec/index.js';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { NodeId } from '../core/index.js';
 import { logger } from '../log/index.js';
@@ -25,7 +25,7 @@ import {
 
 const log = logger('transport');
 // Values are decoded as views of the frame; parseMessage copies them out compactly.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+const packr = new Codec({ useRecords: false, mapsAsObjects: true });
 
 /** Every option of the WebSocket transport. Units are in the names. */
 export interface WsTransportOptions {

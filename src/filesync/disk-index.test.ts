@@ -1,0 +1,91 @@
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/helpers/tmp.js';
+import { Codec } from '../codec/index.js';
+import { setLogLevel } from '../log/index.js';
+import { DiskIndex, MIN_SAVE_INTERVAL_MS, type IndexEntry } from './disk-index.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => ({ dir, cleanup } = await tempDir('disk-index-')));
+afterEach(() => cleanup());
+
+const H = (c: string): string => c.repeat(64);
+const file = (hash: string, blocks: string[] = []): IndexEntry => ({
+  type: 'file',
+  size: 3,
+  mtimeMs: 1.5,
+  ino: 7,
+  mode: 0o644,
+  hash,
+  blocks,
+  target: null,
+  version: [2, 9],
+});
+
+describe('disk index', () => {
+  it('finds every path holding a hash as paths come and go', () => {
+    const idx = new DiskIndex(path.join(dir, 'index'));
+    idx.set('a', file(H('a')));
+    idx.set('b', file(H('a')));
+    idx.set('c', file(H('a')));
+    expect(idx.withHash(H('a')).sort()).toEqual(['a', 'b', 'c']);
+    idx.delete('b');
+    idx.set('c', file(H('c')));
+    expect(idx.withHash(H('a'))).toEqual(['a']);
+    expect(idx.withHash(H('c'))).toEqual(['c']);
+    idx.set('a', file(H('b')));
+    expect(idx.withHash(H('a'))).toEqual([]);
+    idx.set('x', file(H('d'), [H('e'), H('f')]));
+    idx.set('y', file(H('9'), [H('e')]));
+    expect(idx.withBlock(H('e')).sort()).toEqual(['x', 'y']);
+    idx.delete('x');
+    expect(idx.withBlock(H('e'))).toEqual(['y']);
+    expect(idx.withBlock(H('f'))).toEqual([]);
+  });
+
+  it('saves and loads every field, and rebuilds from nothing when a row is malformed', async () => {
+    const idx = new DiskIndex(path.join(dir, 'index'));
+    idx.set('a', file(H('a'), [H('1'), H('2')]));
+    idx.set('d', { ...file(''), type: 'dir', version: null });
+    idx.set('l', { ...file(''), type: 'symlink', target: '../a' });
+    await idx.save();
+    const back = await DiskIndex.load(dir);
+    expect([...back.entries()]).toEqual([...idx.entries()]);
+    expect(back.withBlock(H('2'))).toEqual(['a']);
+
+    const codec = new Codec({ useRecords: false, mapsAsObjects: true });
+    const x = codec.unpack(await readFile(path.join(dir, 'index'))) as { rows: unknown[][] };
+    x.rows[1]![2] = -1; // a negative size
+    await writeFile(path.join(dir, 'index'), codec.pack(x));
+    setLogLevel('silent');
+    const rebuilt = await DiskIndex.load(dir);
+    setLogLevel('info');
+    expect(rebuilt.size).toBe(0);
+    expect(rebuilt.withHash(H('a'))).toEqual([]);
+  });
+
+  it('spaces periodic saves by what a save costs, at least MIN_SAVE_INTERVAL_MS', async () => {
+    const idx = new DiskIndex(path.join(dir, 'index'));
+    const mtime = async (): Promise<number> =>
+      (await stat(path.join(dir, 'index')).catch(() => null))?.mtimeMs ?? -1;
+    idx.set('a', file(H('a')));
+    await idx.saveIfDue(1000);
+    const first = await mtime();
+    expect(first).toBeGreaterThan(0);
+    idx.set('b', file(H('b')));
+    await idx.saveIfDue(1000 + MIN_SAVE_INTERVAL_MS - 1);
+    expect((await DiskIndex.load(dir)).size).toBe(1);
+    await idx.saveIfDue(1000 + 3600_000);
+    expect((await DiskIndex.load(dir)).size).toBe(2);
+  });
+
+  it('shares one frozen empty block list', () => {
+    const idx = new DiskIndex(path.join(dir, 'index'));
+    idx.set('a', file(H('a')));
+    idx.set('b', file(H('b')));
+    expect(idx.get('a')!.blocks).toBe(idx.get('b')!.blocks);
+    expect(() => idx.get('a')!.blocks.push(H('c'))).toThrow();
+  });
+});
