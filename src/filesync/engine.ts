@@ -128,6 +128,8 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
         ignore,
         (rel) => fs.onLocalHint(rel),
         () => fs.rescanSoon(),
+        undefined,
+        (rel, st) => rel !== IGNORE_FILE && fs.scanner.isIndexed(rel, st),
       );
       await fs.watcher.start();
     }

@@ -14,17 +14,26 @@ export const MAX_PATH_BYTES = 4096;
  */
 export function pathProblem(p: string): string | null {
   if (p.length === 0) return 'empty path';
-  if (Buffer.byteLength(p) > MAX_PATH_BYTES) return `path longer than ${MAX_PATH_BYTES} bytes`;
+  // Checked for every path on every scan and apply: the costly steps (UTF-8 length, NFC,
+  // splitting) run only when a cheap test says they could find something.
+  if (p.length * 3 > MAX_PATH_BYTES && Buffer.byteLength(p) > MAX_PATH_BYTES)
+    return `path longer than ${MAX_PATH_BYTES} bytes`;
   if (p.includes('\0')) return 'NUL in path';
   if (p.includes('\\')) return 'backslash in path';
   if (p.startsWith('/')) return 'absolute path';
-  if (p.normalize('NFC') !== p) return 'path not in NFC';
-  for (const seg of p.split('/')) {
-    if (seg === '' || seg === '.' || seg === '..') return `bad segment ${JSON.stringify(seg)}`;
+  if (!ASCII.test(p) && p.normalize('NFC') !== p) return 'path not in NFC';
+  if (BAD_SEGMENT.test(p)) {
+    const seg = p.split('/').find((s) => s === '' || s === '.' || s === '..') ?? '';
+    return `bad segment ${JSON.stringify(seg)}`;
   }
   if (p === RESERVED_DIR || p.startsWith(RESERVED_DIR + '/')) return `path under ${RESERVED_DIR}/`;
   return null;
 }
+
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+/** An empty, `.` or `..` segment anywhere in a `/`-separated path. */
+const BAD_SEGMENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
 
 export function keyOf(path: string): string {
   return FILE_PREFIX + path;

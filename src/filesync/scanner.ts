@@ -106,6 +106,13 @@ export class Scanner {
     }
   }
 
+  /** Is `st` (a fresh lstat of `rel`) exactly what the index holds? Then a check finds nothing. */
+  isIndexed(rel: string, st: Stats): boolean {
+    const idx = this.ctx.index.get(rel);
+    const type = typeOf(st);
+    return idx !== undefined && type !== null && unchanged(idx, st, type);
+  }
+
   /** Check one path under its lock; true when a change was published. */
   check(rel: string): Promise<boolean> {
     return this.ctx.withPath(rel, () => this.checkLocked(rel));

@@ -1,4 +1,4 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
@@ -56,5 +56,30 @@ describe('watcher', () => {
     await rm(path.join(root, 'old'), { recursive: true });
     await hinted('old');
     await waitFor(() => w.watchedDirs === 1, 'only the root to be watched');
+  });
+
+  it('gives no hint for a file landing exactly as the index holds it (our own write)', async () => {
+    await w.close();
+    const indexed = new Map<string, number>(); // rel → inode the "index" holds
+    const ignore = new IgnoreRules(root, []);
+    w = new Watcher(
+      root,
+      ignore,
+      (rel) => hints.add(rel),
+      undefined,
+      5,
+      (rel, st) => indexed.get(rel) === st.ino,
+    );
+    await w.start();
+    await writeFile(path.join(root, 'tmp-ours'), 'ours');
+    await writeFile(path.join(root, 'tmp-theirs'), 'theirs');
+    await hinted('tmp-theirs');
+    hints.clear();
+    indexed.set('ours', (await lstat(path.join(root, 'tmp-ours'))).ino);
+    await rename(path.join(root, 'tmp-ours'), path.join(root, 'ours'));
+    await rename(path.join(root, 'tmp-theirs'), path.join(root, 'theirs'));
+    await hinted('theirs'); // events arrive in order: the echo came and went before this one
+    expect(hints.has('ours')).toBe(false);
+    expect(hints.has('tmp-ours')).toBe(true); // the name it left is still looked at
   });
 });

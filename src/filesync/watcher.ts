@@ -1,4 +1,4 @@
-import { readdirSync, watch, type FSWatcher } from 'node:fs';
+import { readdirSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import path from 'node:path';
 import { logger } from '../log/index.js';
 import type { IgnoreRules } from './ignore.js';
@@ -41,6 +41,13 @@ export class Watcher {
     /** Called when hints were dropped (too many pending): the caller rescans everything. */
     private readonly onOverflow: () => void = () => undefined,
     private readonly debounceMs = 30,
+    /**
+     * Whether a path's fresh lstat is exactly what the disk index holds (type, size, mtime,
+     * inode, mode: the scanner's own test). Such a rename event is the echo of our own write
+     * landing, and a scanner check would only stat it again and find nothing: one lstat and a
+     * path lock saved per received file. Any later change raises its own event.
+     */
+    private readonly isIndexed: (rel: string, st: Stats) => boolean = () => false,
   ) {}
 
   /** Watch the root and every directory under it that the ignore rules let through. */
@@ -129,6 +136,7 @@ export class Watcher {
         this.drop(rel);
       }
       if (this.ignore.ignores(rel, st?.isDirectory() ?? false)) return;
+      if (st !== null && this.isIndexed(rel, st)) return;
     } else if (this.ignore.ignores(rel, false)) {
       return;
     }

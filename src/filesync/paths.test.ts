@@ -1,0 +1,63 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MAX_PATH_BYTES, pathProblem, RESERVED_DIR } from './paths.js';
+
+/** The rule as DESIGN states it, written the obvious way: the fast version must agree. */
+function reference(p: string): string | null {
+  if (p.length === 0) return 'empty path';
+  if (Buffer.byteLength(p) > MAX_PATH_BYTES) return `path longer than ${MAX_PATH_BYTES} bytes`;
+  if (p.includes('\0')) return 'NUL in path';
+  if (p.includes('\\')) return 'backslash in path';
+  if (p.startsWith('/')) return 'absolute path';
+  if (p.normalize('NFC') !== p) return 'path not in NFC';
+  for (const seg of p.split('/')) {
+    if (seg === '' || seg === '.' || seg === '..') return `bad segment ${JSON.stringify(seg)}`;
+  }
+  if (p === RESERVED_DIR || p.startsWith(RESERVED_DIR + '/')) return `path under ${RESERVED_DIR}/`;
+  return null;
+}
+
+describe('pathProblem', () => {
+  it('accepts ordinary paths and names each kind of bad one', () => {
+    for (const ok of ['a', 'a/b.txt', '...', 'a/.../b', '.hidden/x', 'é/ü', 'x'.repeat(4096)])
+      expect(pathProblem(ok)).toBeNull();
+    const bad: Array<[string, string]> = [
+      ['', 'empty path'],
+      ['é'.repeat(2049), 'path longer than 4096 bytes'],
+      ['a\0b', 'NUL in path'],
+      ['a\\b', 'backslash in path'],
+      ['/etc/passwd', 'absolute path'],
+      ['e\u0301', 'path not in NFC'],
+      ['a//b', 'bad segment ""'],
+      ['a/', 'bad segment ""'],
+      ['./a', 'bad segment "."'],
+      ['a/..', 'bad segment ".."'],
+      ['../a', 'bad segment ".."'],
+      ['.filesync/tmp/x', 'path under .filesync/'],
+    ];
+    for (const [p, why] of bad) expect(pathProblem(p)).toBe(why);
+  });
+
+  it('agrees with the plain statement of the rule on any string', () => {
+    const part = fc.constantFrom(
+      '',
+      '.',
+      '..',
+      '...',
+      'a',
+      'é',
+      'e\u0301',
+      '\\',
+      '\0',
+      '.filesync',
+    );
+    const arb = fc.oneof(
+      fc.array(part, { maxLength: 6 }).map((xs) => xs.join('/')),
+      fc.string({ unit: 'binary', maxLength: 30 }),
+    );
+    fc.assert(
+      fc.property(arb, (p) => pathProblem(p) === reference(p)),
+      { numRuns: 3000 },
+    );
+  });
+});
