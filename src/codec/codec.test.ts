@@ -21,4 +21,15 @@ describe('codec', () => {
     expect(c.unpack(bytes)).toEqual({ n: 1.5, s: 'x' });
     expect(Object.getOwnPropertyNames(bytes).filter((k) => !/^\d+$/.test(k))).toEqual([]);
   });
+
+  it('packs a large value into one buffer of the size hinted', () => {
+    const c = new Codec({ useRecords: false, mapsAsObjects: true });
+    const rows = Array.from({ length: 20_000 }, (_, i) => [`path/${i}`, 'x'.repeat(64), i]);
+    const plain = c.pack(rows);
+    // Unhinted, msgpackr grows its buffer 4× at a time: far more than the encoding needs.
+    expect(plain.buffer.byteLength).toBeGreaterThan(2 * plain.length);
+    const hinted = c.pack(rows, plain.length);
+    expect(hinted.buffer.byteLength).toBeLessThan(1.1 * plain.length + 8192);
+    expect(Buffer.compare(hinted, plain)).toBe(0);
+  });
 });

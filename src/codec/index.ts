@@ -27,8 +27,16 @@ export class Codec {
     this.packr = new Packr(options);
   }
 
-  /** Encode; the result is a view that stays valid (msgpackr never writes over handed-out bytes). */
-  pack(value: unknown): Buffer {
+  /**
+   * Encode; the result is a view that stays valid (msgpackr never writes over handed-out
+   * bytes). `sizeHintBytes`, for large values, is about what the encoding will take: msgpackr
+   * then writes into one buffer of that size instead of growing its own 4× at a time and
+   * copying (packing 25 MB went through ~100 MB of buffers).
+   */
+  pack(value: unknown, sizeHintBytes = 0): Buffer {
+    if (sizeHintBytes > FRESH_ENCODE_BUFFER_BYTES) {
+      this.packr.useBuffer(Buffer.allocUnsafeSlow(Math.ceil(sizeHintBytes * 1.05) + 4096));
+    }
     const out = this.packr.pack(value);
     if (out.buffer.byteLength > MAX_SHARED_ENCODE_BUFFER_BYTES) {
       this.packr.useBuffer(Buffer.allocUnsafeSlow(FRESH_ENCODE_BUFFER_BYTES));

@@ -134,8 +134,12 @@ export class DiskIndex {
     if (!this.dirty) return;
     this.dirty = false;
     const rows: unknown[] = [];
-    for (const [p, e] of this.map) rows.push(encodeRow(p, e));
-    const bytes = packr.pack({ format: FORMAT, rows });
+    let sizeHintBytes = 64;
+    for (const [p, e] of this.map) {
+      rows.push(encodeRow(p, e));
+      sizeHintBytes += p.length + e.hash.length + 48 + e.blocks.length * 67;
+    }
+    const bytes = packr.pack({ format: FORMAT, rows }, sizeHintBytes);
     this.saving = writeFileAtomic(this.file, bytes).finally(() => (this.saving = null));
     await this.saving;
   }

@@ -32,27 +32,32 @@ export function encodeSnapshot(state: State, meta: SnapshotMeta): Buffer {
   const nodes: number[] = [];
   const seqs: number[] = [];
   const tss: number[] = [];
+  let sizeHintBytes = 1024;
   for (const e of state.entries()) {
+    sizeHintBytes += e.key.length + (e.value?.length ?? 0) + 32;
     keys.push(e.key);
     values.push(e.value);
     nodes.push(e.meta.node);
     seqs.push(e.meta.seq);
     tss.push(e.meta.ts);
   }
-  const body = packr.pack([
-    FORMAT_VERSION,
-    meta.nodeId,
-    meta.nextSeq,
-    meta.walSegment,
-    encodeAcks(state.acks()),
-    [...state.members],
-    keys,
-    values,
-    nodes,
-    seqs,
-    tss,
-    state.clearedTs,
-  ]);
+  const body = packr.pack(
+    [
+      FORMAT_VERSION,
+      meta.nodeId,
+      meta.nextSeq,
+      meta.walSegment,
+      encodeAcks(state.acks()),
+      [...state.members],
+      keys,
+      values,
+      nodes,
+      seqs,
+      tss,
+      state.clearedTs,
+    ],
+    sizeHintBytes,
+  );
   const header = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(header, 0);
   header.writeInt32LE(CRC32.buf(body), 8);
