@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
@@ -7,6 +7,12 @@ import { DiskIndex } from './disk-index.js';
 import { sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
 import type { FileRecord, Version } from './record.js';
+import {
+  RECENT_BLOCK_MAX_BYTES,
+  RECENT_BLOCKS_MAX_BYTES,
+  RECENT_BLOCKS_MAX_ENTRIES,
+  RecentBlocks,
+} from './recent-blocks.js';
 import { SupersededError, Transfer } from './transfer.js';
 
 let asking = false;
@@ -153,5 +159,31 @@ describe('a relay serving a version it is still fetching', () => {
     await waitFor(() => failed !== undefined, 'the fetch to give up', 2000); // patience is 10 s
     await fetching;
     expect(String(failed)).toContain('shutting down');
+  });
+
+  it('serves a small file it just downloaded from memory, without going to the disk', async () => {
+    const [t, serve] = await relay(new Map([[record.hash, content]]));
+    t.expects = () => false;
+    const tmp = await t.fetch(key, record, v);
+    await rm(tmp); // nothing on disk holds it any more (and nothing indexes it)
+    expect(Buffer.from((await serve(3, req))!)).toEqual(content);
+  });
+});
+
+describe('recent blocks', () => {
+  it('keeps copies, and at most its bytes and entries, the oldest leaving first', () => {
+    const r = new RecentBlocks();
+    const frame = new Uint8Array(RECENT_BLOCK_MAX_BYTES + 1);
+    r.add('big', frame);
+    expect(r.get('big')).toBeUndefined();
+    r.add('a', frame.subarray(0, 10));
+    expect(r.get('a')!.buffer.byteLength).toBe(10); // not a view into the frame
+    for (let i = 0; i < RECENT_BLOCKS_MAX_ENTRIES; i++) r.add(`k${i}`, new Uint8Array(1));
+    expect(r.size).toBe(RECENT_BLOCKS_MAX_ENTRIES);
+    expect(r.get('a')).toBeUndefined();
+    const per = RECENT_BLOCK_MAX_BYTES;
+    for (let i = 0; i < RECENT_BLOCKS_MAX_BYTES / per + 1; i++) r.add(`b${i}`, new Uint8Array(per));
+    expect(r.get('b0')).toBeUndefined();
+    expect(r.get(`b${RECENT_BLOCKS_MAX_BYTES / per}`)).toBeDefined();
   });
 });

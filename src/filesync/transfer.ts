@@ -21,6 +21,7 @@ import { hashFile, InOrderHash, sha256 } from './hasher.js';
 import { AskedPeers, KeyProgress } from './in-flight.js';
 import { fsyncFd, SMALL_READ_BYTES } from './localfs.js';
 import { pathOf } from './paths.js';
+import { RecentBlocks } from './recent-blocks.js';
 import { BLOCK_BYTES, type FileRecord, type Version } from './record.js';
 
 const log = logger('transfer');
@@ -115,6 +116,7 @@ async function readBlock(
  */
 export class Transfer {
   private readonly downloads = new Map<string, Download>();
+  private readonly recent = new RecentBlocks();
   /** Trashed files by content hash (a move or rename sends nothing). */
   private readonly trashed = new Map<string, string>();
   readonly counters = { blocksLocal: 0, blocksRemote: 0, bytesIn: 0, bytesOut: 0, failures: 0 };
@@ -239,6 +241,7 @@ export class Transfer {
         for (let done = 0; done < data.length;)
           done += writeSync(fd, data, done, data.length - done, done);
         if (data.length > 0) {
+          this.recent.add(d.blocks[0]!, data);
           d.have.add(0);
           d.bytesDone = data.length;
           this.progressed(key);
@@ -379,6 +382,11 @@ export class Transfer {
   }
 
   private async serveNow(rel: string, req: BlockRef): Promise<Uint8Array | null> {
+    const recent = this.recent.get(req.hash);
+    if (recent !== undefined) {
+      this.counters.bytesOut += recent.length;
+      return recent;
+    }
     const d = this.downloads.get(req.key);
     if (d && d.have.has(req.index) && d.blocks[req.index] === req.hash) {
       // Verified when it landed, and tmp/ is ours: no second hash on the way out.
@@ -388,9 +396,14 @@ export class Transfer {
         return data;
       }
     }
-    const sources: string[] = [path.join(this.root, rel)];
+    // Only indexed paths: a relay is asked for files it has not written yet, and a look at a
+    // path that is not there is a failed open per file.
+    const sources: string[] = [];
     const e = this.index.get(rel);
-    if (e) for (const p of this.index.withHash(e.hash)) sources.push(path.join(this.root, p));
+    if (e) {
+      sources.push(path.join(this.root, rel));
+      for (const p of this.index.withHash(e.hash)) sources.push(path.join(this.root, p));
+    }
     // A single-block file's block hash is its content hash: any copy of it will do.
     for (const p of this.index.withHash(req.hash)) sources.push(path.join(this.root, p));
     for (const s of new Set(sources)) {
