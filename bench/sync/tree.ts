@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, readFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { createReadStream, lstatSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
 import path from 'node:path';
 
 /** A tree as the benchmarks compare it: path → type, size, mode (and SHA-256 on demand). */
@@ -77,7 +76,12 @@ const shape = (v: string): string => (v.startsWith('f ') ? v.split(' ').slice(0,
 async function namesOf(root: string, exclude: readonly string[]): Promise<Set<string>> {
   const out = new Set<string>();
   const walk = async (rel: string): Promise<void> => {
-    const ents = await readdir(path.join(root, rel), { withFileTypes: true }).catch(() => []);
+    let ents: Dirent[];
+    try {
+      ents = readdirSync(path.join(root, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
     for (const e of ents) {
       const p = rel ? `${rel}/${e.name}` : e.name;
       if (exclude.includes(p) || /^(\.syncthing\.|~syncthing~).*\.tmp$/.test(e.name)) continue;
