@@ -13,7 +13,10 @@ import v8 from 'node:v8';
 // short-lived buffers and records; 1.5× keeps RSS near the live heap. Settable at run time.
 // The young generation (semi-spaces, 2 × 16 MiB by default) is sized only at start-up, hence
 // `--max-semi-space-size=4` on the shebang line, which the bench and scripts reuse.
-v8.setFlagsFromString('--heap-growing-percent=50');
+// A value given on node's own command line wins.
+if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) {
+  v8.setFlagsFromString('--heap-growing-percent=50');
+}
 
 // React (the TUI) is several times slower in development mode.
 process.env.NODE_ENV ??= 'production';
