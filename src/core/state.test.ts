@@ -213,6 +213,22 @@ describe('limits and admission', () => {
     expect(plan.winners.map((e) => e.key)).toEqual(['ok']);
   });
 
+  it('spends no admission check on an entry that is already covered', () => {
+    const s = new State(99);
+    const e = { key: 'k', value: new Uint8Array([1]), meta };
+    s.apply({ type: 'set', entry: e });
+    let asked = 0;
+    const admit = (): null => (asked++, null);
+    const again = { ...e, value: new Uint8Array([1]) };
+    const older = { ...e, meta: { ...meta, seq: 0, ts: now - 1 } };
+    const plan = s.planMerge([again, older], now, DEFAULT_LIMITS, admit);
+    expect(plan).toEqual({ winners: [], stale: 2, rejected: [] });
+    expect(asked).toBe(0); // rounds resend what pushes delivered: most of a busy node's input
+    const newer = { ...e, meta: { ...meta, seq: 2, ts: now + 1 } };
+    expect(s.planMerge([newer], now, DEFAULT_LIMITS, admit).winners).toEqual([newer]);
+    expect(asked).toBe(1);
+  });
+
   it('bounds entries per message, message bytes and total keys', () => {
     const s = new State(99);
     const many = Array.from({ length: 3 }, (_, i) => ({

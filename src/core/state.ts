@@ -215,14 +215,18 @@ export class State {
     const planned = new Map<string, Entry>();
     let newKeys = 0;
     for (const e of entries) {
-      const r = checkEntry(e, nowMs, limits, admit);
-      if (r !== null) {
-        rejected.push(r);
-        continue;
-      }
+      // Covered first: an entry that loses changes nothing, so it needs no checking (admission
+      // may decode the value). Rounds resend what pushes already delivered, so most entries a
+      // busy node receives are covered. Acks stay truthful: a superseded write is not live
+      // anywhere, so covering its seq needs nothing from it.
       const cur = planned.get(e.key) ?? this.data.get(e.key);
       if (!supersedes(e.meta, cur?.meta)) {
         stale++;
+        continue;
+      }
+      const r = checkEntry(e, nowMs, limits, admit);
+      if (r !== null) {
+        rejected.push(r);
         continue;
       }
       if (cur === undefined) {
