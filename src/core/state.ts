@@ -8,7 +8,7 @@ import {
 } from './limits.js';
 import { OriginIndex } from './origin-index.js';
 import { stampTs, supersedes } from './order.js';
-import { ValueArena } from './value-arena.js';
+import { COMPACT_FACTOR, COMPACT_MIN_BYTES, ValueArena } from './value-arena.js';
 import type { Acks, Entry, NodeId, ReadonlyAcks, StateOp } from './types.js';
 import { sameMeta } from './types.js';
 
@@ -54,6 +54,8 @@ export class State {
   private readonly memberSet = new Set<NodeId>();
   private readonly digestState = new Digest();
   private readonly values = new ValueArena();
+  /** Bytes of the winning values (what the arena would hold without holes). */
+  private liveValueBytes = 0;
   private tombstoneCount = 0;
   /** Next seq this node will stamp; raised by every own-origin op replayed, superseded or not. */
   nextSeq = 1;
@@ -147,6 +149,7 @@ export class State {
       incoming.value === null
         ? incoming
         : { key: incoming.key, value: this.values.keep(incoming.value), meta: incoming.meta };
+    this.liveValueBytes += (e.value?.length ?? 0) - (cur?.value?.length ?? 0);
     if (cur !== undefined) {
       this.origins.remove(cur.meta.node, cur.meta.seq);
       this.digestState.toggle(cur);
@@ -162,7 +165,22 @@ export class State {
       this.tombstoneCount++;
       this.tombstoneSince.set(e.key, nowMs);
     }
+    if (this.values.handedOutBytes > COMPACT_FACTOR * this.liveValueBytes + COMPACT_MIN_BYTES) {
+      this.compactValues();
+    }
     return true;
+  }
+
+  /**
+   * Copy every winning value into fresh slabs, leaving the holes of superseded ones behind.
+   * O(live value bytes), run only after at least as many bytes were written: amortised O(1).
+   */
+  private compactValues(): void {
+    this.values.restart();
+    for (const [key, e] of this.data) {
+      if (e.value !== null)
+        this.data.set(key, { key, value: this.values.keepAgain(e.value), meta: e.meta });
+    }
   }
 
   /** Tombstone GC: drop the tombstone only if it is still exactly the winner named. */

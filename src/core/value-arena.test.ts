@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { State } from './state.js';
-import { VALUE_SLAB_BYTES } from './value-arena.js';
+import { COMPACT_FACTOR, COMPACT_MIN_BYTES, VALUE_SLAB_BYTES } from './value-arena.js';
 
 describe('values the state keeps', () => {
   it('are copies that do not pin the buffer they arrived in', () => {
@@ -27,5 +27,34 @@ describe('values the state keeps', () => {
     });
     expect(s.get('big')!.value!.buffer).not.toBe(large.buffer);
     expect(s.get('big')!.value!.length).toBe(VALUE_SLAB_BYTES);
+  });
+
+  it('are compacted as rewrites of the same keys leave holes in their slabs', () => {
+    const s = new State(1);
+    const keys = 20_000;
+    let seq = 0;
+    let seed = 7;
+    const rand = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    const slabsHeld = (): number => {
+      const held = new Set<ArrayBufferLike>();
+      for (const e of s.entries()) if (e.value) held.add(e.value.buffer);
+      return held.size;
+    };
+    for (let round = 0; round < 8; round++) {
+      for (let i = 0; i < keys; i++) {
+        const k = Math.floor(rand() * keys); // random rewrites: survivors scatter over slabs
+        const value = new Uint8Array(200).fill(k % 251);
+        s.apply({
+          type: 'set',
+          entry: { key: `k${k}`, value, meta: { node: 2, seq: ++seq, ts: seq } },
+        });
+      }
+    }
+    const liveBytes = [...s.entries()].reduce((n, e) => n + (e.value?.length ?? 0), 0);
+    // Without compaction the survivors keep 1,240 slabs here (~5× the live bytes).
+    const bound = (COMPACT_FACTOR * liveBytes + COMPACT_MIN_BYTES) / VALUE_SLAB_BYTES + 1;
+    expect(slabsHeld()).toBeLessThanOrEqual(bound);
+    for (const e of s.entries())
+      expect(e.value!.every((b) => b === Number(e.key.slice(1)) % 251)).toBe(true);
   });
 });
