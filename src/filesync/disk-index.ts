@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Codec } from '../codec/index.js';
 import { logger } from '../log/index.js';
 import { writeFileAtomic } from '../store/fsutil.js';
-import type { FileType, Version } from './record.js';
+import { HEX64, isUint, isVersion, type FileType, type Version } from './record.js';
 
 const log = logger('filesync');
 const packr = new Codec({ useRecords: false, mapsAsObjects: true });
@@ -89,7 +89,7 @@ export class DiskIndex {
 
   set(p: string, e: IndexEntry): void {
     this.delete(p);
-    if (e.blocks.length === 0) e.blocks = NO_BLOCKS;
+    if (e.blocks.length === 0) e.blocks = NO_BLOCKS; // the entry is the index's from here on
     this.map.set(p, e);
     if (e.hash !== '') addTo(this.byHash, e.hash, p);
     for (const b of e.blocks) addTo(this.byBlock, b, p);
@@ -152,9 +152,7 @@ function encodeRow(p: string, e: IndexEntry): unknown[] {
 }
 
 const TYPES: readonly string[] = ['file', 'dir', 'symlink'];
-const HASH = /^([0-9a-f]{64})?$/;
-const isUint = (x: unknown): x is number =>
-  typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+const isHash = (h: unknown): h is string => typeof h === 'string' && HEX64.test(h);
 
 /** A row read off the disk, validated; null when any field is off. */
 function decodeRow(row: unknown): [string, IndexEntry] | null {
@@ -163,15 +161,11 @@ function decodeRow(row: unknown): [string, IndexEntry] | null {
   if (typeof p !== 'string' || p === '' || typeof type !== 'string' || !TYPES.includes(type))
     return null;
   if (!isUint(size) || typeof mtimeMs !== 'number' || !Number.isFinite(mtimeMs)) return null;
-  if (!isUint(ino) || !isUint(mode) || typeof hash !== 'string' || !HASH.test(hash)) return null;
-  if (!Array.isArray(blocks) || !blocks.every((b) => typeof b === 'string' && HASH.test(b)))
-    return null;
+  if (!isUint(ino) || !isUint(mode) || !(hash === '' || isHash(hash))) return null;
+  if (!Array.isArray(blocks) || !blocks.every(isHash)) return null;
   if (target !== null && typeof target !== 'string') return null;
-  let version: Version | null = null;
-  if (v !== null) {
-    if (!Array.isArray(v) || v.length !== 2 || !isUint(v[0]) || !isUint(v[1])) return null;
-    version = [v[0], v[1]];
-  }
+  if (v !== null && !isVersion(v)) return null;
+  const version: Version | null = v === null ? null : [v[0], v[1]];
   return [
     p,
     {
@@ -181,7 +175,7 @@ function decodeRow(row: unknown): [string, IndexEntry] | null {
       ino,
       mode,
       hash,
-      blocks: blocks.length === 0 ? NO_BLOCKS : (blocks as string[]),
+      blocks: blocks as string[],
       target,
       version,
     },

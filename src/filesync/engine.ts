@@ -123,14 +123,10 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     };
     opts.replica.node.on('change', fs.onChange);
     if (opts.watch ?? true) {
-      fs.watcher = new Watcher(
-        opts.root,
-        ignore,
-        (rel) => fs.onLocalHint(rel),
-        () => fs.rescanSoon(),
-        undefined,
-        (rel, st) => rel !== IGNORE_FILE && fs.scanner.isIndexed(rel, st),
-      );
+      fs.watcher = new Watcher(opts.root, ignore, (rel) => fs.onLocalHint(rel), {
+        onOverflow: () => fs.rescanSoon(),
+        isIndexed: (rel, st) => rel !== IGNORE_FILE && fs.scanner.isIndexed(rel, st),
+      });
       await fs.watcher.start();
     }
     const t0 = Date.now();

@@ -1,6 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InOrderHash } from './hasher.js';
+import { tempDir } from '../../test/helpers/tmp.js';
+import { hashFile, InOrderHash, sha256 } from './hasher.js';
+import { BLOCK_BYTES } from './record.js';
 
 const blocks = [1, 2, 3, 4, 5].map((n) => Buffer.alloc(1000, n));
 const expected = createHash('sha256').update(Buffer.concat(blocks)).digest('hex');
@@ -19,5 +23,31 @@ describe('InOrderHash', () => {
     const bounded = new InOrderHash(1500);
     for (const i of [4, 3, 2, 1, 0]) bounded.add(i, blocks[i]!);
     expect(bounded.digest(blocks.length)).toBeNull();
+  });
+});
+
+describe('hashFile', () => {
+  it('gives the same answer whatever size hint it gets (a hint may be stale)', async () => {
+    const { dir, cleanup } = await tempDir('hasher-');
+    try {
+      for (const bytes of [0, 10, 100 * 1024, 2 * BLOCK_BYTES + 7]) {
+        const data = randomBytes(bytes);
+        const f = path.join(dir, `f${bytes}`);
+        await writeFile(f, data);
+        const blockHashes =
+          bytes > BLOCK_BYTES
+            ? [0, 1, 2].map((i) => sha256(data.subarray(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES)))
+            : [];
+        for (const hint of [0, bytes, 10, 5 * BLOCK_BYTES]) {
+          expect(await hashFile(f, hint)).toEqual({
+            size: bytes,
+            hash: sha256(data),
+            blocks: blockHashes,
+          });
+        }
+      }
+    } finally {
+      await cleanup();
+    }
   });
 });

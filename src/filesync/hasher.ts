@@ -1,7 +1,7 @@
 import { createHash, webcrypto } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { readSmallFile } from './localfs.js';
+import { readSmallFile, SMALL_READ_BYTES } from './localfs.js';
 import { BLOCK_BYTES } from './record.js';
 
 export interface ContentHash {
@@ -22,17 +22,18 @@ export function sha256(data: Uint8Array): string {
 
 /**
  * Hash a file by streaming it block by block: memory stays a few blocks whatever the size.
- * Opened with O_NOFOLLOW so a symlink swapped in is not followed.
+ * Opened with O_NOFOLLOW so a symlink swapped in is not followed. `sizeHint` (from a stat the
+ * caller already made) lets a file known to be large skip the small-file attempt's open.
  */
-export async function hashFile(absPath: string): Promise<ContentHash> {
+export async function hashFile(absPath: string, sizeHint = 0): Promise<ContentHash> {
   // Small files (the common case) in one inline read; see localfs.ts for why.
-  const small = readSmallFile(absPath);
+  const small = sizeHint > SMALL_READ_BYTES ? null : readSmallFile(absPath);
   if (small !== null) return { size: small.length, hash: sha256(small), blocks: [] };
   const fh = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const whole = createHash('sha256');
     const blocks: Promise<string>[] = [];
-    // Small files (the common case) get a buffer their size, not a whole block each.
+    // A file under one block gets a buffer its size, not a whole block.
     const expected = (await fh.stat()).size;
     const buf = Buffer.allocUnsafe(expected < BLOCK_BYTES ? expected + 1 : BLOCK_BYTES);
     let size = 0;

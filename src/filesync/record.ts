@@ -65,9 +65,12 @@ export function encodeRecord(r: FileRecord): Uint8Array {
   });
 }
 
-const HEX64 = /^[0-9a-f]{64}$/;
-const isUint = (x: unknown): x is number =>
+/** Checks shared by everything filesync reads off the wire or the disk. */
+export const HEX64 = /^[0-9a-f]{64}$/;
+export const isUint = (x: unknown): x is number =>
   typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+export const isVersion = (v: unknown): v is [number, number] =>
+  Array.isArray(v) && v.length === 2 && isUint(v[0]) && isUint(v[1]);
 
 /** Decode and validate a record from the KV; null when it is not a well-formed one. */
 export function decodeRecord(v: Uint8Array): FileRecord | null {
@@ -101,12 +104,9 @@ export function decodeRecord(v: Uint8Array): FileRecord | null {
   if (r.type === 'symlink' && r.target === null) return null;
   let prev: Version | null = null;
   if (r.prev !== null) {
-    if (!Array.isArray(r.prev) || r.prev.length !== 2 || !isUint(r.prev[0]) || !isUint(r.prev[1]))
-      return null;
+    if (!isVersion(r.prev)) return null;
     prev = [r.prev[0], r.prev[1]];
   }
-  const isVersion = (v: unknown): v is [number, number] =>
-    Array.isArray(v) && v.length === 2 && isUint(v[0]) && isUint(v[1]);
   if (!Array.isArray(r.history) || r.history.length > MAX_HISTORY || !r.history.every(isVersion))
     return null;
   return {

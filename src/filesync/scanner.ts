@@ -155,7 +155,7 @@ export class Scanner {
     let target: string | null = null;
     let size = 0;
     if (type === 'file') {
-      const h = await hashFile(abs).catch(() => null);
+      const h = await hashFile(abs, st.size).catch(() => null);
       const after = lstatOrNull(abs);
       if (h === null || after === null || after.size !== h.size || after.mtimeMs !== st.mtimeMs) {
         // Still being written: look again shortly (bounded).

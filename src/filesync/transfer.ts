@@ -216,7 +216,7 @@ export class Transfer {
     }
     if (blocks.length > 1) {
       // Every block matched its hash; this checks the record's blocks agree with its hash.
-      const got = whole.digest(blocks.length) ?? (await hashFile(tmp)).hash;
+      const got = whole.digest(blocks.length) ?? (await hashFile(tmp, r.size)).hash;
       if (got !== r.hash) {
         await rm(tmp, { force: true });
         throw new TransferError(`assembled file does not match its hash`);

@@ -17,7 +17,7 @@ beforeEach(async () => {
   await mkdir(path.join(root, 'skip'));
   const ignore = new IgnoreRules(root, ['skip/']);
   await ignore.reload();
-  w = new Watcher(root, ignore, (rel) => hints.add(rel), undefined, 5);
+  w = new Watcher(root, ignore, (rel) => hints.add(rel), { debounceMs: 5 });
   await w.start();
 });
 afterEach(async () => {
@@ -62,14 +62,10 @@ describe('watcher', () => {
     await w.close();
     const indexed = new Map<string, number>(); // rel → inode the "index" holds
     const ignore = new IgnoreRules(root, []);
-    w = new Watcher(
-      root,
-      ignore,
-      (rel) => hints.add(rel),
-      undefined,
-      5,
-      (rel, st) => indexed.get(rel) === st.ino,
-    );
+    w = new Watcher(root, ignore, (rel) => hints.add(rel), {
+      debounceMs: 5,
+      isIndexed: (rel, st) => indexed.get(rel) === st.ino,
+    });
     await w.start();
     await writeFile(path.join(root, 'tmp-ours'), 'ours');
     await writeFile(path.join(root, 'tmp-theirs'), 'theirs');

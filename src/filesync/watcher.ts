@@ -10,6 +10,20 @@ const log = logger('watcher');
 /** Paths waiting out their debounce at once; past this, one full rescan is asked for instead. */
 const MAX_PENDING_HINTS = 100_000;
 
+export interface WatcherOptions {
+  /** Called when hints were dropped (too many pending): the caller rescans everything. */
+  onOverflow?: () => void;
+  /** How long a path's events are gathered before its one hint (default 30 ms). */
+  debounceMs?: number;
+  /**
+   * Whether a path's fresh lstat is exactly what the disk index holds (type, size, mtime,
+   * inode, mode: the scanner's own test). Such a rename event is the echo of our own write
+   * landing, and a scanner check would only stat it again and find nothing: one lstat and a
+   * path lock saved per received file. Any later change raises its own event.
+   */
+  isIndexed?: (rel: string, st: Stats) => boolean;
+}
+
 interface WatchedDir {
   w: FSWatcher;
   /** The directory's inode: a dir renamed over it is a different one and is watched afresh. */
@@ -34,21 +48,16 @@ export class Watcher {
   private limited = false;
   private closed = false;
 
+  private readonly opts: Required<WatcherOptions>;
+
   constructor(
     private readonly root: string,
     private readonly ignore: IgnoreRules,
     private readonly onPath: (rel: string) => void,
-    /** Called when hints were dropped (too many pending): the caller rescans everything. */
-    private readonly onOverflow: () => void = () => undefined,
-    private readonly debounceMs = 30,
-    /**
-     * Whether a path's fresh lstat is exactly what the disk index holds (type, size, mtime,
-     * inode, mode: the scanner's own test). Such a rename event is the echo of our own write
-     * landing, and a scanner check would only stat it again and find nothing: one lstat and a
-     * path lock saved per received file. Any later change raises its own event.
-     */
-    private readonly isIndexed: (rel: string, st: Stats) => boolean = () => false,
-  ) {}
+    opts: WatcherOptions = {},
+  ) {
+    this.opts = { onOverflow: () => undefined, debounceMs: 30, isIndexed: () => false, ...opts };
+  }
 
   /** Watch the root and every directory under it that the ignore rules let through. */
   start(): Promise<void> {
@@ -136,7 +145,7 @@ export class Watcher {
         this.drop(rel);
       }
       if (this.ignore.ignores(rel, st?.isDirectory() ?? false)) return;
-      if (st !== null && this.isIndexed(rel, st)) return;
+      if (st !== null && this.opts.isIndexed(rel, st)) return;
     } else if (this.ignore.ignores(rel, false)) {
       return;
     }
@@ -158,7 +167,7 @@ export class Watcher {
     const t = this.timers.get(rel);
     if (t) clearTimeout(t);
     else if (this.timers.size >= MAX_PENDING_HINTS) {
-      this.onOverflow();
+      this.opts.onOverflow();
       return;
     }
     this.timers.set(
@@ -166,7 +175,7 @@ export class Watcher {
       setTimeout(() => {
         this.timers.delete(rel);
         this.onPath(rel);
-      }, this.debounceMs),
+      }, this.opts.debounceMs),
     );
   }
 
