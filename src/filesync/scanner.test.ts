@@ -1,4 +1,5 @@
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
@@ -18,6 +19,8 @@ let node: WaveNode;
 let published: string[];
 let scanner: Scanner;
 let root: string;
+/** While set, the scanner's quiet-period waits last until it settles. */
+let hold: Promise<void> | null;
 
 beforeEach(async () => {
   ({ dir, cleanup } = await tempDir('scanner-'));
@@ -40,7 +43,8 @@ beforeEach(async () => {
     event: (kind, p) => kind === 'published' && published.push(p),
     withPath: (_rel, fn) => fn(),
   };
-  scanner = new Scanner(ctx);
+  hold = null;
+  scanner = new Scanner(ctx, (ms) => hold ?? new Promise((r) => setTimeout(r, ms)));
 });
 afterEach(async () => {
   await node.close();
@@ -54,10 +58,16 @@ describe('scanner', () => {
     await scanner.check('doc.txt');
     expect(published).toEqual(['doc.txt']);
     // A writer truncates the file and is slow to write it (a save under load)...
-    const fh = await open(abs, 'w');
+    const fd = openSync(abs, 'w');
+    let release!: () => void;
+    hold = new Promise((r) => (release = r)); // the writer is slower than any quiet period
     const checking = scanner.check('doc.txt'); // ...while a watcher hint is already acted on.
-    await fh.write('second version');
-    await fh.close();
+    // One turn later the check has stat'ed and hashed the empty file (no I/O in between) and,
+    // without the quiet period, decided to publish it.
+    await new Promise((r) => setImmediate(r));
+    writeSync(fd, 'second version');
+    closeSync(fd);
+    release();
     await checking;
     expect(published).toEqual(['doc.txt', 'doc.txt']); // one new version, not an empty one too
     expect(kvFile(node, 'doc.txt')?.record.hash).toBe(sha256(Buffer.from('second version')));

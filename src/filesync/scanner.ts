@@ -50,7 +50,12 @@ export class ChangedWhileHashing extends Error {}
  * look; the truth is always a fresh lstat (and a hash when size, mtime, inode or mode moved).
  */
 export class Scanner {
-  constructor(private readonly ctx: Ctx) {}
+  constructor(
+    private readonly ctx: Ctx,
+    /** How the quiet period is waited out (a test holds it to make the race certain). */
+    private readonly waitMs: (ms: number) => Promise<void> = (ms) =>
+      new Promise((r) => setTimeout(r, ms)),
+  ) {}
 
   /** Walk the whole tree: every path that may have changed is checked. Returns paths seen. */
   async scan(): Promise<{ seen: number; published: number }> {
@@ -147,7 +152,7 @@ export class Scanner {
     // spurious version, and a spurious conflict copy wherever another node edits too.
     const ageMs = Date.now() - st.mtimeMs;
     if (type === 'file' && ageMs >= 0 && ageMs < QUIET_MS && attempt < 5) {
-      await new Promise((r) => setTimeout(r, QUIET_MS - ageMs));
+      await this.waitMs(QUIET_MS - ageMs);
       return this.checkLocked(rel, attempt + 1);
     }
     let hash = '';
