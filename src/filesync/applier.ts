@@ -173,9 +173,6 @@ export class Applier {
       r.type === 'file' && !(local?.type === 'file' && local.hash === r.hash)
         ? null
         : lstatOrNull(abs);
-    // What we wrote, stat'ed before anyone else can touch it at `abs`: a local change made
-    // right after the apply must still differ from the index, or it would never be published.
-    let written: Stats | null = null;
     if (r.type === 'dir') {
       if (existing && !existing.isDirectory()) await this.setAside(abs, rel, local);
       if (!existing || !existing.isDirectory()) {
@@ -193,29 +190,39 @@ export class Applier {
       chmodSync(abs, r.mode); // same content: metadata only
       utimesSync(abs, new Date(), new Date(r.mtimeMs));
     } else {
-      const tmp = await ctx.transfer.fetch(keyOf(rel), r, kv.version);
-      if (lstatOrNull(abs)) await this.setAside(abs, rel, local);
-      chmodSync(tmp, r.mode);
-      utimesSync(tmp, new Date(), new Date(r.mtimeMs));
-      written = lstatSync(tmp); // rename keeps inode, size and mtime
+      await this.placeFile(rel, abs, kv, local);
+      ctx.event('applied', rel, r.type);
+      return;
+    }
+    ctx.index.set(rel, indexEntry(kv, lstatSync(abs), false));
+    ctx.event('applied', rel, r.type);
+  }
+
+  /** New content: fetched into tmp, then renamed over whatever is (set aside) at `abs`. */
+  private async placeFile(
+    rel: string,
+    abs: string,
+    kv: KvFile,
+    local: IndexEntry | undefined,
+  ): Promise<void> {
+    const { ctx } = this;
+    const r = kv.record;
+    const tmp = await ctx.transfer.fetch(keyOf(rel), r, kv.version);
+    if (lstatOrNull(abs)) await this.setAside(abs, rel, local);
+    chmodSync(tmp, r.mode);
+    utimesSync(tmp, new Date(), new Date(r.mtimeMs));
+    // What we wrote, stat'ed before anyone else can touch it at `abs` (rename keeps inode, size
+    // and mtime): a local change made right after the apply must still differ from the index,
+    // or it would never be published.
+    const entry = indexEntry(kv, lstatSync(tmp), true);
+    ctx.landing.set(rel, entry);
+    try {
       renameSync(tmp, abs);
       await this.dirs.sync(path.dirname(abs));
+    } finally {
+      ctx.landing.delete(rel);
     }
-    const st = written ?? lstatSync(abs);
-    ctx.index.set(rel, {
-      type: r.type as IndexEntry['type'],
-      // For files not written through tmp (metadata-only), record what the version says, not
-      // what a concurrent writer may already have changed: any difference forces a rescan.
-      size: r.type === 'dir' ? 0 : written ? written.size : r.type === 'file' ? r.size : st.size,
-      mtimeMs: written || r.type !== 'file' ? st.mtimeMs : r.mtimeMs,
-      ino: st.ino,
-      mode: permBits(st.mode),
-      hash: r.hash,
-      blocks: r.blocks,
-      target: r.target,
-      version: kv.version,
-    });
-    ctx.event('applied', rel, r.type);
+    ctx.index.set(rel, entry);
   }
 
   /** Whatever is in the way goes to the trash (a non-empty dir in the way stops the apply). */
@@ -228,4 +235,25 @@ export class Applier {
     const moved = await this.ctx.trash.put(abs, rel);
     if (local) this.ctx.transfer.noteTrashed(local.hash, moved);
   }
+}
+
+/**
+ * The index entry for an applied version. For files not written through tmp (metadata-only),
+ * size and mtime are what the version says, not what a concurrent writer may already have
+ * changed: any difference forces a rescan.
+ */
+function indexEntry(kv: KvFile, st: Stats, written: boolean): IndexEntry {
+  const r = kv.record;
+  const asRecorded = r.type === 'file' && !written;
+  return {
+    type: r.type as IndexEntry['type'],
+    size: r.type === 'dir' ? 0 : asRecorded ? r.size : st.size,
+    mtimeMs: asRecorded ? r.mtimeMs : st.mtimeMs,
+    ino: st.ino,
+    mode: permBits(st.mode),
+    hash: r.hash,
+    blocks: r.blocks,
+    target: r.target,
+    version: kv.version,
+  };
 }

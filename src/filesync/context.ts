@@ -12,6 +12,13 @@ export interface Ctx {
   root: string;
   node: WaveNode;
   index: DiskIndex;
+  /**
+   * Files renamed into place whose index entry waits on their directory's fsync (the entry is
+   * only recorded once the rename is durable). The watcher's echo check reads these too: the
+   * rename's event arrives during that fsync, and without them every received file cost a
+   * second lstat and a scanner check that found nothing.
+   */
+  landing: Map<string, IndexEntry>;
   ignore: IgnoreRules;
   trash: Trash;
   transfer: Transfer;

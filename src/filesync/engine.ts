@@ -76,6 +76,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       root: opts.root,
       node: opts.replica.node,
       index,
+      landing: new Map(),
       ignore,
       trash: new Trash(path.join(opts.dataDir, 'trash'), opts.keepDeletedMs ?? 3600_000),
       transfer,

@@ -1,4 +1,4 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, writeSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { kvFile } from './context.js';
 import { DiskIndex } from './disk-index.js';
 import { sha256 } from './hasher.js';
 import { IgnoreRules } from './ignore.js';
-import { Scanner } from './scanner.js';
+import { permBits, Scanner } from './scanner.js';
 import type { Transfer } from './transfer.js';
 import type { Trash } from './trash.js';
 
@@ -18,6 +18,7 @@ let cleanup: () => Promise<void>;
 let node: WaveNode;
 let published: string[];
 let scanner: Scanner;
+let ctx: Ctx;
 let root: string;
 /** While set, the scanner's quiet-period waits last until it settles. */
 let hold: Promise<void> | null;
@@ -30,10 +31,11 @@ beforeEach(async () => {
   published = [];
   const ignore = new IgnoreRules(root, []);
   await ignore.reload();
-  const ctx: Ctx = {
+  ctx = {
     root,
     node,
     index: new DiskIndex(path.join(dir, 'index')),
+    landing: new Map(),
     ignore,
     trash: {} as Trash, // not used by a local publish
     transfer: {} as Transfer,
@@ -71,5 +73,26 @@ describe('scanner', () => {
     await checking;
     expect(published).toEqual(['doc.txt', 'doc.txt']); // one new version, not an empty one too
     expect(kvFile(node, 'doc.txt')?.record.hash).toBe(sha256(Buffer.from('second version')));
+  });
+
+  it("takes a file still landing (renamed in, its directory's fsync pending) for indexed", async () => {
+    const abs = path.join(root, 'recv.txt');
+    await writeFile(abs, 'received');
+    const st = lstatSync(abs);
+    expect(scanner.isIndexed('recv.txt', st)).toBe(false); // not in the index yet
+    ctx.landing.set('recv.txt', {
+      type: 'file',
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+      ino: st.ino,
+      mode: permBits(st.mode),
+      hash: sha256(Buffer.from('received')),
+      blocks: [],
+      target: null,
+      version: [1, 1],
+    });
+    expect(scanner.isIndexed('recv.txt', st)).toBe(true); // the echo of our own rename
+    await writeFile(abs, 'edited locally right after');
+    expect(scanner.isIndexed('recv.txt', lstatSync(abs))).toBe(false);
   });
 });

@@ -113,7 +113,7 @@ export class Scanner {
 
   /** Is `st` (a fresh lstat of `rel`) exactly what the index holds? Then a check finds nothing. */
   isIndexed(rel: string, st: Stats): boolean {
-    const idx = this.ctx.index.get(rel);
+    const idx = this.ctx.landing.get(rel) ?? this.ctx.index.get(rel);
     const type = typeOf(st);
     return idx !== undefined && type !== null && unchanged(idx, st, type);
   }
