@@ -209,12 +209,16 @@ export class Applier {
     const r = kv.record;
     const tmp = await ctx.transfer.fetch(keyOf(rel), r, kv.version);
     if (lstatOrNull(abs)) await this.setAside(abs, rel, local);
-    chmodSync(tmp, r.mode);
     utimesSync(tmp, new Date(), new Date(r.mtimeMs));
     // What we wrote, stat'ed before anyone else can touch it at `abs` (rename keeps inode, size
     // and mtime): a local change made right after the apply must still differ from the index,
     // or it would never be published.
-    const entry = indexEntry(kv, lstatSync(tmp), true);
+    let st = lstatSync(tmp);
+    if (permBits(st.mode) !== r.mode) {
+      chmodSync(tmp, r.mode); // the umask took bits away (small files are created with r.mode)
+      st = lstatSync(tmp);
+    }
+    const entry = indexEntry(kv, st, true);
     ctx.landing.set(rel, entry);
     try {
       renameSync(tmp, abs);

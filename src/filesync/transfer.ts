@@ -235,8 +235,14 @@ export class Transfer {
           : ((await this.localBlock(null, key, r, 0)) ??
             (await this.batchedBlock(key, v, d.blocks[0]!)) ??
             (await this.remoteBlock(key, v, 0, d.blocks[0]!)));
-      // Creating a file waits on the journal (behind other files' fsyncs): off the loop.
-      const fd = await openAsync(d.tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC);
+      // Creating a file waits on the journal (behind other files' fsyncs): off the loop. Created
+      // with the record's mode (kept readable and writable for us), so that the applier's chmod
+      // is needed only where the umask or a leftover tmp made it differ.
+      const fd = await openAsync(
+        d.tmp,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
+        r.mode | 0o600,
+      );
       try {
         for (let done = 0; done < data.length;)
           done += writeSync(fd, data, done, data.length - done, done);

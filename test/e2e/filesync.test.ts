@@ -51,6 +51,8 @@ describe('filesync end to end (real processes on loopback)', () => {
     await writeFile(path.join(b!.dir, 'blob.bin'), randomBytes(300_000));
     await writeFile(path.join(a!.dir, 'script.sh'), '#!/bin/sh\n');
     await chmod(path.join(a!.dir, 'script.sh'), 0o750);
+    await writeFile(path.join(a!.dir, 'shared.txt'), 'group-writable');
+    await chmod(path.join(a!.dir, 'shared.txt'), 0o666); // more than the default umask lets through
     await symlink('edit.txt', path.join(a!.dir, 'link'));
     await converge([a!, b!, c!], 'creates');
 
@@ -62,6 +64,7 @@ describe('filesync end to end (real processes on loopback)', () => {
     await converge([a!, b!, c!], 'edits, appends, renames, deletes, modes');
     expect(await readFile(path.join(a!.dir, 'edit.txt'), 'utf8')).toBe('v2 from c');
     expect((await stat(path.join(c!.dir, 'script.sh'))).mode & 0o777).toBe(0o700);
+    expect((await stat(path.join(c!.dir, 'shared.txt'))).mode & 0o777).toBe(0o666);
     expect(await readlink(path.join(c!.dir, 'link'))).toBe('edit.txt');
     expect(await exists(path.join(c!.dir, 'empty/dir'))).toBe(true);
     expect(await exists(path.join(c!.dir, 'ünïcødé ñame.txt'))).toBe(false);
