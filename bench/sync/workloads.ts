@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BenchCluster } from './clusters.js';
-import { countConflicts, identical, listTree, until } from './tree.js';
+import { countConflicts, identicalAt, listTree, until } from './tree.js';
 
 /** Seeded bytes (mulberry32), so SEED makes every run's content the same. */
 export class SeededBytes {
@@ -49,7 +49,7 @@ export const SHORT: Sizes = {
 const TIMEOUT_MS = 600_000;
 
 async function synced(c: BenchCluster, t0: number, what: string): Promise<number> {
-  return until(() => identical(c.dirs[0], c.dirs[2], c.exclude), t0, TIMEOUT_MS, what);
+  return until(() => identicalAt(c.dirs[0], c.dirs[2], c.exclude), t0, TIMEOUT_MS, what);
 }
 
 /** a: 1000 files of 1–4 KiB in 10 sub-dirs, written on A. */
@@ -131,10 +131,14 @@ export async function concurrentEdit(
   await new Promise((r) => setTimeout(r, 10));
   await writeFile(path.join(c.dirs[2], 'doc.txt'), `C ${rng.int(1e9)}`);
   const ms = await until(
-    async () =>
-      (await identical(c.dirs[0], c.dirs[1], c.exclude)) &&
-      (await identical(c.dirs[0], c.dirs[2], c.exclude)) &&
-      (!needConflict || (await countConflicts(c.dirs[0], c.exclude)) >= 1),
+    async () => {
+      const ab = await identicalAt(c.dirs[0], c.dirs[1], c.exclude);
+      const ac = ab === null ? null : await identicalAt(c.dirs[0], c.dirs[2], c.exclude);
+      if (ab === null || ac === null) return null;
+      return !needConflict || (await countConflicts(c.dirs[0], c.exclude)) >= 1
+        ? Math.max(ab, ac)
+        : null;
+    },
     t0,
     TIMEOUT_MS,
     'd: concurrent edit',
