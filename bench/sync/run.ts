@@ -94,78 +94,76 @@ async function oneRun(
   out: Measurement[],
   log: (s: string) => void,
   withScale: boolean,
+  leftovers: string[],
 ): Promise<void> {
   const base = await mkdtemp(path.join(os.tmpdir(), `bench-${system}-`));
+  leftovers.push(base);
   const rng = new SeededBytes(seed);
+  const c = await start(base, await freeBase());
   try {
-    const c = await start(base, await freeBase());
-    try {
-      const push = (
-        workload: Workload,
-        m: { value: number; peakRssMiB: number; cpuS: number },
-      ): void => {
-        out.push({ system, workload, ms: m.value, peakRssMiB: m.peakRssMiB, cpuS: m.cpuS });
-        log(`${system} ${workload}: ${fmt(m.value)} ms`);
-      };
-      push('a', await measured(c, () => smallFiles(c, rng, sizes.smallFiles)));
-      push('c', await measured(c, () => churn(c, rng, sizes.churnOps)));
-      push('e', await measured(c, () => removeAll(c)));
-      push('b', await measured(c, () => bigFile(c, rng, sizes.bigBytes, base)));
-      const d = await measured(c, () => concurrentEdit(c, rng, system === 'filesync'));
-      out.push({
-        system,
-        workload: 'd',
-        ms: d.value[0],
-        peakRssMiB: d.peakRssMiB,
-        cpuS: d.cpuS,
-        conflicts: d.value[1],
-      });
-      log(`${system} d: ${fmt(d.value[0])} ms, conflict copies per node ${d.value[1].join('/')}`);
-    } finally {
-      await c.stop();
-    }
-    if (!withScale) return;
-    // s: a large tree already on A when the cluster starts.
-    const sBase = path.join(base, 's');
-    await writeScaleTree(
-      path.join(sBase, system === 'filesync' ? 'fs-A' : 'st-A'),
-      rng,
-      sizes.scaleFiles,
-    );
-    const t0 = performance.now();
-    const sc = await start(sBase, await freeBase());
-    try {
-      // A look at two 100,000-file trees costs the harness seconds of CPU, taken from the
-      // nodes on two cores: wait twice as long as the last look took (at least 200 ms).
-      let checkMs = 0;
-      let at: number | null = null;
-      for (;;) {
-        const c0 = performance.now();
-        at = await bounded(identicalAt(sc.dirs[0], sc.dirs[2], sc.exclude), 120_000, log);
-        checkMs = performance.now() - c0;
-        if (at !== null) break;
-        if (performance.now() - t0 > 900_000) throw new Error('s: timed out');
-        await new Promise((r) => setTimeout(r, Math.max(200, 2 * checkMs)));
-      }
-      const ms = at - t0;
-      const stats = await Promise.all((await allPids(sc)).map(procStats));
-      const scanMs = (await sc.startScanMs?.()) ?? null;
-      out.push({
-        system,
-        workload: 's',
-        ms,
-        peakRssMiB: Math.max(...stats.map((s) => s.peakRssBytes)) / 1048576,
-        cpuS: stats.reduce((n, s) => n + s.cpuS, 0),
-        scanMs,
-      });
-      log(
-        `${system} s: ${fmt(ms)} ms (the last look, which found C identical, took ${fmt(checkMs)} ms; its hashing is not counted)${scanMs === null ? '' : `, start scan on A ${fmt(scanMs)} ms`}`,
-      );
-    } finally {
-      await sc.stop();
-    }
+    const push = (
+      workload: Workload,
+      m: { value: number; peakRssMiB: number; cpuS: number },
+    ): void => {
+      out.push({ system, workload, ms: m.value, peakRssMiB: m.peakRssMiB, cpuS: m.cpuS });
+      log(`${system} ${workload}: ${fmt(m.value)} ms`);
+    };
+    push('a', await measured(c, () => smallFiles(c, rng, sizes.smallFiles)));
+    push('c', await measured(c, () => churn(c, rng, sizes.churnOps)));
+    push('e', await measured(c, () => removeAll(c)));
+    push('b', await measured(c, () => bigFile(c, rng, sizes.bigBytes, base)));
+    const d = await measured(c, () => concurrentEdit(c, rng, system === 'filesync'));
+    out.push({
+      system,
+      workload: 'd',
+      ms: d.value[0],
+      peakRssMiB: d.peakRssMiB,
+      cpuS: d.cpuS,
+      conflicts: d.value[1],
+    });
+    log(`${system} d: ${fmt(d.value[0])} ms, conflict copies per node ${d.value[1].join('/')}`);
   } finally {
-    await rm(base, { recursive: true, force: true, maxRetries: 5 });
+    await c.stop();
+  }
+  if (!withScale) return;
+  // s: a large tree already on A when the cluster starts.
+  const sBase = path.join(base, 's');
+  await writeScaleTree(
+    path.join(sBase, system === 'filesync' ? 'fs-A' : 'st-A'),
+    rng,
+    sizes.scaleFiles,
+  );
+  const t0 = performance.now();
+  const sc = await start(sBase, await freeBase());
+  try {
+    // A look at two 100,000-file trees costs the harness seconds of CPU, taken from the
+    // nodes on two cores: wait twice as long as the last look took (at least 200 ms).
+    let checkMs = 0;
+    let at: number | null = null;
+    for (;;) {
+      const c0 = performance.now();
+      at = await bounded(identicalAt(sc.dirs[0], sc.dirs[2], sc.exclude), 120_000, log);
+      checkMs = performance.now() - c0;
+      if (at !== null) break;
+      if (performance.now() - t0 > 900_000) throw new Error('s: timed out');
+      await new Promise((r) => setTimeout(r, Math.max(200, 2 * checkMs)));
+    }
+    const ms = at - t0;
+    const stats = await Promise.all((await allPids(sc)).map(procStats));
+    const scanMs = (await sc.startScanMs?.()) ?? null;
+    out.push({
+      system,
+      workload: 's',
+      ms,
+      peakRssMiB: Math.max(...stats.map((s) => s.peakRssBytes)) / 1048576,
+      cpuS: stats.reduce((n, s) => n + s.cpuS, 0),
+      scanMs,
+    });
+    log(
+      `${system} s: ${fmt(ms)} ms (the last look, which found C identical, took ${fmt(checkMs)} ms; its hashing is not counted)${scanMs === null ? '' : `, start scan on A ${fmt(scanMs)} ms`}`,
+    );
+  } finally {
+    await sc.stop();
   }
 }
 
@@ -184,9 +182,20 @@ export async function runSyncBench(opts: {
   const log = opts.log ?? (() => undefined);
   const systems: [string, Starter][] = [['filesync', startFilesync]];
   if (opts.withSyncthing) systems.push(['syncthing', startSyncthing]);
-  for (let r = 0; r < opts.repeat; r++) {
-    for (const [name, start] of systems)
-      await oneRun(name, start, sizes, opts.seed + r, out, log, r < opts.scaleRepeat);
+  // Trees are removed at the very end, not after each run. This disk (ext4 without a journal)
+  // skips inodes freed in the last 60 s (360 s while their table block is dirty) when it
+  // allocates new ones, scanning past each: after a run's 60,000 files were deleted, every
+  // create in the next run spent ~35 % of a relay's CPU in that scan and the same run took
+  // 1-2x as long depending on where its inodes landed. That is the harness's own cleanup,
+  // not part of any workload.
+  const leftovers: string[] = [];
+  try {
+    for (let r = 0; r < opts.repeat; r++) {
+      for (const [name, start] of systems)
+        await oneRun(name, start, sizes, opts.seed + r, out, log, r < opts.scaleRepeat, leftovers);
+    }
+  } finally {
+    for (const base of leftovers) await rm(base, { recursive: true, force: true, maxRetries: 5 });
   }
   return out;
 }
