@@ -66,6 +66,7 @@ export async function run(o: RunOptions): Promise<void> {
   });
   replica.statusExtras = () => ({
     transfers: fs.transfers.active(),
+    ...fs.progress,
     startScanMs: fs.startScanMs,
     memory: memoryMiB(),
   });

@@ -164,6 +164,11 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     return this.queue.size === 0 && this.running === 0 && this.locks.size === 0;
   }
 
+  /** Paths waiting to be applied and being applied, and paths the disk index holds (status). */
+  get progress(): { applyQueued: number; applying: number; indexed: number } {
+    return { applyQueued: this.queue.size, applying: this.running, indexed: this.ctx.index.size };
+  }
+
   get transfers(): Transfer {
     return this.ctx.transfer;
   }

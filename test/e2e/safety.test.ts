@@ -103,6 +103,13 @@ describe('filesync safety (real processes)', () => {
     const out = await runCli(['status', '--peer', a.advertise, '--json']);
     expect(out.code).toBe(0);
     expect(JSON.parse(out.stdout).node.advertise).toBe(a.advertise);
+    // How far the mirror is: what the disk index holds, what waits to be applied.
+    type Progress = { indexed: number; applyQueued: number; applying: number };
+    const progress = async (): Promise<Progress> =>
+      (await (await fetch(`http://${a.advertise}/status`)).json()) as Progress;
+    await writeFile(path.join(a.dir, 'one.txt'), '1');
+    await waitFor(async () => (await progress()).indexed === 1, 'one.txt to be indexed');
+    expect(await progress()).toMatchObject({ applyQueued: 0, applying: 0 });
   }, 60_000);
 
   it('forget-peer removes a retired member (with the node stopped) and refuses while it runs', async () => {
