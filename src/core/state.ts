@@ -30,6 +30,8 @@ export interface DeltaOptions {
   maxEntries: number;
   maxBytes: number;
   after?: DeltaCursor | null;
+  /** Leave out entries whose recorded source (`setSource`) is this: the peer they came from. */
+  skipSource?: number | undefined;
 }
 
 /** What a merge would do, decided before anything is logged. */
@@ -48,6 +50,8 @@ export interface MergePlan {
 export class State {
   private readonly data = new Map<string, Entry>();
   private readonly origins = new OriginIndex();
+  /** key → source id of the peer its winning entry came from (see `setSource`). */
+  private readonly sources = new Map<string, number>();
   private readonly ackMap: Acks = new Map();
   /** peer → the acks map it last reported. Volatile: never persisted. */
   readonly peerAcks = new Map<NodeId, Acks>();
@@ -143,6 +147,7 @@ export class State {
     }
     const cur = this.data.get(incoming.key);
     if (!supersedes(incoming.meta, cur?.meta)) return false;
+    this.sources.delete(incoming.key); // the embedder names the new winner's source, if any
     // The kept entry is a copy with the value in the arena; it shares `meta` with `incoming`,
     // which is how callers tell whether the entry they applied is the winner.
     const e: Entry =
@@ -188,6 +193,7 @@ export class State {
     const cur = this.data.get(key);
     if (cur === undefined || cur.value !== null || !sameMeta(cur.meta, meta)) return false;
     this.data.delete(key);
+    this.sources.delete(key);
     this.origins.remove(meta.node, meta.seq);
     this.digestState.toggle(cur);
     this.tombstoneCount--;
@@ -270,11 +276,13 @@ export class State {
     const entries: Entry[] = [];
     let bytes = 0;
     const after = opts.after ?? null;
+    const skip = opts.skipSource;
     for (const node of this.origins.origins()) {
       if (after !== null && node < after.node) continue;
       let from = acks.get(node) ?? 0;
       if (after !== null && node === after.node) from = Math.max(from, after.seq);
       for (const [seq, key] of this.origins.above(node, from)) {
+        if (skip !== undefined && this.sources.get(key) === skip) continue;
         const e = this.data.get(key)!;
         const cost = entryWireBytes(e);
         if (
@@ -290,6 +298,16 @@ export class State {
       }
     }
     return { entries, complete: true, next: null };
+  }
+
+  /**
+   * Record where the entry now winning for `key` came from (a small id the embedder gives each
+   * peer incarnation), so deltas for that peer can leave it out. Volatile, like peerAcks: lost
+   * on restart, which only costs sending such entries back once. Cleared whenever the key's
+   * entry changes, so a tag never outlives the entry it was given for.
+   */
+  setSource(key: string, meta: Entry['meta'], source: number): void {
+    if (this.data.get(key)?.meta === meta) this.sources.set(key, source);
   }
 
   /** A copy of this node's acks (its own origin included). */

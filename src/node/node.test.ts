@@ -69,6 +69,28 @@ describe('WaveNode', () => {
     await node.close();
   });
 
+  it('leaves what came from a peer out of deltas for that peer, until it is rebuilt or written over', async () => {
+    const node = await WaveNode.open({ dataDir: path.join(dir, 'src') });
+    try {
+      const all = { maxEntries: Infinity, maxBytes: Infinity };
+      const keys = (skip: number): string[] =>
+        node.state.delta(new Map(), { ...all, skipSource: skip }).entries.map((e) => e.key);
+      await node.merge([{ key: 'from5', value: bytes('1'), meta: { node: 9, seq: 1, ts: 1 } }], 5);
+      await node.merge([{ key: 'from6', value: bytes('1'), meta: { node: 9, seq: 2, ts: 1 } }], 6);
+      expect(keys(node.sourceIdOf(5))).toEqual(['from6']);
+      expect(keys(node.sourceIdOf(6))).toEqual(['from5']);
+      expect(keys(node.sourceIdOf(7))).toEqual(['from5', 'from6']);
+      // Peer 5 comes back rebuilt: it may have lost what it sent, so it gets it back.
+      node.forgetSource(5);
+      expect(keys(node.sourceIdOf(5))).toEqual(['from5', 'from6']);
+      // A newer write of the key (ours here) is not what peer 6 sent.
+      await node.put('from6', bytes('2'));
+      expect(keys(node.sourceIdOf(6))).toContain('from6');
+    } finally {
+      await node.close();
+    }
+  });
+
   it('never reissues a seq after the WAL is lost', async () => {
     const node = await WaveNode.open({ dataDir: dir });
     let last = 0;

@@ -53,17 +53,19 @@ export class ResponseViews {
   }
 
   /** Cut the view that answers request `rid`: entries, acks and digest all from now. */
-  openView(peer: NodeId, rid: number, theirAcks: Acks, merged: boolean): void {
+  openView(peer: NodeId, rid: number, theirAcks: Acks, merged: boolean, skipSource: number): void {
     const state = this.state;
     const acks = acksToWire(state.acks());
     const digest = state.digest;
+    // Not what came from the peer itself: it held each durably when it sent it.
     const first = state.delta(theirAcks, {
       maxEntries: this.pageEntries,
       maxBytes: this.pageBytes,
+      skipSource,
     });
     const entries = first.complete
       ? first.entries
-      : state.delta(theirAcks, { maxEntries: Infinity, maxBytes: Infinity }).entries;
+      : state.delta(theirAcks, { maxEntries: Infinity, maxBytes: Infinity, skipSource }).entries;
     this.open.set(peer, { round: rid, entries, acks, digest, merged, done: false });
   }
 
