@@ -52,6 +52,9 @@ export class State {
   private readonly origins = new OriginIndex();
   /** key → source id of the peer its winning entry came from (see `setSource`). */
   private readonly sources = new Map<string, number>();
+  /** Source id of each peer's current incarnation; ids are never reused. */
+  private readonly sourceIds = new Map<NodeId, number>();
+  private nextSourceId = 1;
   private readonly ackMap: Acks = new Map();
   /** peer → the acks map it last reported. Volatile: never persisted. */
   readonly peerAcks = new Map<NodeId, Acks>();
@@ -308,6 +311,22 @@ export class State {
    */
   setSource(key: string, meta: Entry['meta'], source: number): void {
     if (this.data.get(key)?.meta === meta) this.sources.set(key, source);
+  }
+
+  /**
+   * The source id of `peer`'s current incarnation: entries merged from it are tagged with it,
+   * and deltas for it leave them out (it held each durably when it sent it). Take it before
+   * the merge is logged: `peer` may be found rebuilt meanwhile.
+   */
+  sourceIdOf(peer: NodeId): number {
+    let id = this.sourceIds.get(peer);
+    if (id === undefined) this.sourceIds.set(peer, (id = this.nextSourceId++));
+    return id;
+  }
+
+  /** `peer` was rebuilt, or asked for a full re-exchange: the old tags no longer match it. */
+  forgetSource(peer: NodeId): void {
+    this.sourceIds.delete(peer);
   }
 
   /** A copy of this node's acks (its own origin included). */

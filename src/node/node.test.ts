@@ -77,15 +77,15 @@ describe('WaveNode', () => {
         node.state.delta(new Map(), { ...all, skipSource: skip }).entries.map((e) => e.key);
       await node.merge([{ key: 'from5', value: bytes('1'), meta: { node: 9, seq: 1, ts: 1 } }], 5);
       await node.merge([{ key: 'from6', value: bytes('1'), meta: { node: 9, seq: 2, ts: 1 } }], 6);
-      expect(keys(node.sourceIdOf(5))).toEqual(['from6']);
-      expect(keys(node.sourceIdOf(6))).toEqual(['from5']);
-      expect(keys(node.sourceIdOf(7))).toEqual(['from5', 'from6']);
+      expect(keys(node.state.sourceIdOf(5))).toEqual(['from6']);
+      expect(keys(node.state.sourceIdOf(6))).toEqual(['from5']);
+      expect(keys(node.state.sourceIdOf(7))).toEqual(['from5', 'from6']);
       // Peer 5 comes back rebuilt: it may have lost what it sent, so it gets it back.
-      node.forgetSource(5);
-      expect(keys(node.sourceIdOf(5))).toEqual(['from5', 'from6']);
+      node.state.forgetSource(5);
+      expect(keys(node.state.sourceIdOf(5))).toEqual(['from5', 'from6']);
       // A newer write of the key (ours here) is not what peer 6 sent.
       await node.put('from6', bytes('2'));
-      expect(keys(node.sourceIdOf(6))).toContain('from6');
+      expect(keys(node.state.sourceIdOf(6))).toContain('from6');
     } finally {
       await node.close();
     }

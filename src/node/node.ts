@@ -79,8 +79,6 @@ export class WaveNode extends EventEmitter<NodeEvents> {
   private readonly pendingTs = new Map<string, number>();
   /** Source of each op not yet durable, for change events. */
   private readonly pendingSource = new Map<StateOp, 'local' | NodeId>();
-  private readonly sourceIds = new Map<NodeId, number>();
-  private nextSourceId = 1;
   private leaseBump: Promise<void> | null = null;
   /** Writes of the `node` file, one at a time (they share a temp file). */
   private identityWrites: Promise<void> = Promise.resolve();
@@ -267,29 +265,13 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     }
     const ops: StateOp[] = plan.winners.map((entry) => ({ type: 'set', entry }));
     for (const op of ops) this.pendingSource.set(op, from);
-    const source = this.sourceIdOf(from); // taken now: `from` may be rebuilt meanwhile
+    const source = state.sourceIdOf(from); // taken now: `from` may be rebuilt meanwhile
     await this.store.appendMany(ops);
     // An op that lost to another write landing in the same group is not "applied".
     // (Compared by meta: the state keeps its own copy of each entry, see ValueArena.)
     const applied = plan.winners.filter((e) => state.get(e.key)?.meta === e.meta);
     for (const e of applied) state.setSource(e.key, e.meta, source);
     return { applied, stale: plan.stale, rejected: plan.rejected };
-  }
-
-  /**
-   * The source id of `peer`'s current incarnation: entries merged from it are tagged with it,
-   * and deltas for it leave them out (it held each durably when it sent it). Ids are never
-   * reused, so after `forgetSource` the old tags match nothing.
-   */
-  sourceIdOf(peer: NodeId): number {
-    let id = this.sourceIds.get(peer);
-    if (id === undefined) this.sourceIds.set(peer, (id = this.nextSourceId++));
-    return id;
-  }
-
-  /** `peer` was rebuilt (new incarnation): what it sent before may be gone from it. */
-  forgetSource(peer: NodeId): void {
-    this.sourceIds.delete(peer);
   }
 
   addPeer(peer: NodeId): Promise<void> {

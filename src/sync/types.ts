@@ -72,10 +72,6 @@ export interface SyncNode {
   put(key: string, value: Uint8Array): Promise<Entry>;
   delete(key: string): Promise<Entry | null>;
   merge(entries: readonly Entry[], from: NodeId): Promise<MergeOutcome>;
-  /** The id entries merged from `peer` are tagged with in the state (State.setSource). */
-  sourceIdOf(peer: NodeId): number;
-  /** `peer` has a new incarnation: entries it sent before no longer count as held by it. */
-  forgetSource(peer: NodeId): void;
   raiseAcks(to: ReadonlyMap<NodeId, number>): void;
   addPeer(peer: NodeId): Promise<void>;
   removePeer(peer: NodeId): Promise<void>;

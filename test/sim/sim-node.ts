@@ -124,25 +124,12 @@ export class SimNode extends EventEmitter<{ change: [ChangeLike] }> implements S
 
   async merge(entries: readonly Entry[], from: NodeId): Promise<MergeOutcome> {
     const plan = this.state.planMerge(entries, this.hooks.now(), this.limits, this.hooks.admit);
-    const source = this.sourceIdOf(from);
+    const source = this.state.sourceIdOf(from); // before the merge is logged
     await Promise.all(plan.winners.map((entry) => this.append({ type: 'set', entry }, from)));
     // By meta: the state keeps its own copy of each entry (see ValueArena).
     const applied = plan.winners.filter((e) => this.state.get(e.key)?.meta === e.meta);
     for (const e of applied) this.state.setSource(e.key, e.meta, source);
     return { applied, stale: plan.stale, rejected: plan.rejected };
-  }
-
-  private readonly sourceIds = new Map<NodeId, number>();
-  private nextSourceId = 1;
-
-  sourceIdOf(peer: NodeId): number {
-    let id = this.sourceIds.get(peer);
-    if (id === undefined) this.sourceIds.set(peer, (id = this.nextSourceId++));
-    return id;
-  }
-
-  forgetSource(peer: NodeId): void {
-    this.sourceIds.delete(peer);
   }
 
   raiseAcks(to: ReadonlyMap<NodeId, number>): void {
