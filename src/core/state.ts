@@ -8,7 +8,7 @@ import {
 } from './limits.js';
 import { OriginIndex } from './origin-index.js';
 import { stampTs, supersedes } from './order.js';
-import { COMPACT_FACTOR, COMPACT_MIN_BYTES, ValueArena } from './value-arena.js';
+import { COMPACT_FACTOR, COMPACT_MIN_BYTES, KeptEntry, ValueArena } from './value-arena.js';
 import type { Acks, Entry, NodeId, ReadonlyAcks, StateOp } from './types.js';
 import { sameMeta } from './types.js';
 
@@ -48,10 +48,8 @@ export interface MergePlan {
  * other method reads. Time comes in as arguments, so a simulator can drive it.
  */
 export class State {
-  private readonly data = new Map<string, Entry>();
+  private readonly data = new Map<string, KeptEntry>();
   private readonly origins = new OriginIndex();
-  /** key → source id of the peer its winning entry came from (see `setSource`). */
-  private readonly sources = new Map<string, number>();
   /** Source id of each peer's current incarnation; ids are never reused. */
   private readonly sourceIds = new Map<NodeId, number>();
   private nextSourceId = 1;
@@ -150,18 +148,15 @@ export class State {
     }
     const cur = this.data.get(incoming.key);
     if (!supersedes(incoming.meta, cur?.meta)) return false;
-    this.sources.delete(incoming.key); // the embedder names the new winner's source, if any
-    // The kept entry is a copy with the value in the arena; it shares `meta` with `incoming`,
-    // which is how callers tell whether the entry they applied is the winner.
-    const e: Entry =
-      incoming.value === null
-        ? incoming
-        : { key: incoming.key, value: this.values.keep(incoming.value), meta: incoming.meta };
-    this.liveValueBytes += (e.value?.length ?? 0) - (cur?.value?.length ?? 0);
+    // The kept entry is a copy with the value in the arena and no source (the embedder names
+    // the new winner's, if any); it shares `meta` with `incoming`, which is how callers tell
+    // whether the entry they applied is the winner.
+    const e = new KeptEntry(incoming.key, incoming.meta, incoming.value, this.values);
+    this.liveValueBytes += e.valueBytes - (cur?.valueBytes ?? 0);
     if (cur !== undefined) {
       this.origins.remove(cur.meta.node, cur.meta.seq);
       this.digestState.toggle(cur);
-      if (cur.value === null) {
+      if (cur.tombstone) {
         this.tombstoneCount--;
         this.tombstoneSince.delete(e.key);
       }
@@ -169,7 +164,7 @@ export class State {
     this.data.set(e.key, e);
     this.origins.add(node, seq, e.key);
     this.digestState.toggle(e);
-    if (e.value === null) {
+    if (e.tombstone) {
       this.tombstoneCount++;
       this.tombstoneSince.set(e.key, nowMs);
     }
@@ -185,18 +180,14 @@ export class State {
    */
   private compactValues(): void {
     this.values.restart();
-    for (const [key, e] of this.data) {
-      if (e.value !== null)
-        this.data.set(key, { key, value: this.values.keepAgain(e.value), meta: e.meta });
-    }
+    for (const e of this.data.values()) e.moveInto(this.values);
   }
 
   /** Tombstone GC: drop the tombstone only if it is still exactly the winner named. */
   private applyClear(key: string, meta: Entry['meta']): boolean {
     const cur = this.data.get(key);
-    if (cur === undefined || cur.value !== null || !sameMeta(cur.meta, meta)) return false;
+    if (cur === undefined || !cur.tombstone || !sameMeta(cur.meta, meta)) return false;
     this.data.delete(key);
-    this.sources.delete(key);
     this.origins.remove(meta.node, meta.seq);
     this.digestState.toggle(cur);
     this.tombstoneCount--;
@@ -285,8 +276,8 @@ export class State {
       let from = acks.get(node) ?? 0;
       if (after !== null && node === after.node) from = Math.max(from, after.seq);
       for (const [seq, key] of this.origins.above(node, from)) {
-        if (skip !== undefined && this.sources.get(key) === skip) continue;
         const e = this.data.get(key)!;
+        if (skip !== undefined && e.source === skip) continue;
         const cost = entryWireBytes(e);
         if (
           entries.length > 0 &&
@@ -310,7 +301,8 @@ export class State {
    * entry changes, so a tag never outlives the entry it was given for.
    */
   setSource(key: string, meta: Entry['meta'], source: number): void {
-    if (this.data.get(key)?.meta === meta) this.sources.set(key, source);
+    const e = this.data.get(key);
+    if (e?.meta === meta) e.source = source;
   }
 
   /**

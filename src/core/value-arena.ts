@@ -1,3 +1,5 @@
+import type { Entry, Meta } from './types.js';
+
 /**
  * Where the state keeps the bytes of winning values. A value arrives as a view into something
  * much larger (a transport frame, a WAL read, an encoder's buffer) and a kept view pins all of
@@ -14,11 +16,65 @@ export const COMPACT_FACTOR = 2;
 /** …and this many bytes besides (small states never bother). */
 export const COMPACT_MIN_BYTES = 64 * VALUE_SLAB_BYTES;
 
+/**
+ * A winning entry as the state keeps it. Its value is a range of a slab, viewed only when asked
+ * for: a Uint8Array kept per value cost ~96 bytes, more than a typical value (a file record is
+ * ~150), and the separate map of source tags ~36 more per key. At 100,000 keys that was ~11 MiB
+ * per node. The range lives in private fields, so the entry reads like any other `Entry`.
+ */
+export class KeptEntry implements Entry {
+  #slab: Uint8Array | null;
+  #start: number;
+  readonly #length: number;
+  /** Source id of the peer this winner came from (0: none or unknown); see `State.setSource`. */
+  source = 0;
+
+  constructor(
+    readonly key: string,
+    readonly meta: Meta,
+    value: Uint8Array | null,
+    arena: ValueArena,
+  ) {
+    this.#length = value?.length ?? 0;
+    this.#slab = value === null ? null : arena.keep(value);
+    this.#start = value === null ? 0 : arena.keptAt;
+  }
+
+  /** A fresh view of the kept bytes (null for a tombstone). */
+  get value(): Uint8Array | null {
+    return this.#slab === null
+      ? null
+      : this.#slab.subarray(this.#start, this.#start + this.#length);
+  }
+
+  get tombstone(): boolean {
+    return this.#slab === null;
+  }
+
+  get valueBytes(): number {
+    return this.#length;
+  }
+
+  /** Compaction: copy the bytes into the arena's current slab (a large value stays put). */
+  moveInto(arena: ValueArena): void {
+    if (this.#slab === null) return;
+    const v = this.#slab.subarray(this.#start, this.#start + this.#length);
+    if (!arena.shares(v)) {
+      arena.handedOutBytes += this.#length; // a value with its own buffer has no holes
+      return;
+    }
+    this.#slab = arena.keep(v);
+    this.#start = arena.keptAt;
+  }
+}
+
 export class ValueArena {
   private slab = new Uint8Array(0);
   private used = 0;
   /** Bytes handed out since the arena was (re)started: the most its slabs can hold. */
   handedOutBytes = 0;
+  /** Where in the buffer `keep` returned the copy starts. */
+  keptAt = 0;
 
   /** Start on fresh slabs; the old ones go once nothing refers to their values. */
   restart(): void {
@@ -27,23 +83,25 @@ export class ValueArena {
     this.handedOutBytes = 0;
   }
 
-  /** Keep a value this arena already holds (compaction): one with its own buffer stays put. */
-  keepAgain(v: Uint8Array): Uint8Array {
-    if (v.length * 8 <= VALUE_SLAB_BYTES) return this.keep(v);
-    this.handedOutBytes += v.length;
-    return v;
+  /** Whether a value of this size is copied into a shared slab (else it gets its own buffer). */
+  shares(v: Uint8Array): boolean {
+    return v.length * 8 <= VALUE_SLAB_BYTES;
   }
 
+  /** Copy `v` in; returns the buffer holding the copy, which starts at `keptAt`. */
   keep(v: Uint8Array): Uint8Array {
     this.handedOutBytes += v.length;
-    if (v.length * 8 > VALUE_SLAB_BYTES) return new Uint8Array(v); // too big to share a slab
+    if (!this.shares(v)) {
+      this.keptAt = 0;
+      return new Uint8Array(v); // too big to share a slab
+    }
     if (this.used + v.length > this.slab.length) {
       this.slab = new Uint8Array(VALUE_SLAB_BYTES);
       this.used = 0;
     }
-    const out = this.slab.subarray(this.used, this.used + v.length);
-    out.set(v);
+    this.slab.set(v, this.used);
+    this.keptAt = this.used;
     this.used += v.length;
-    return out;
+    return this.slab;
   }
 }
