@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Codec } from '../codec/index.js';
 import { logger } from '../log/index.js';
 import { writeFileAtomic } from '../store/fsutil.js';
-import { HEX64, isUint, isVersion, type FileType, type Version } from './record.js';
+import { fileType, HEX64, isUint, isVersion, type FileType, type Version } from './record.js';
 
 const log = logger('filesync');
 const packr = new Codec({ useRecords: false, mapsAsObjects: true });
@@ -151,15 +151,14 @@ function encodeRow(p: string, e: IndexEntry): unknown[] {
   return [p, e.type, e.size, e.mtimeMs, e.ino, e.mode, e.hash, e.blocks, e.target, v];
 }
 
-const TYPES: readonly string[] = ['file', 'dir', 'symlink'];
 const isHash = (h: unknown): h is string => typeof h === 'string' && HEX64.test(h);
 
 /** A row read off the disk, validated; null when any field is off. */
 function decodeRow(row: unknown): [string, IndexEntry] | null {
   if (!Array.isArray(row) || row.length !== 10) return null;
-  const [p, type, size, mtimeMs, ino, mode, hash, blocks, target, v] = row as unknown[];
-  if (typeof p !== 'string' || p === '' || typeof type !== 'string' || !TYPES.includes(type))
-    return null;
+  const [p, typeName, size, mtimeMs, ino, mode, hash, blocks, target, v] = row as unknown[];
+  const type = fileType(typeName);
+  if (typeof p !== 'string' || p === '' || type === undefined || type === 'deleted') return null;
   if (!isUint(size) || typeof mtimeMs !== 'number' || !Number.isFinite(mtimeMs)) return null;
   if (!isUint(ino) || !isUint(mode) || !(hash === '' || isHash(hash))) return null;
   if (!Array.isArray(blocks) || !blocks.every(isHash)) return null;
@@ -169,7 +168,7 @@ function decodeRow(row: unknown): [string, IndexEntry] | null {
   return [
     p,
     {
-      type: type as IndexEntry['type'],
+      type,
       size,
       mtimeMs,
       ino,

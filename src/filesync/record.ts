@@ -6,6 +6,15 @@ const packr = new Codec({ useRecords: false, mapsAsObjects: true });
 export const BLOCK_BYTES = 1024 * 1024;
 
 export type FileType = 'file' | 'dir' | 'symlink' | 'deleted';
+const FILE_TYPES: readonly FileType[] = ['file', 'dir', 'symlink', 'deleted'];
+
+/**
+ * The one copy of a type name (a decoder makes a fresh string per record, and the disk index
+ * keeps one per path: 2.3 MiB at 100,000 files); undefined for anything else.
+ */
+export function fileType(x: unknown): FileType | undefined {
+  return FILE_TYPES.find((t) => t === x);
+}
 
 /** (node, seq) of a KV version. */
 export type Version = readonly [node: NodeId, seq: number];
@@ -82,7 +91,8 @@ export function decodeRecord(v: Uint8Array): FileRecord | null {
   }
   if (typeof x !== 'object' || x === null) return null;
   const r = x as Record<string, unknown>;
-  if (!['file', 'dir', 'symlink', 'deleted'].includes(r.type as string)) return null;
+  const type = fileType(r.type);
+  if (type === undefined) return null;
   if (!isUint(r.size) || typeof r.mtimeMs !== 'number' || !Number.isFinite(r.mtimeMs)) return null;
   if (!isUint(r.mode) || r.mode > 0o777) return null;
   if (typeof r.hash !== 'string' || (r.hash !== '' && !HEX64.test(r.hash))) return null;
@@ -111,7 +121,7 @@ export function decodeRecord(v: Uint8Array): FileRecord | null {
     return null;
   return {
     history: (r.history as [number, number][]).map((v) => [v[0], v[1]] as const),
-    type: r.type as FileType,
+    type,
     size: r.size,
     mtimeMs: r.mtimeMs,
     mode: r.mode,
