@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
@@ -39,11 +39,15 @@ describe('hashFile', () => {
             ? [0, 1, 2].map((i) => sha256(data.subarray(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES)))
             : [];
         for (const hint of [0, bytes, 10, 5 * BLOCK_BYTES]) {
-          expect(await hashFile(f, hint)).toEqual({
-            size: bytes,
-            hash: sha256(data),
-            blocks: blockHashes,
-          });
+          const h = await hashFile(f, hint);
+          expect(h).toMatchObject({ size: bytes, hash: sha256(data), blocks: blockHashes });
+          // The scanner's "unchanged while read" check uses this stat of the same descriptor.
+          const st = await stat(f);
+          expect([h.statAfter.ino, h.statAfter.size, h.statAfter.mtimeMs]).toEqual([
+            st.ino,
+            bytes,
+            st.mtimeMs,
+          ]);
         }
       }
     } finally {

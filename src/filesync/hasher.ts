@@ -1,7 +1,7 @@
 import { createHash, webcrypto } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { readSmallFile, SMALL_READ_BYTES } from './localfs.js';
+import { readSmallFile } from './localfs.js';
 import { BLOCK_BYTES } from './record.js';
 
 export interface ContentHash {
@@ -9,6 +9,11 @@ export interface ContentHash {
   hash: string;
   /** Per-block hashes when the file is larger than one block. */
   blocks: string[];
+}
+
+/** A file's hash and an fstat of the descriptor it was read through, taken after the read. */
+export interface FileHash extends ContentHash {
+  statAfter: Stats;
 }
 
 const { subtle } = webcrypto;
@@ -22,13 +27,16 @@ export function sha256(data: Uint8Array): string {
 
 /**
  * Hash a file by streaming it block by block: memory stays a few blocks whatever the size.
- * Opened with O_NOFOLLOW so a symlink swapped in is not followed. `sizeHint` (from a stat the
- * caller already made) lets a file known to be large skip the small-file attempt's open.
+ * Opened with O_NOFOLLOW so a symlink swapped in is not followed. `sizeHint` is the size a stat
+ * the caller already made saw: a small file is then read in one inline read (see localfs.ts for
+ * why), a large one skips that attempt. A wrong hint costs time, never the answer.
  */
-export async function hashFile(absPath: string, sizeHint = 0): Promise<ContentHash> {
-  // Small files (the common case) in one inline read; see localfs.ts for why.
-  const small = sizeHint > SMALL_READ_BYTES ? null : readSmallFile(absPath);
-  if (small !== null) return { size: small.length, hash: sha256(small), blocks: [] };
+export async function hashFile(absPath: string, sizeHint = 0): Promise<FileHash> {
+  const small = readSmallFile(absPath, sizeHint);
+  if (small !== null) {
+    const { data, statAfter } = small;
+    return { size: data.length, hash: sha256(data), blocks: [], statAfter };
+  }
   const fh = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const whole = createHash('sha256');
@@ -60,7 +68,8 @@ export async function hashFile(absPath: string, sizeHint = 0): Promise<ContentHa
       if (filled < BLOCK_BYTES) break;
     }
     const hash = whole.digest('hex');
-    return { size, hash, blocks: size > BLOCK_BYTES ? await Promise.all(blocks) : [] };
+    const statAfter = await fh.stat();
+    return { size, hash, blocks: size > BLOCK_BYTES ? await Promise.all(blocks) : [], statAfter };
   } finally {
     await fh.close();
   }

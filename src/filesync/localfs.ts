@@ -37,24 +37,29 @@ export function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
 }
 
+/** A small file's bytes and an fstat of the descriptor taken after reading them. */
+export interface SmallFile {
+  data: Buffer;
+  statAfter: Stats;
+}
+
 /**
- * The whole file if it is at most `maxBytes` long (no symlink followed), else null: the caller
- * falls back to streaming. One more byte is asked for than the size said, so growth is seen.
+ * The whole file when it is `expectBytes` long or shorter (no symlink followed), else null: the
+ * caller falls back to streaming. One read of one byte more than expected, then an fstat of the
+ * same descriptor: a file that grew fills the buffer, and any change during the read shows in
+ * the fstat's size or mtime. Four syscalls; a loop reading to EOF and an fstat first made six.
  */
-export function readSmallFile(abs: string, maxBytes = SMALL_READ_BYTES): Buffer | null {
+export function readSmallFile(abs: string, expectBytes: number): SmallFile | null {
+  if (expectBytes > SMALL_READ_BYTES) return null;
   const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    const size = fstatSync(fd).size;
-    if (size > maxBytes) return null;
-    const buf = Buffer.allocUnsafe(size + 1);
-    let filled = 0;
-    for (;;) {
-      const n = readSync(fd, buf, filled, buf.length - filled, filled);
-      if (n === 0) break;
-      filled += n;
-      if (filled === buf.length) return null; // grew while we read it: stream it instead
-    }
-    return buf.subarray(0, filled);
+    const buf = Buffer.allocUnsafe(expectBytes + 1);
+    const filled = readSync(fd, buf, 0, buf.length, 0);
+    if (filled === buf.length) return null; // longer than expected: stream it instead
+    const statAfter = fstatSync(fd);
+    // A short read is the end of a regular file; should one come early, stream instead.
+    if (statAfter.size !== filled) return null;
+    return { data: buf.subarray(0, filled), statAfter };
   } finally {
     closeSync(fd);
   }

@@ -161,8 +161,15 @@ export class Scanner {
     let size = 0;
     if (type === 'file') {
       const h = await hashFile(abs, st.size).catch(() => null);
-      const after = lstatOrNull(abs);
-      if (h === null || after === null || after.size !== h.size || after.mtimeMs !== st.mtimeMs) {
+      // The descriptor's own stat after the read (no second lookup of the path): the same
+      // inode as the lstat above, unchanged while it was read.
+      const after = h?.statAfter;
+      if (
+        h === null ||
+        after?.ino !== st.ino ||
+        after.size !== h.size ||
+        after.mtimeMs !== st.mtimeMs
+      ) {
         // Still being written: look again shortly (bounded).
         if (attempt < 5) {
           await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
