@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
 import { Codec } from '../codec/index.js';
 import { setLogLevel } from '../log/index.js';
-import { DiskIndex, MIN_SAVE_INTERVAL_MS, type IndexEntry } from './disk-index.js';
+import { DiskIndex, MIN_SAVE_INTERVAL_MS, SAVE_CHUNK_ROWS, type IndexEntry } from './disk-index.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -64,6 +64,29 @@ describe('disk index', () => {
     setLogLevel('info');
     expect(rebuilt.size).toBe(0);
     expect(rebuilt.withHash(H('a'))).toEqual([]);
+  });
+
+  it('saves a large index in chunks as the one document a single encode would make', async () => {
+    const idx = new DiskIndex(path.join(dir, 'index'));
+    const n = 2 * SAVE_CHUNK_ROWS + 70_000; // two whole chunks, a part, and an array32 header
+    for (let i = 0; i < n; i++) idx.set(`d/${i}`, { ...file(H('a')), size: i });
+    idx.set('later', file(H('b')));
+    const saving = idx.save();
+    idx.set('during', file(H('c'))); // after the save began: not in this save, but it stays dirty
+    await saving;
+    const codec = new Codec({ useRecords: false, mapsAsObjects: true });
+    const doc = codec.unpack(await readFile(path.join(dir, 'index'))) as {
+      format: number;
+      rows: unknown[][];
+    };
+    expect(Object.keys(doc)).toEqual(['format', 'rows']);
+    expect(doc.rows).toHaveLength(n + 1);
+    expect(doc.rows[n - 1]!.slice(0, 3)).toEqual([`d/${n - 1}`, 'file', n - 1]);
+    const back = await DiskIndex.load(dir);
+    expect(back.size).toBe(n + 1);
+    expect(back.get('d/12345')).toEqual(idx.get('d/12345'));
+    await idx.save();
+    expect((await DiskIndex.load(dir)).get('during')).toBeDefined();
   });
 
   it('spaces periodic saves by what a save costs, at least MIN_SAVE_INTERVAL_MS', async () => {

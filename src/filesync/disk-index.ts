@@ -128,27 +128,57 @@ export class DiskIndex {
     this.nextSaveAtMs = nowMs + Math.max(MIN_SAVE_INTERVAL_MS, SAVE_COST_FACTOR * tookMs);
   }
 
-  /** Persist if changed (one write at a time). */
+  /**
+   * Persist if changed (one write at a time). The rows are encoded and written SAVE_CHUNK_ROWS
+   * at a time from a copy of the entry references taken at once (entries are never changed in
+   * place, so that is one point in time): encoding the whole index in one buffer made ~30 MiB
+   * of garbage at 100,000 files on every save, the largest part of a receiving node's peak RSS.
+   */
   async save(): Promise<void> {
     if (this.saving) await this.saving;
     if (!this.dirty) return;
     this.dirty = false;
-    const rows: unknown[] = [];
-    let sizeHintBytes = 64;
-    for (const [p, e] of this.map) {
-      rows.push(encodeRow(p, e));
-      sizeHintBytes += p.length + e.hash.length + 48 + e.blocks.length * 67;
-    }
-    const bytes = packr.pack({ format: FORMAT, rows }, sizeHintBytes);
-    this.saving = writeFileAtomic(this.file, bytes).finally(() => (this.saving = null));
+    const paths = [...this.map.keys()];
+    const entries = [...this.map.values()];
+    this.saving = writeFileAtomic(this.file, async (write) => {
+      // The document is `{format, rows: [...]}`, as one encode of it would make.
+      await write(
+        Buffer.concat([
+          Buffer.from([0x82]),
+          packr.pack('format'),
+          packr.pack(FORMAT),
+          packr.pack('rows'),
+          arrayHeader(paths.length),
+        ]),
+      );
+      for (let from = 0; from < paths.length; from += SAVE_CHUNK_ROWS) {
+        const rows: unknown[] = [];
+        for (let i = from; i < Math.min(from + SAVE_CHUNK_ROWS, paths.length); i++)
+          rows.push(encodeRow(paths[i]!, entries[i]!));
+        const bytes = packr.pack(rows);
+        await write(bytes.subarray(arrayHeader(rows.length).length)); // the rows, not the array
+      }
+    }).finally(() => (this.saving = null));
     await this.saving;
   }
 }
 
+/** Rows encoded at a time by `save`. */
+export const SAVE_CHUNK_ROWS = 2048;
+
+/** A msgpack array header for `n` elements. */
+function arrayHeader(n: number): Buffer {
+  if (n < 16) return Buffer.from([0x90 | n]);
+  if (n < 0x10000) return Buffer.from([0xdc, n >> 8, n & 0xff]);
+  const b = Buffer.alloc(5);
+  b[0] = 0xdd;
+  b.writeUInt32BE(n, 1);
+  return b;
+}
+
 /** Rows are arrays, not maps: the field names would be 40 % of the file. */
 function encodeRow(p: string, e: IndexEntry): unknown[] {
-  const v = e.version === null ? null : [e.version[0], e.version[1]];
-  return [p, e.type, e.size, e.mtimeMs, e.ino, e.mode, e.hash, e.blocks, e.target, v];
+  return [p, e.type, e.size, e.mtimeMs, e.ino, e.mode, e.hash, e.blocks, e.target, e.version];
 }
 
 const isHash = (h: unknown): h is string => typeof h === 'string' && HEX64.test(h);

@@ -11,12 +11,22 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Write a file so that readers see either the old content or the whole new one. */
-export async function writeFileAtomic(file: string, data: Uint8Array): Promise<void> {
+/** Appends bytes to the file being written (each call's bytes after the previous call's). */
+export type WriteChunk = (bytes: Uint8Array) => Promise<void>;
+
+/**
+ * Write a file so that readers see either the old content or the whole new one. `data` is the
+ * content, or a function that writes it in pieces (a large file need not be one buffer).
+ */
+export async function writeFileAtomic(
+  file: string,
+  data: Uint8Array | ((write: WriteChunk) => Promise<void>),
+): Promise<void> {
   const tmp = `${file}.tmp`;
   const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(data);
+    if (data instanceof Uint8Array) await fh.writeFile(data);
+    else await data((bytes) => fh.writeFile(bytes));
     await fh.sync();
   } finally {
     await fh.close();
