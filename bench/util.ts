@@ -45,3 +45,16 @@ export async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * GET a JSON document, retrying once when the request fails outright. The harness blocks its
+ * event loop for seconds while it hashes trees, and a kept-alive socket the server closed
+ * meanwhile can be picked before its close is seen ("fetch failed: other side closed").
+ */
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<unknown> {
+  try {
+    return await (await fetch(url, { headers })).json();
+  } catch {
+    return (await fetch(url, { headers })).json();
+  }
+}

@@ -5,6 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { getJson } from '../util.js';
 
 const run = promisify(execFile);
 
@@ -113,7 +114,7 @@ export async function startFilesync(base: string, port: number): Promise<BenchCl
     waitUntil(
       async () => {
         try {
-          const s = (await (await fetch(`http://127.0.0.1:${port + 1}/status`)).json()) as {
+          const s = (await getJson(`http://127.0.0.1:${port + 1}/status`)) as {
             peers: { connected: boolean }[];
           };
           return s.peers.filter((p) => p.connected).length === 2;
@@ -132,7 +133,7 @@ export async function startFilesync(base: string, port: number): Promise<BenchCl
     pids: () => children.map((c) => c.pid!),
     stop: () => stopAll(children),
     startScanMs: async () => {
-      const s = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as {
+      const s = (await getJson(`http://127.0.0.1:${port}/status`)) as {
         startScanMs?: number | null;
       };
       return s.startScanMs ?? null;
@@ -213,7 +214,7 @@ export async function startSyncthing(base: string, port: number): Promise<BenchC
     ),
   );
   const api = async (n: StNode, p: string): Promise<unknown> =>
-    (await fetch(`http://127.0.0.1:${n.gui}${p}`, { headers: { 'X-API-Key': n.apiKey } })).json();
+    getJson(`http://127.0.0.1:${n.gui}${p}`, { 'X-API-Key': n.apiKey });
   await orStop(children, async () => {
     await waitUntil(
       async () => {
