@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_PATH_BYTES, pathProblem, RESERVED_DIR } from './paths.js';
+import {
+  admitFileEntry,
+  FILE_PREFIX,
+  keyOf,
+  MAX_PATH_BYTES,
+  pathProblem,
+  RESERVED_DIR,
+} from './paths.js';
+import { encodeRecord, isOwnEncoding, type FileRecord } from './record.js';
 
 /** The rule as DESIGN states it, written the obvious way: the fast version must agree. */
 function reference(p: string): string | null {
@@ -59,5 +67,33 @@ describe('pathProblem', () => {
       fc.property(arb, (p) => pathProblem(p) === reference(p)),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('admitFileEntry', () => {
+  const record: FileRecord = {
+    type: 'file',
+    size: 1,
+    mtimeMs: 1,
+    mode: 0o644,
+    hash: 'a'.repeat(64),
+    blocks: [],
+    target: null,
+    prev: null,
+    history: [],
+  };
+  const meta = { node: 1, seq: 1, ts: 1 };
+
+  it('decodes what it did not encode itself, and trusts only its own encodings', () => {
+    const own = encodeRecord(record);
+    expect(isOwnEncoding(own)).toBe(true);
+    const copy = Uint8Array.from(own); // the same bytes off the wire: checked
+    expect(isOwnEncoding(copy)).toBe(false);
+    expect(admitFileEntry({ key: keyOf('a'), value: copy, meta })).toBeNull();
+    const bad = encodeRecord({ ...record, hash: 'not hex' });
+    expect(admitFileEntry({ key: keyOf('a'), value: Uint8Array.from(bad), meta })).toBe(
+      'malformed file record',
+    );
+    expect(admitFileEntry({ key: `${FILE_PREFIX}../a`, value: own, meta })).toMatch(/^unsafe path/);
   });
 });

@@ -1,6 +1,6 @@
 import type { Entry } from '../core/index.js';
 import { PEER_PREFIX } from '../sync/index.js';
-import { decodeRecord } from './record.js';
+import { decodeRecord, isOwnEncoding } from './record.js';
 
 /** Files live under `__file/<path>` in the KV. */
 export const FILE_PREFIX = '__file/';
@@ -54,7 +54,8 @@ export function admitFileEntry(e: Entry): string | null {
   if (p === null) return 'not a filesync key';
   const problem = pathProblem(p);
   if (problem !== null) return `unsafe path: ${problem}`;
-  if (e.value !== null && decodeRecord(e.value) === null) return 'malformed file record';
+  if (e.value !== null && !isOwnEncoding(e.value) && decodeRecord(e.value) === null)
+    return 'malformed file record';
   return null;
 }
 
