@@ -127,7 +127,9 @@ export class Scanner {
   async checkLocked(rel: string, attempt = 0): Promise<boolean> {
     const { ctx } = this;
     if (pathProblem(rel) !== null) return false;
-    const abs = path.join(ctx.root, rel);
+    // `rel` passed pathProblem (no '.', '..' or empty parts): joining needs no normalising,
+    // which was ~5 % of what a start scan allocated.
+    const abs = `${ctx.root}/${rel}`;
     const idx = ctx.index.get(rel);
     const st = lstatOrNull(abs);
     const type = st ? typeOf(st) : null;
