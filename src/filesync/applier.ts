@@ -15,7 +15,7 @@ import { DirSyncer } from './dir-sync.js';
 import { kvFile, type Ctx, type KvFile } from './context.js';
 import type { IndexEntry } from './disk-index.js';
 import { lstatOrNull } from './localfs.js';
-import { conflictName, conflictOrigin, isConflictCopy, keyOf } from './paths.js';
+import { absPath, conflictName, conflictOrigin, isConflictCopy, keyOf } from './paths.js';
 import { descendsFrom, encodeRecord, lineage, sameVersion, type FileRecord } from './record.js';
 import { ensureRealParents, parentsAreReal, UnsafePathError } from './safe-fs.js';
 import type { Scanner } from './scanner.js';
@@ -87,7 +87,7 @@ export class Applier {
       ctx.event('kept-edit', rel, 'a delete that did not see this edit');
       return;
     }
-    const abs = path.join(ctx.root, rel);
+    const abs = absPath(ctx.root, rel);
     if (local.type === 'dir') {
       try {
         rmdirSync(abs);
@@ -122,8 +122,8 @@ export class Applier {
   private async keepConflictCopy(rel: string, local: IndexEntry): Promise<void> {
     const { ctx } = this;
     const name = conflictName(rel, local.version![0], local.version![1]);
-    const abs = path.join(ctx.root, rel);
-    const dest = path.join(ctx.root, name);
+    const abs = absPath(ctx.root, rel);
+    const dest = absPath(ctx.root, name);
     if (lstatOrNull(dest)) {
       await ctx.trash.put(abs, rel); // that copy exists already (made here or received)
     } else {
@@ -166,7 +166,7 @@ export class Applier {
   private async materialise(rel: string, kv: KvFile): Promise<void> {
     const { ctx } = this;
     const r = kv.record;
-    const abs = path.join(ctx.root, rel);
+    const abs = absPath(ctx.root, rel);
     const local = ctx.index.get(rel);
     // New content needs no look at what is there now (done after the fetch, which takes time).
     const existing =

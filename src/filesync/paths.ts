@@ -9,6 +9,14 @@ export const RESERVED_DIR = '.filesync';
 export const MAX_PATH_BYTES = 4096;
 
 /**
+ * `root/rel` for a `rel` that passed `pathProblem` (no empty, `.` or `..` segment): nothing to
+ * normalise, so no `path.join`, whose normalising was ~10 % of what a receiving node allocated.
+ */
+export function absPath(root: string, rel: string): string {
+  return root.endsWith('/') ? root + rel : `${root}/${rel}`;
+}
+
+/**
  * Why `p` is not a safe relative path, or null when it is: relative, `/`-separated, NFC, no
  * empty, `.` or `..` segment, no NUL or backslash, not under `.filesync/`, ≤ 4096 bytes.
  */

@@ -1,5 +1,6 @@
 import { lstatSync, mkdirSync } from 'node:fs';
 import { lstatOrNull } from './localfs.js';
+import { absPath } from './paths.js';
 import path from 'node:path';
 
 export class UnsafePathError extends Error {}
@@ -12,7 +13,7 @@ export function ensureRealParents(root: string, rel: string): void {
   const parts = rel.split('/').slice(0, -1);
   let cur = root;
   for (const part of parts) {
-    cur = path.join(cur, part);
+    cur = absPath(cur, part);
     let st = lstatOrNull(cur);
     if (st === null) {
       try {
@@ -35,7 +36,7 @@ export function parentsAreReal(root: string, rel: string): boolean {
   const parts = rel.split('/').slice(0, -1);
   let cur = root;
   for (const part of parts) {
-    cur = path.join(cur, part);
+    cur = absPath(cur, part);
     const st = lstatOrNull(cur);
     if (st === null) return true;
     if (st.isSymbolicLink() || !st.isDirectory()) return false;

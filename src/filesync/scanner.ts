@@ -6,7 +6,7 @@ import { kvFile, sameContent, type Ctx } from './context.js';
 import type { IndexEntry } from './disk-index.js';
 import { hashFile } from './hasher.js';
 import { lstatOrNull } from './localfs.js';
-import { keyOf, pathProblem } from './paths.js';
+import { absPath, keyOf, pathProblem } from './paths.js';
 import { encodeRecord, lineage, sameVersion, type FileRecord, type FileType } from './record.js';
 
 const log = logger('scanner');
@@ -127,9 +127,7 @@ export class Scanner {
   async checkLocked(rel: string, attempt = 0): Promise<boolean> {
     const { ctx } = this;
     if (pathProblem(rel) !== null) return false;
-    // `rel` passed pathProblem (no '.', '..' or empty parts): joining needs no normalising,
-    // which was ~5 % of what a start scan allocated.
-    const abs = `${ctx.root}/${rel}`;
+    const abs = absPath(ctx.root, rel);
     const idx = ctx.index.get(rel);
     const st = lstatOrNull(abs);
     const type = st ? typeOf(st) : null;

@@ -20,7 +20,7 @@ import type { DiskIndex } from './disk-index.js';
 import { hashFile, InOrderHash, sha256 } from './hasher.js';
 import { AskedPeers, KeyProgress } from './in-flight.js';
 import { fsyncFd, SMALL_READ_BYTES } from './localfs.js';
-import { pathOf } from './paths.js';
+import { absPath, pathOf } from './paths.js';
 import { RecentBlocks } from './recent-blocks.js';
 import { BLOCK_BYTES, type FileRecord, type Version } from './record.js';
 
@@ -166,7 +166,7 @@ export class Transfer {
 
   private tmpName(key: string, v: Version): string {
     const h = createHash('sha256').update(key).digest('hex').slice(0, 24);
-    return path.join(this.tmpDir, `${h}-${v[0]}-${v[1]}`);
+    return `${this.tmpDir}/${h}-${v[0]}-${v[1]}`; // no path.join: see absPath
   }
 
   /**
@@ -264,15 +264,26 @@ export class Transfer {
 
   /** A small file's one block through the best peer's batch; null sends us the slow way. */
   private batchedBlock(key: string, v: Version, hash: string): Promise<Uint8Array | null> {
-    const peer = this.peersBySource(v)[0];
+    const peer = this.bestPeer(v);
     if (peer === undefined) return Promise.resolve(null);
     return this.batcher.get(peer, { key, node: v[0], seq: v[1], index: 0, hash });
   }
 
+  /** The first linked peer that reports holding version `v`, else the first linked peer. */
+  private bestPeer(v: Version): NodeId | undefined {
+    const peers = this.driver.linkedPeers;
+    return peers.find((p) => this.covers(p, v)) ?? peers[0];
+  }
+
+  private covers(p: NodeId, v: Version): boolean {
+    return (this.driver.peerAcksOf(p)?.get(v[0]) ?? 0) >= v[1];
+  }
+
   /** Linked peers, those that report holding version `v` first. */
   private peersBySource(v: Version): NodeId[] {
-    const covers = (p: NodeId): boolean => (this.driver.peerAcksOf(p)?.get(v[0]) ?? 0) >= v[1];
-    return this.driver.linkedPeers.sort((a, b) => Number(covers(b)) - Number(covers(a)));
+    return this.driver.linkedPeers.sort(
+      (a, b) => Number(this.covers(b, v)) - Number(this.covers(a, v)),
+    );
   }
 
   private async localBlock(
@@ -285,7 +296,7 @@ export class Transfer {
     const rel = pathOf(key);
     const candidates: string[] = tmp === null ? [] : [tmp];
     if (this.trashed.has(r.hash)) candidates.push(this.trashed.get(r.hash)!);
-    for (const p of this.index.withHash(r.hash)) candidates.push(path.join(this.root, p));
+    for (const p of this.index.withHash(r.hash)) candidates.push(absPath(this.root, p));
     if (r.size > BLOCK_BYTES) {
       for (const p of this.index.withBlock(want)) {
         const e = this.index.get(p);
@@ -296,7 +307,7 @@ export class Transfer {
         }
       }
     }
-    if (rel !== null && this.index.get(rel)) candidates.push(path.join(this.root, rel));
+    if (rel !== null && this.index.get(rel)) candidates.push(absPath(this.root, rel));
     for (const c of candidates) {
       const data = await readBlock(c, i);
       if (data && data.length > 0 && sha256(data) === want) return this.local(data);
@@ -407,11 +418,11 @@ export class Transfer {
     const sources: string[] = [];
     const e = this.index.get(rel);
     if (e) {
-      sources.push(path.join(this.root, rel));
-      for (const p of this.index.withHash(e.hash)) sources.push(path.join(this.root, p));
+      sources.push(absPath(this.root, rel));
+      for (const p of this.index.withHash(e.hash)) sources.push(absPath(this.root, p));
     }
     // A single-block file's block hash is its content hash: any copy of it will do.
-    for (const p of this.index.withHash(req.hash)) sources.push(path.join(this.root, p));
+    for (const p of this.index.withHash(req.hash)) sources.push(absPath(this.root, p));
     for (const s of new Set(sources)) {
       const data = await readBlock(s, req.index);
       if (data && data.length > 0 && sha256(data) === req.hash) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { logger } from '../log/index.js';
 import type { IgnoreRules } from './ignore.js';
 import { lstatOrNull } from './localfs.js';
-import { pathProblem } from './paths.js';
+import { absPath, pathProblem } from './paths.js';
 
 const log = logger('watcher');
 
@@ -137,7 +137,7 @@ export class Watcher {
     if (pathProblem(rel) !== null) return;
     if (event === 'rename') {
       // Created, deleted or moved: a directory here needs (or no longer has) its own watch.
-      const st = lstatOrNull(path.join(this.root, rel));
+      const st = lstatOrNull(absPath(this.root, rel));
       if (st?.isDirectory()) {
         if (this.ignore.ignores(rel, true)) return;
         if (this.dirs.get(rel)?.ino !== st.ino) void this.add(rel, true);
