@@ -3,7 +3,13 @@ import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
-import { hashFile, InOrderHash, sha256 } from './hasher.js';
+import {
+  hashFile,
+  hashingBytesInFlight,
+  HASHING_MAX_BYTES,
+  InOrderHash,
+  sha256,
+} from './hasher.js';
 import { BLOCK_BYTES } from './record.js';
 
 const blocks = [1, 2, 3, 4, 5].map((n) => Buffer.alloc(1000, n));
@@ -50,6 +56,32 @@ describe('hashFile', () => {
           ]);
         }
       }
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('holds at most HASHING_MAX_BYTES of buffers however many large files are hashed at once', async () => {
+    const { dir, cleanup } = await tempDir('hasher-');
+    try {
+      const data = randomBytes(2 * BLOCK_BYTES);
+      const files = Array.from({ length: 12 }, (_, i) => path.join(dir, `big${i}`));
+      for (const f of files) await writeFile(f, data);
+      let most = 0;
+      let done = false;
+      const watch = (async () => {
+        while (!done) {
+          most = Math.max(most, hashingBytesInFlight());
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      const hashes = await Promise.all(files.map((f) => hashFile(f, data.length)));
+      done = true;
+      await watch;
+      expect(new Set(hashes.map((h) => h.hash))).toEqual(new Set([sha256(data)]));
+      expect(most).toBeGreaterThan(0);
+      expect(most).toBeLessThanOrEqual(HASHING_MAX_BYTES);
+      expect(hashingBytesInFlight()).toBe(0);
     } finally {
       await cleanup();
     }
