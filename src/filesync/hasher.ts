@@ -1,6 +1,7 @@
 import { createHash, hash as oneShotHash, webcrypto } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { ByteBudget } from './byte-budget.js';
 import { readSmallFile } from './localfs.js';
 import { BLOCK_BYTES } from './record.js';
 
@@ -31,31 +32,19 @@ export function sha256(data: Uint8Array): string {
  * buffer (a block at most) and up to HASH_AHEAD copies of it, and a scan checks hundreds of
  * paths at once: 100 files of 4 MiB took a node to 314 MiB RSS. Reading and hashing are disk-
  * and CPU-bound, so two large files at a time lose no speed; files of a few hundred KiB still
- * go dozens at a time. One hash always runs, whatever its size. (A few lines: no dependency.)
+ * go dozens at a time.
  */
 export const HASHING_MAX_BYTES = 16 * 1024 * 1024;
-let hashingBytes = 0;
-const hashingWaiting: (() => void)[] = [];
+const hashing = new ByteBudget(HASHING_MAX_BYTES);
 
 /** Buffer bytes the streaming hashes hold now (tests). */
 export function hashingBytesInFlight(): number {
-  return hashingBytes;
+  return hashing.held;
 }
 
 /** What a streaming hash of a file of about `sizeBytes` holds at most. */
 function hashingCost(sizeBytes: number): number {
   return Math.min(sizeBytes + 1, BLOCK_BYTES) * (HASH_AHEAD + 2);
-}
-
-async function hashingSlot(costBytes: number): Promise<() => void> {
-  while (hashingBytes > 0 && hashingBytes + costBytes > HASHING_MAX_BYTES)
-    await new Promise<void>((r) => hashingWaiting.push(r));
-  hashingBytes += costBytes;
-  return () => {
-    hashingBytes -= costBytes;
-    // Every waiter looks again: several small ones may fit where one large one was.
-    for (const wake of hashingWaiting.splice(0)) wake();
-  };
 }
 
 /**
@@ -71,7 +60,7 @@ export async function hashFile(absPath: string, sizeHint = 0): Promise<FileHash>
     const { data, statAfter } = small;
     return { size: data.length, hash: sha256(data), blocks: [], statAfter };
   }
-  const release = await hashingSlot(hashingCost(sizeHint));
+  const release = await hashing.acquire(hashingCost(sizeHint));
   try {
     return await hashStreaming(absPath);
   } finally {

@@ -6,14 +6,14 @@ import type { BlockRequest, SyncDriver } from '../sync/index.js';
 import { DiskIndex } from './disk-index.js';
 import { sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
-import type { FileRecord, Version } from './record.js';
+import { BLOCK_BYTES, type FileRecord, type Version } from './record.js';
 import {
   RECENT_BLOCK_MAX_BYTES,
   RECENT_BLOCKS_MAX_BYTES,
   RECENT_BLOCKS_MAX_ENTRIES,
   RecentBlocks,
 } from './recent-blocks.js';
-import { SupersededError, Transfer } from './transfer.js';
+import { DOWNLOAD_HELD_MAX_BYTES, SupersededError, Transfer } from './transfer.js';
 
 let asking = false;
 /** Requests the fake driver was asked to send. */
@@ -185,5 +185,49 @@ describe('recent blocks', () => {
     for (let i = 0; i < RECENT_BLOCKS_MAX_BYTES / per + 1; i++) r.add(`b${i}`, new Uint8Array(per));
     expect(r.get('b0')).toBeUndefined();
     expect(r.get(`b${RECENT_BLOCKS_MAX_BYTES / per}`)).toBeDefined();
+  });
+});
+
+describe('downloads of many large files at once', () => {
+  it('hold at most DOWNLOAD_HELD_MAX_BYTES of blocks together', async () => {
+    const size = 2 * BLOCK_BYTES + 1;
+    const files = Array.from({ length: 12 }, (_, i) => Buffer.alloc(size, i + 1));
+    const blocksOf = (f: Buffer): Buffer[] =>
+      [0, 1, 2].map((i) => f.subarray(i * BLOCK_BYTES, (i + 1) * BLOCK_BYTES));
+    const upstream = new Map<string, Uint8Array>();
+    for (const f of files) for (const b of blocksOf(f)) upstream.set(sha256(b), b);
+    let outstanding = 0; // bytes asked for and not answered yet
+    let most = 0;
+    const driver = {
+      serveBlocks: () => undefined,
+      linkedPeers: [1],
+      peerAcksOf: () => undefined,
+      fetchBlock: async (_peer: number, req: { hash: string }) => {
+        const bytes = upstream.get(req.hash)?.length ?? 0;
+        most = Math.max(most, (outstanding += bytes));
+        await new Promise((r) => setTimeout(r, 5)); // a peer takes a moment
+        outstanding -= bytes;
+        return upstream.get(req.hash) ?? null;
+      },
+    } as unknown as SyncDriver;
+    const t = new Transfer(
+      path.join(dir, 'root'),
+      path.join(dir, 'tmp'),
+      new DiskIndex(path.join(dir, 'index')),
+      driver,
+    );
+    await t.init();
+    const tmps = await Promise.all(
+      files.map((f, i) => {
+        const blocks = blocksOf(f).map((b) => sha256(b));
+        const r: FileRecord = { ...record, size, hash: sha256(f), blocks };
+        return t.fetch(keyOf(`big${i}`), r, [1, i + 1]);
+      }),
+    );
+    for (const [i, tmp] of tmps.entries())
+      expect((await readFile(tmp)).equals(files[i]!)).toBe(true);
+    expect(most).toBeGreaterThan(BLOCK_BYTES); // several at once, so the bound is what held it
+    expect(most).toBeLessThanOrEqual(DOWNLOAD_HELD_MAX_BYTES);
+    expect(t.held.held).toBe(0);
   });
 });
