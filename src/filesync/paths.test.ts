@@ -90,10 +90,11 @@ describe('admitFileEntry', () => {
     const copy = Uint8Array.from(own); // the same bytes off the wire: checked
     expect(isOwnEncoding(copy)).toBe(false);
     expect(admitFileEntry({ key: keyOf('a'), value: copy, meta })).toBeNull();
+    // A malformed record is refused whoever made it: ours too, as before we trusted our own.
     const bad = encodeRecord({ ...record, hash: 'not hex' });
-    expect(admitFileEntry({ key: keyOf('a'), value: Uint8Array.from(bad), meta })).toBe(
-      'malformed file record',
-    );
+    expect(isOwnEncoding(bad)).toBe(false);
+    for (const value of [bad, Uint8Array.from(bad)])
+      expect(admitFileEntry({ key: keyOf('a'), value, meta })).toBe('malformed file record');
     expect(admitFileEntry({ key: `${FILE_PREFIX}../a`, value: own, meta })).toMatch(/^unsafe path/);
   });
 });

@@ -67,7 +67,7 @@ export function descendsFrom(r: FileRecord, v: Version): boolean {
  */
 const ownEncodings = new WeakSet<Uint8Array>();
 
-/** Were these bytes made by `encodeRecord` here (so they are a well-formed record)? */
+/** Were these bytes made by `encodeRecord` here from a well-formed record? */
 export function isOwnEncoding(v: Uint8Array): boolean {
   return ownEncodings.has(v);
 }
@@ -84,7 +84,9 @@ export function encodeRecord(r: FileRecord): Uint8Array {
     prev: r.prev === null ? null : [r.prev[0], r.prev[1]],
     history: r.history.slice(0, MAX_HISTORY).map((v) => [v[0], v[1]]),
   });
-  ownEncodings.add(bytes);
+  // Only a record that passes the decoder's checks is trusted without them (admission still
+  // refuses a malformed one made here, as it would from a peer).
+  if (wellFormed(r as unknown as Record<string, unknown>)) ownEncodings.add(bytes);
   return bytes;
 }
 
@@ -106,44 +108,44 @@ export function decodeRecord(v: Uint8Array): FileRecord | null {
   if (typeof x !== 'object' || x === null) return null;
   const r = x as Record<string, unknown>;
   const type = fileType(r.type);
-  if (type === undefined) return null;
-  if (!isUint(r.size) || typeof r.mtimeMs !== 'number' || !Number.isFinite(r.mtimeMs)) return null;
-  if (!isUint(r.mode) || r.mode > 0o777) return null;
-  if (typeof r.hash !== 'string' || (r.hash !== '' && !HEX64.test(r.hash))) return null;
-  if (r.type === 'file' && r.hash === '') return null;
+  if (type === undefined || !wellFormed(r)) return null;
+  const prev = r.prev as [number, number] | null;
+  return {
+    history: (r.history as [number, number][]).map((v) => [v[0], v[1]] as const),
+    type,
+    size: r.size as number,
+    mtimeMs: r.mtimeMs as number,
+    mode: r.mode as number,
+    hash: r.hash as string,
+    blocks: r.blocks as string[],
+    target: r.target as string | null,
+    prev: prev === null ? null : [prev[0], prev[1]],
+  };
+}
+
+/** Every field check of a record, decoded or about to be encoded. */
+function wellFormed(r: Record<string, unknown>): boolean {
+  if (fileType(r.type) === undefined) return false;
+  if (!isUint(r.size) || typeof r.mtimeMs !== 'number' || !Number.isFinite(r.mtimeMs)) return false;
+  if (!isUint(r.mode) || r.mode > 0o777) return false;
+  if (typeof r.hash !== 'string' || (r.hash !== '' && !HEX64.test(r.hash))) return false;
+  if (r.type === 'file' && r.hash === '') return false;
   if (!Array.isArray(r.blocks) || !r.blocks.every((b) => typeof b === 'string' && HEX64.test(b)))
-    return null;
+    return false;
   if (
     r.type === 'file' &&
     r.size > BLOCK_BYTES &&
     r.blocks.length !== Math.ceil(r.size / BLOCK_BYTES)
   )
-    return null;
+    return false;
   if (
     r.target !== null &&
     (typeof r.target !== 'string' || r.target.length > 4096 || r.target.includes('\0'))
-  ) {
-    return null;
-  }
-  if (r.type === 'symlink' && r.target === null) return null;
-  let prev: Version | null = null;
-  if (r.prev !== null) {
-    if (!isVersion(r.prev)) return null;
-    prev = [r.prev[0], r.prev[1]];
-  }
-  if (!Array.isArray(r.history) || r.history.length > MAX_HISTORY || !r.history.every(isVersion))
-    return null;
-  return {
-    history: (r.history as [number, number][]).map((v) => [v[0], v[1]] as const),
-    type,
-    size: r.size,
-    mtimeMs: r.mtimeMs,
-    mode: r.mode,
-    hash: r.hash,
-    blocks: r.blocks as string[],
-    target: r.target as string | null,
-    prev,
-  };
+  )
+    return false;
+  if (r.type === 'symlink' && r.target === null) return false;
+  if (r.prev !== null && !isVersion(r.prev)) return false;
+  return Array.isArray(r.history) && r.history.length <= MAX_HISTORY && r.history.every(isVersion);
 }
 
 export function sameVersion(a: Version | null, b: Version | null): boolean {
