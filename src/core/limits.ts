@@ -1,4 +1,5 @@
 import type { Entry } from './types.js';
+import { KeptEntry } from './value-arena.js';
 
 /** Bounds enforced on every merge, in both directions. Units are in the names. */
 export interface Limits {
@@ -47,9 +48,13 @@ export interface Rejection {
  */
 export type AdmissionHook = (entry: Entry) => string | null;
 
-/** Encoded bytes an entry costs in a message: key, value and a fixed allowance for meta. */
+/**
+ * Encoded bytes an entry costs in a message: key, value and a fixed allowance for meta. A kept
+ * entry is asked its length, not for a view of its value (every delta and page costs each).
+ */
 export function entryWireBytes(e: Entry): number {
-  return utf8Length(e.key) + (e.value?.length ?? 0) + 32;
+  const valueBytes = e instanceof KeptEntry ? e.valueBytes : (e.value?.length ?? 0);
+  return utf8Length(e.key) + valueBytes + 32;
 }
 
 export function utf8Length(s: string): number {

@@ -316,8 +316,13 @@ export class State {
     return id;
   }
 
-  /** `peer` was rebuilt, or asked for a full re-exchange: the old tags no longer match it. */
-  forgetSource(peer: NodeId): void {
+  /**
+   * `peer` was rebuilt, or a full re-exchange was asked for: forget what we know it holds (its
+   * acks) and which entries came from it (it may have lost those too), so the next round sends
+   * it everything.
+   */
+  forgetPeer(peer: NodeId): void {
+    this.peerAcks.delete(peer);
     this.sourceIds.delete(peer);
   }
 

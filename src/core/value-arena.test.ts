@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { entryWireBytes } from './limits.js';
 import { State } from './state.js';
 import { COMPACT_FACTOR, COMPACT_MIN_BYTES, VALUE_SLAB_BYTES } from './value-arena.js';
 
@@ -19,6 +20,9 @@ describe('values the state keeps', () => {
       expect(v.buffer.byteLength).toBeLessThanOrEqual(VALUE_SLAB_BYTES);
       expect(v.length).toBe(150);
       expect(v.every((b) => b === 7)).toBe(true);
+      // A kept entry costs what the entry it came from costs in a message.
+      const plain = { key: `k${i}`, value: v, meta: { node: 2, seq: i + 1, ts: 5 } };
+      expect(entryWireBytes(s.get(`k${i}`)!)).toBe(entryWireBytes(plain));
     }
     const large = new Uint8Array(VALUE_SLAB_BYTES);
     s.apply({

@@ -73,12 +73,8 @@ let cleanup: () => Promise<void>;
 beforeEach(async () => ({ dir, cleanup } = await tempDir('transfer-')));
 afterEach(() => cleanup());
 
-async function relay(
-  upstream: Map<string, Uint8Array>,
-  peers = [1],
-  hang = false,
-): Promise<[Transfer, Serve, Calls]> {
-  const { driver, serve, calls } = fakeDriver(upstream, peers, hang);
+/** A Transfer in this test's temp dir, talking to `driver`. */
+async function transferOver(driver: SyncDriver): Promise<Transfer> {
   const t = new Transfer(
     path.join(dir, 'root'),
     path.join(dir, 'tmp'),
@@ -86,7 +82,16 @@ async function relay(
     driver,
   );
   await t.init();
-  return [t, serve(), calls];
+  return t;
+}
+
+async function relay(
+  upstream: Map<string, Uint8Array>,
+  peers = [1],
+  hang = false,
+): Promise<[Transfer, Serve, Calls]> {
+  const { driver, serve, calls } = fakeDriver(upstream, peers, hang);
+  return [await transferOver(driver), serve(), calls];
 }
 
 describe('a relay serving a version it is still fetching', () => {
@@ -210,13 +215,7 @@ describe('downloads of many large files at once', () => {
         return upstream.get(req.hash) ?? null;
       },
     } as unknown as SyncDriver;
-    const t = new Transfer(
-      path.join(dir, 'root'),
-      path.join(dir, 'tmp'),
-      new DiskIndex(path.join(dir, 'index')),
-      driver,
-    );
-    await t.init();
+    const t = await transferOver(driver);
     const tmps = await Promise.all(
       files.map((f, i) => {
         const blocks = blocksOf(f).map((b) => sha256(b));

@@ -175,7 +175,7 @@ export class Transfer {
 
   private tmpName(key: string, v: Version): string {
     const h = createHash('sha256').update(key).digest('hex').slice(0, 24);
-    return `${this.tmpDir}/${h}-${v[0]}-${v[1]}`; // no path.join: see absPath
+    return absPath(this.tmpDir, `${h}-${v[0]}-${v[1]}`);
   }
 
   /**

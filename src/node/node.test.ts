@@ -81,7 +81,7 @@ describe('WaveNode', () => {
       expect(keys(node.state.sourceIdOf(6))).toEqual(['from5']);
       expect(keys(node.state.sourceIdOf(7))).toEqual(['from5', 'from6']);
       // Peer 5 comes back rebuilt: it may have lost what it sent, so it gets it back.
-      node.state.forgetSource(5);
+      node.state.forgetPeer(5);
       expect(keys(node.state.sourceIdOf(5))).toEqual(['from5', 'from6']);
       // A newer write of the key (ours here) is not what peer 6 sent.
       await node.put('from6', bytes('2'));

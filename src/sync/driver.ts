@@ -241,8 +241,7 @@ export class SyncDriver {
       log.warn('peer has a new incarnation (rebuilt, or an id clash); forgetting its acks', {
         peer,
       });
-      this.node.state.peerAcks.delete(peer);
-      this.node.state.forgetSource(peer);
+      this.node.state.forgetPeer(peer);
       this.views.forget(peer);
     }
     info.incarnation = incarnation;
@@ -429,10 +428,7 @@ export class SyncDriver {
     const info = this.info(peer);
     const state = this.node.state;
     const reset = info.resetPending;
-    if (reset) {
-      state.peerAcks.delete(peer);
-      this.node.state.forgetSource(peer); // send back what it sent us too: it may have lost some
-    }
+    if (reset) state.forgetPeer(peer);
     // While the peer is paging through our response it is getting everything anyway: do not
     // resend the same first page with every round.
     const out = this.views.paging(peer)
@@ -441,7 +437,7 @@ export class SyncDriver {
           maxEntries: this.opts.pageEntries,
           maxBytes: this.opts.pageBytes,
           // Not what came from the peer itself: it held each durably when it sent it.
-          skipSource: this.node.state.sourceIdOf(peer),
+          skipSource: state.sourceIdOf(peer),
         });
     const t0 = this.sched.now();
     const req = (rid: number): SyncRequest => ({
@@ -575,8 +571,7 @@ export class SyncDriver {
     if (req.reset) {
       // Full re-exchange: forget what we know the peer covers, so our next round sends it all,
       // including what it once sent us (a reset means it may have lost some of that).
-      state.peerAcks.delete(peer);
-      this.node.state.forgetSource(peer);
+      state.forgetPeer(peer);
       this.counters.resets++;
     }
     const merged = await this.mergeFrom(peer, req.entries.map(fromWire));
@@ -586,7 +581,7 @@ export class SyncDriver {
     if (merged && req.complete && this.firstRoundDone) this.node.raiseAcks(theirAcks);
     state.peerAcks.set(peer, theirAcks);
     // Rule 4: entries, acks and digest of every page come from this one synchronous view.
-    this.views.openView(peer, req.rid, theirAcks, merged, this.node.state.sourceIdOf(peer));
+    this.views.openView(peer, req.rid, theirAcks, merged, state.sourceIdOf(peer));
     this.sendPage(peer, req.rid, req.rid, 0);
   }
 
