@@ -255,7 +255,11 @@ export class WaveNode extends EventEmitter<NodeEvents> {
    * Merge entries from a peer: check limits and admission, log the winners, and resolve once
    * they are durable and visible. Rejections are counted, logged and returned.
    */
-  async merge(entries: readonly Entry[], from: NodeId): Promise<MergeResult> {
+  async merge(
+    entries: readonly Entry[],
+    from: NodeId,
+    onPlanned?: (winners: readonly Entry[]) => void,
+  ): Promise<MergeResult> {
     if (this.closed) throw new Error('node is closed');
     const state = this.store.state;
     const plan = state.planMerge(entries, this.clock(), this.limits, this.admit);
@@ -266,6 +270,7 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     const ops: StateOp[] = plan.winners.map((entry) => ({ type: 'set', entry }));
     for (const op of ops) this.pendingSource.set(op, from);
     const source = state.sourceIdOf(from); // taken now: `from` may be rebuilt meanwhile
+    if (plan.winners.length > 0) onPlanned?.(plan.winners);
     await this.store.appendMany(ops);
     // An op that lost to another write landing in the same group is not "applied".
     // (Compared by meta: the state keeps its own copy of each entry, see ValueArena.)

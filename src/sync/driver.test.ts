@@ -14,6 +14,7 @@ import type { PeerLink, Scheduler, SyncOptions, Transport, TransportHandler } fr
 class Harness {
   readonly q = new EventQueue();
   readonly outbox: SyncMessage[] = [];
+  readonly heldSyncs: (() => void)[] = [];
   handler!: TransportHandler;
   readonly node: SimNode;
   readonly driver: SyncDriver;
@@ -21,6 +22,8 @@ class Harness {
   constructor(
     opts: {
       fresh?: boolean;
+      /** Group commits wait in `heldSyncs` until the test runs them (a slow disk). */
+      holdSync?: boolean;
       admit?: (e: Entry) => string | null;
       sync?: Partial<SyncOptions>;
     } = {},
@@ -33,7 +36,7 @@ class Harness {
     this.node = new SimNode(
       { id: 1, incarnation: 'inc-1', durable: [], awaitSeq: false },
       {
-        scheduleSync: (fn) => queueMicrotask(fn),
+        scheduleSync: (fn) => (opts.holdSync ? this.heldSyncs.push(fn) : queueMicrotask(fn)),
         now: sched.now,
         onDurable: () => undefined,
         ...(opts.admit && { admit: opts.admit }),
@@ -234,5 +237,36 @@ describe('ack rules (DESIGN §3)', () => {
       send: () => true,
     });
     expect(h.node.state.peerAcks.get(2)).toBeUndefined();
+  });
+});
+
+describe('push relay (DESIGN §3)', () => {
+  const pushedKeys = (h: Harness): string[] =>
+    h.outbox
+      .flatMap((m) => (m.t === 'push' ? m.entries.map((w) => fromWire(w).key) : []))
+      .filter((k) => !k.startsWith('__peer/')); // the driver's own address record
+
+  it('relays a peer’s winners before its own group commit, and its own writes only after', async () => {
+    const h = new Harness({ holdSync: true });
+    h.linkUp(2);
+    h.linkUp(3);
+    await h.settle();
+    h.outbox.length = 0;
+    // From 2: on to 3 at once, though our commit of it has not happened yet.
+    await h.deliver(2, { t: 'push', entries: [e('x', 2, 3)].map(toWire) });
+    await h.settle(50);
+    expect(h.node.state.get('x')).toBeUndefined(); // not durable here yet
+    expect(pushedKeys(h)).toEqual(['x']);
+    expect(h.outbox.every((m) => m.t !== 'push' || m.entries.length === 1)).toBe(true);
+    // Our own write: nothing leaves until it is durable (its seq must never be seen first).
+    h.outbox.length = 0;
+    void h.node.put('mine', Buffer.from('v'));
+    await h.settle(50);
+    expect(pushedKeys(h)).toEqual([]);
+    for (const run of h.heldSyncs.splice(0)) run();
+    await h.settle(50);
+    expect(h.node.state.get('x')).toBeDefined();
+    // Sent once: the commit of x does not push it again; the local write goes to both peers.
+    expect(pushedKeys(h).sort()).toEqual(['mine', 'mine']);
   });
 });

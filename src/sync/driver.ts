@@ -270,7 +270,9 @@ export class SyncDriver {
   }
 
   private onChange = (c: ChangeLike): void => {
-    this.push.offer(c.entry, c.source === 'remote' ? c.from : undefined);
+    // Local writes go out only once durable: a seq seen by a peer before it is logged here
+    // could be stamped again on another write after a crash. Remote winners went at merge.
+    if (c.source === 'local') this.push.offer(c.entry, undefined);
     if (!c.entry.key.startsWith(PEER_PREFIX)) return;
     const id = peerIdOf(c.entry.key);
     if (id === null || id === this.node.id) return;
@@ -385,7 +387,14 @@ export class SyncDriver {
 
   private async mergeFrom(peer: NodeId, entries: Entry[]): Promise<boolean> {
     if (entries.length === 0) return true;
-    const r = await this.node.merge(entries, peer);
+    // A peer's winners are relayed as soon as they are chosen, not after our group commit:
+    // they are durable at their origin already (a node pushes its own writes only once they
+    // are durable, below), so our fsync adds nothing for the next node but its latency, once
+    // per hop of a chain. Pushes never move acks, so a relay that crashes before its commit
+    // has promised nothing.
+    const r = await this.node.merge(entries, peer, (winners) => {
+      for (const e of winners) this.push.offer(e, peer);
+    });
     this.counters.entriesReceived += entries.length;
     this.counters.rejected += r.rejected.length;
     return r.rejected.length === 0;

@@ -71,7 +71,15 @@ export interface SyncNode {
   seqRecovered(): void;
   put(key: string, value: Uint8Array): Promise<Entry>;
   delete(key: string): Promise<Entry | null>;
-  merge(entries: readonly Entry[], from: NodeId): Promise<MergeOutcome>;
+  /**
+   * Merge a peer's entries; resolves once the winners are durable and in the state.
+   * `onPlanned` hears the winners as soon as they are chosen, before they are logged.
+   */
+  merge(
+    entries: readonly Entry[],
+    from: NodeId,
+    onPlanned?: (winners: readonly Entry[]) => void,
+  ): Promise<MergeOutcome>;
   raiseAcks(to: ReadonlyMap<NodeId, number>): void;
   addPeer(peer: NodeId): Promise<void>;
   removePeer(peer: NodeId): Promise<void>;

@@ -122,9 +122,14 @@ export class SimNode extends EventEmitter<{ change: [ChangeLike] }> implements S
     return this.put(key, null);
   }
 
-  async merge(entries: readonly Entry[], from: NodeId): Promise<MergeOutcome> {
+  async merge(
+    entries: readonly Entry[],
+    from: NodeId,
+    onPlanned?: (winners: readonly Entry[]) => void,
+  ): Promise<MergeOutcome> {
     const plan = this.state.planMerge(entries, this.hooks.now(), this.limits, this.hooks.admit);
     const source = this.state.sourceIdOf(from); // before the merge is logged
+    if (plan.winners.length > 0) onPlanned?.(plan.winners);
     await Promise.all(plan.winners.map((entry) => this.append({ type: 'set', entry }, from)));
     // By meta: the state keeps its own copy of each entry (see ValueArena).
     const applied = plan.winners.filter((e) => this.state.get(e.key)?.meta === e.meta);
