@@ -114,6 +114,22 @@ describe('a relay serving a version it is still fetching', () => {
     expect(await serve(3, req)).toBeNull();
   });
 
+  it('holds a request for the version it is still logging (relayed before it was durable)', async () => {
+    const [t, serve] = await relay(new Map([[record.hash, content]]));
+    let incoming = true;
+    t.incoming = () => (incoming ? v : undefined);
+    let answered: Uint8Array | null | undefined;
+    const asked = serve(3, req).then((d) => (answered = d));
+    await new Promise((r) => setImmediate(r));
+    expect(answered).toBeUndefined(); // held: the version is on its way here
+    incoming = false;
+    t.expects = () => true; // logged, queued for apply
+    t.progressed(key);
+    await t.fetch(key, record, v);
+    await asked;
+    expect(Buffer.from(answered!)).toEqual(content);
+  });
+
   it('gives up when the apply ends without the block (progress, then nothing to serve)', async () => {
     const [t, serve] = await relay(new Map());
     let expecting = true;

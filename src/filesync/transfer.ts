@@ -22,7 +22,7 @@ import { AskedPeers, KeyProgress } from './in-flight.js';
 import { fsyncFd, SMALL_READ_BYTES } from './localfs.js';
 import { absPath, pathOf } from './paths.js';
 import { RecentBlocks } from './recent-blocks.js';
-import { BLOCK_BYTES, type FileRecord, type Version } from './record.js';
+import { BLOCK_BYTES, sameVersion, type FileRecord, type Version } from './record.js';
 import { ByteBudget } from './byte-budget.js';
 
 const log = logger('transfer');
@@ -140,6 +140,12 @@ export class Transfer {
   expects: (key: string, v: Version) => boolean = () => false;
   /** Whether `v` is still the KV's version of `key` (set by the mirror; default: always). */
   current: (key: string, v: Version) => boolean = () => true;
+  /**
+   * The version of `key` this node is logging now, if any (set by the mirror). A relay passes
+   * a peer's changes on before they are durable here, so the next node can ask for content a
+   * moment before `expects` says yes; such a request is held too, not answered "not here".
+   */
+  incoming: (key: string) => Version | undefined = () => undefined;
 
   constructor(
     private readonly root: string,
@@ -405,11 +411,16 @@ export class Transfer {
         left <= 0 ||
         this.progress.waiting >= MAX_SERVE_WAITERS ||
         this.asked.has(req.key, peer) ||
-        !this.expects(req.key, [req.node, req.seq])
+        !this.awaits(req.key, [req.node, req.seq])
       )
         return null;
       await this.progress.next(req.key, left);
     }
+  }
+
+  private awaits(key: string, v: Version): boolean {
+    const incoming = this.incoming(key);
+    return (incoming !== undefined && sameVersion(incoming, v)) || this.expects(key, v);
   }
 
   private async serveNow(rel: string, req: BlockRef): Promise<Uint8Array | null> {

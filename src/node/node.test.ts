@@ -53,14 +53,22 @@ describe('WaveNode', () => {
     });
     const changes: ChangeEvent[] = [];
     node.on('change', (c) => changes.push(c));
-    const res = await node.merge(
+    const planned: string[] = [];
+    const merging = node.merge(
       [
         { key: 'x', value: bytes('1'), meta: { node: 42, seq: 1, ts: 4_000 } },
         { key: 'bad1', value: bytes('1'), meta: { node: 42, seq: 2, ts: 4_000 } },
         { key: 'x', value: bytes('0'), meta: { node: 42, seq: 3, ts: 3_000 } },
       ],
       42,
+      (winners) => planned.push(...winners.map((e) => e.key)),
     );
+    // The winners are known (and relayable) before they are durable; reads wait for durability.
+    expect(planned).toEqual(['x']);
+    expect(node.incomingVersion('x')).toEqual({ node: 42, seq: 1, ts: 4_000 });
+    expect(node.get('x')).toBeUndefined();
+    const res = await merging;
+    expect(node.incomingVersion('x')).toBeUndefined();
     expect(res.applied.map((e) => e.key)).toEqual(['x']);
     expect(res.stale).toBe(1);
     expect(res.rejected.map((r) => r.reason)).toEqual(['admission']);

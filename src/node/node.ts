@@ -7,6 +7,7 @@ import {
   type AdmissionHook,
   type Entry,
   type Limits,
+  type Meta,
   type NodeId,
   type Rejection,
   type State,
@@ -79,6 +80,8 @@ export class WaveNode extends EventEmitter<NodeEvents> {
   private readonly pendingTs = new Map<string, number>();
   /** Source of each op not yet durable, for change events. */
   private readonly pendingSource = new Map<StateOp, 'local' | NodeId>();
+  /** key → meta of a peer's winner being logged now (relayed already, see `merge`). */
+  private readonly incoming = new Map<string, Meta>();
   private leaseBump: Promise<void> | null = null;
   /** Writes of the `node` file, one at a time (they share a temp file). */
   private identityWrites: Promise<void> = Promise.resolve();
@@ -204,6 +207,14 @@ export class WaveNode extends EventEmitter<NodeEvents> {
       if (e.value !== null || opts.tombstones) yield e;
   }
 
+  /**
+   * The version of `key` a peer's merge is logging now, if any: its winners are relayed before
+   * they are durable here, so the next node may ask for its content before this one has it.
+   */
+  incomingVersion(key: string): Meta | undefined {
+    return this.incoming.get(key);
+  }
+
   put(key: string, value: Uint8Array): Promise<Entry> {
     return this.write(key, value);
   }
@@ -271,7 +282,13 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     for (const op of ops) this.pendingSource.set(op, from);
     const source = state.sourceIdOf(from); // taken now: `from` may be rebuilt meanwhile
     if (plan.winners.length > 0) onPlanned?.(plan.winners);
-    await this.store.appendMany(ops);
+    for (const e of plan.winners) this.incoming.set(e.key, e.meta);
+    try {
+      await this.store.appendMany(ops);
+    } finally {
+      for (const e of plan.winners)
+        if (this.incoming.get(e.key) === e.meta) this.incoming.delete(e.key);
+    }
     // An op that lost to another write landing in the same group is not "applied".
     // (Compared by meta: the state keeps its own copy of each entry, see ValueArena.)
     const applied = plan.winners.filter((e) => state.get(e.key)?.meta === e.meta);
