@@ -262,3 +262,19 @@ describe('tombstone GC', () => {
     expect(s.digest).toBe(new State(1).digest);
   });
 });
+
+describe('State source tags', () => {
+  it('name the peer a winner came from, until the key changes or the peer is forgotten', () => {
+    const s = build([{ key: 'k', value: new Uint8Array([1]), meta: { node: 7, seq: 1, ts: 1 } }]);
+    const tag = s.sourceIdOf(7);
+    s.setSource('k', s.get('k')!.meta, tag);
+    expect(s.sourceOf('k')).toBe(7);
+    expect(s.sourceOf('missing')).toBeUndefined();
+    s.apply({ type: 'set', entry: { key: 'k', value: null, meta: { node: 99, seq: 1, ts: 2 } } });
+    expect(s.sourceOf('k')).toBeUndefined(); // a new entry: its tag is not the old one's
+    s.apply({ type: 'set', entry: { key: 'j', value: null, meta: { node: 7, seq: 2, ts: 3 } } });
+    s.setSource('j', s.get('j')!.meta, s.sourceIdOf(7));
+    s.forgetPeer(7); // rebuilt: what came from its old incarnation is no longer "from" it
+    expect(s.sourceOf('j')).toBeUndefined();
+  });
+});

@@ -316,6 +316,14 @@ export class State {
     return id;
   }
 
+  /** The peer (current incarnation) the winning entry for `key` came from, if recorded. */
+  sourceOf(key: string): NodeId | undefined {
+    const tag = this.data.get(key)?.source;
+    if (tag === undefined || tag === 0) return undefined;
+    for (const [peer, id] of this.sourceIds) if (id === tag) return peer;
+    return undefined;
+  }
+
   /**
    * `peer` was rebuilt, or a full re-exchange was asked for: forget what we know it holds (its
    * acks) and which entries came from it (it may have lost those too), so the next round sends

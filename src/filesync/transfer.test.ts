@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
 import type { BlockRequest, SyncDriver } from '../sync/index.js';
 import { DiskIndex } from './disk-index.js';
@@ -20,6 +20,8 @@ let asking = false;
 interface Calls {
   batches: number;
   singles: number;
+  /** The peer of each request, in order. */
+  peers: number[];
 }
 type Serve = (peer: number, req: BlockRequest) => Promise<Uint8Array | null>;
 
@@ -33,7 +35,7 @@ function fakeDriver(
   hang = false,
 ): { driver: SyncDriver; serve: () => Serve; calls: Calls } {
   let serve: Serve | null = null;
-  const calls: Calls = { batches: 0, singles: 0 };
+  const calls: Calls = { batches: 0, singles: 0, peers: [] };
   const d = {
     serveBlocks: (fn: Serve) => (serve = fn),
     get linkedPeers() {
@@ -41,11 +43,11 @@ function fakeDriver(
     },
     peerAcksOf: () => undefined,
     fetchBlock: (peer: number, req: { hash: string }) =>
-      ++calls.singles && peer === 3 && hang
+      calls.peers.push(peer) && ++calls.singles && peer === 3 && hang
         ? new Promise<null>(() => (asking = true))
         : Promise.resolve(upstream.get(req.hash) ?? null),
     fetchBlocks: (peer: number, refs: { hash: string }[]) =>
-      ++calls.batches && peer === 3 && hang
+      calls.peers.push(peer) && ++calls.batches && peer === 3 && hang
         ? new Promise<null[]>(() => (asking = true))
         : Promise.resolve(refs.map((r) => upstream.get(r.hash) ?? null)),
   };
@@ -130,6 +132,32 @@ describe('a relay serving a version it is still fetching', () => {
     expect(Buffer.from(answered!)).toEqual(content);
   });
 
+  it('answers "not here" soon when a version it was logging never arrives (no progress follows)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const [t, serve] = await relay(new Map());
+      let incoming = true;
+      t.incoming = () => (incoming ? v : undefined);
+      let answered: Uint8Array | null | undefined;
+      const asked = serve(3, req).then((d) => (answered = d));
+      await vi.advanceTimersByTimeAsync(100);
+      expect(answered).toBeUndefined(); // still being logged: held
+      incoming = false; // it lost to a version landing in the same commit: never applied here
+      await vi.advanceTimersByTimeAsync(100); // far below SERVE_WAIT_MS
+      expect(answered).toBeNull();
+      await asked;
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('asks the peer that sent it the version first (a chain: the other one may hold the ask)', async () => {
+    const [t, , calls] = await relay(new Map([[record.hash, content]]), [1, 3]);
+    t.sourceOf = () => 3;
+    await t.fetch(key, record, v);
+    expect(calls.peers).toEqual([3]);
+  });
+
   it('gives up when the apply ends without the block (progress, then nothing to serve)', async () => {
     const [t, serve] = await relay(new Map());
     let expecting = true;
@@ -168,7 +196,7 @@ describe('a relay serving a version it is still fetching', () => {
       ),
     );
     for (const [i, tmp] of tmps.entries()) expect(await readFile(tmp)).toEqual(files[i]);
-    expect(calls).toEqual({ batches: 1, singles: 0 });
+    expect(calls).toEqual({ batches: 1, singles: 0, peers: [1] });
   });
 
   it('gives up waiting on peers at once when closed (a stopping node is not held 10 s)', async () => {

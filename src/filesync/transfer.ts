@@ -46,6 +46,8 @@ const REMOTE_PATIENCE_MS = 10_000;
 const WHOLE_HASH_HELD_BYTES = 32 * 1024 * 1024;
 /** How long a block request for a version this node is about to hold waits for it. */
 const SERVE_WAIT_MS = 5_000;
+/** How often a request held for a version still being logged here looks again. */
+const INCOMING_RECHECK_MS = 20;
 /** Block requests waiting at once; beyond this they are answered "not here" at once. */
 const MAX_SERVE_WAITERS = 4096;
 
@@ -146,6 +148,8 @@ export class Transfer {
    * moment before `expects` says yes; such a request is held too, not answered "not here".
    */
   incoming: (key: string) => Version | undefined = () => undefined;
+  /** The peer the KV's current entry for `key` came from, if known (set by the mirror). */
+  sourceOf: (key: string) => NodeId | undefined = () => undefined;
 
   constructor(
     private readonly root: string,
@@ -284,26 +288,25 @@ export class Transfer {
 
   /** A small file's one block through the best peer's batch; null sends us the slow way. */
   private batchedBlock(key: string, v: Version, hash: string): Promise<Uint8Array | null> {
-    const peer = this.bestPeer(v);
+    const peer = this.peersBySource(key, v)[0];
     if (peer === undefined) return Promise.resolve(null);
     return this.batcher.get(peer, { key, node: v[0], seq: v[1], index: 0, hash });
-  }
-
-  /** The first linked peer that reports holding version `v`, else the first linked peer. */
-  private bestPeer(v: Version): NodeId | undefined {
-    const peers = this.driver.linkedPeers;
-    return peers.find((p) => this.covers(p, v)) ?? peers[0];
   }
 
   private covers(p: NodeId, v: Version): boolean {
     return (this.driver.peerAcksOf(p)?.get(v[0]) ?? 0) >= v[1];
   }
 
-  /** Linked peers, those that report holding version `v` first. */
-  private peersBySource(v: Version): NodeId[] {
-    return this.driver.linkedPeers.sort(
-      (a, b) => Number(this.covers(b, v)) - Number(this.covers(a, v)),
-    );
+  /**
+   * Linked peers in the order to ask them: the one that sent us version `v` (it held it), then
+   * those that report holding it, then the rest. Asking another first can cost a full
+   * SERVE_WAIT_MS: a peer that is itself about to fetch `v` holds the request, and in a chain
+   * its only source may be us (an edit on C, relayed by B to A before A's ask of B).
+   */
+  private peersBySource(key: string, v: Version): NodeId[] {
+    const from = this.current(key, v) ? this.sourceOf(key) : undefined;
+    const rank = (p: NodeId): number => (p === from ? 2 : this.covers(p, v) ? 1 : 0);
+    return this.driver.linkedPeers.sort((a, b) => rank(b) - rank(a));
   }
 
   private async localBlock(
@@ -373,7 +376,7 @@ export class Transfer {
     index: number,
     hash: string,
   ): Promise<Uint8Array | null> {
-    for (const peer of this.peersBySource(v)) {
+    for (const peer of this.peersBySource(key, v)) {
       try {
         const data = await this.asked.asking([key], peer, () =>
           this.driver.fetchBlock(peer, { key, node: v[0], seq: v[1], index, hash }),
@@ -410,17 +413,17 @@ export class Transfer {
         this.closed ||
         left <= 0 ||
         this.progress.waiting >= MAX_SERVE_WAITERS ||
-        this.asked.has(req.key, peer) ||
-        !this.awaits(req.key, [req.node, req.seq])
+        this.asked.has(req.key, peer)
       )
         return null;
-      await this.progress.next(req.key, left);
+      const v: Version = [req.node, req.seq];
+      if (this.expects(req.key, v)) await this.progress.next(req.key, left);
+      else if (sameVersion(this.incoming(req.key) ?? null, v))
+        // Nothing may mark the end of the logging (a version that lost to one landing in the
+        // same commit is never applied here, so no progress follows): look again shortly.
+        await this.progress.next(req.key, Math.min(left, INCOMING_RECHECK_MS));
+      else return null;
     }
-  }
-
-  private awaits(key: string, v: Version): boolean {
-    const incoming = this.incoming(key);
-    return (incoming !== undefined && sameVersion(incoming, v)) || this.expects(key, v);
   }
 
   private async serveNow(rel: string, req: BlockRef): Promise<Uint8Array | null> {

@@ -196,6 +196,11 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     return this.store.state.get(key)?.value ?? undefined;
   }
 
+  /** The peer the winning entry of `key` was merged from (undefined: local, or not known). */
+  sourceOf(key: string): NodeId | undefined {
+    return this.store.state.sourceOf(key);
+  }
+
   /** The winning entry of a key, tombstone included. */
   getEntry(key: string): Entry | undefined {
     return this.store.state.get(key);
