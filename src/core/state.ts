@@ -316,6 +316,15 @@ export class State {
     return id;
   }
 
+  /**
+   * Entries tagged as from `peer` are no longer taken to be held by it (they go back to it):
+   * its link dropped, and a relay pushes a winner before logging it, so a relay that died may
+   * never have logged what it sent. The next merge from it gets a fresh id.
+   */
+  forgetSource(peer: NodeId): void {
+    this.sourceIds.delete(peer);
+  }
+
   /** The peer (current incarnation) the winning entry for `key` came from, if recorded. */
   sourceOf(key: string): NodeId | undefined {
     const tag = this.data.get(key)?.source;

@@ -240,6 +240,27 @@ describe('ack rules (DESIGN §3)', () => {
   });
 });
 
+describe('source tags', () => {
+  const sentKeys = (m: SyncResponse): string[] => m.entries.map((w) => fromWire(w).key);
+
+  it('a peer whose link dropped gets back what it pushed (a relay may not have logged it)', async () => {
+    const h = new Harness();
+    h.linkUp(2);
+    await h.settle();
+    // Relayed by 2 as it merged it: 2 may crash before its own commit of x.
+    await h.deliver(2, { t: 'push', entries: [e('x', 3, 1)].map(toWire) });
+    h.outbox.length = 0;
+    await h.deliver(2, syncFrom2(1, []));
+    expect(sentKeys(h.take('sync-res'))).not.toContain('x'); // linked: not sent back
+    h.handler.linkDown(2, 'process died');
+    h.linkUp(2); // same incarnation: a restart, not a rebuild
+    await h.settle();
+    h.outbox.length = 0;
+    await h.deliver(2, syncFrom2(2, []));
+    expect(sentKeys(h.take('sync-res'))).toContain('x');
+  });
+});
+
 describe('push relay (DESIGN §3)', () => {
   const pushedKeys = (h: Harness): string[] =>
     h.outbox

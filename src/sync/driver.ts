@@ -265,6 +265,7 @@ export class SyncDriver {
     info.roundTimer = null;
     this.views.forget(peer);
     this.push.forget(peer);
+    this.node.state.forgetSource(peer);
     for (const [rid, p] of this.pending)
       if (p.peer === peer) this.fail(rid, p, `link down: ${reason}`);
   }
