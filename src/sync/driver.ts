@@ -391,8 +391,9 @@ export class SyncDriver {
     // A peer's winners are relayed as soon as they are chosen, not after our group commit:
     // they are durable at their origin already (a node pushes its own writes only once they
     // are durable, below), so our fsync adds nothing for the next node but its latency, once
-    // per hop of a chain. Pushes never move acks, so a relay that crashes before its commit
-    // has promised nothing.
+    // per hop of a chain. Pushes never move acks, and the next node's source tag for us is
+    // dropped when our link goes down (linkDown), so a relay that crashes before its commit
+    // gets back in the next round what it relayed and lost.
     const r = await this.node.merge(entries, peer, (winners) => {
       for (const e of winners) this.push.offer(e, peer);
     });
