@@ -81,7 +81,14 @@ export async function soak(
           log(`kill ${node.dir}`);
           down.add(node);
           await node.stop('SIGKILL');
-          setTimeout(() => void node.start().then(() => down.delete(node)), rng.int(300, 1500));
+          // Restarted as an operator would: pointed at the members (each restart listens on a
+          // new port here, so the addresses it stored may all be stale by now; without a seed
+          // a node whose every stored address is stale never finds the cluster again).
+          const seeds = nodes.filter((m) => m !== node).map((m) => m.advertise);
+          setTimeout(
+            () => void node.start(['--peers', seeds.join(',')]).then(() => down.delete(node)),
+            rng.int(300, 1500),
+          );
         } else if (!down.has(node) && !frozen.has(node)) {
           report.freezes++;
           frozen.add(node);
@@ -104,8 +111,27 @@ export async function soak(
     for (const node of nodes) node.signal('SIGCONT');
     const t0 = Date.now();
     while (down.size > 0) await new Promise((r) => setTimeout(r, 50));
-    for (const node of nodes) if (!node.running) await node.start();
-    await converge(nodes, 'the soaked trees to converge', 120_000);
+    for (const node of nodes)
+      if (!node.running)
+        await node.start([
+          '--peers',
+          nodes
+            .filter((m) => m !== node)
+            .map((m) => m.advertise)
+            .join(','),
+        ]);
+    try {
+      await converge(nodes, 'the soaked trees to converge', 120_000);
+    } catch (e) {
+      // What each node was connected to, and its log, say why (kept beside the data).
+      for (const [i, node] of nodes.entries()) {
+        const status = await fetch(`http://${node.advertise}/status`)
+          .then((r) => r.text())
+          .catch((err: unknown) => String(err));
+        await writeFile(path.join(base, `node${i + 1}.log`), `${node.stderr}\n${status}\n`);
+      }
+      throw e;
+    }
     report.convergeMs = Date.now() - t0;
     return report;
   } finally {
