@@ -215,6 +215,7 @@ function table(ms: Measurement[], withSyncthing: boolean): string {
       ms.filter((m) => m.system === sys && m.workload === w);
     const fs = pick('filesync');
     const st = pick('syncthing');
+    if (fs.length === 0 && st.length === 0) continue; // not run (S_REPEAT=0 leaves out s)
     const med = (xs: Measurement[], k: 'ms' | 'peakRssMiB' | 'cpuS'): number =>
       median(xs.map((x) => x[k]));
     const row = [
@@ -262,10 +263,12 @@ if (process.argv[1]?.endsWith('run.ts')) {
     `filesync${withSyncthing ? ' vs Syncthing 1.19' : ''}: 3-node chain A–B–C on loopback, time until C is identical; medians of ${repeat} run(s) (s: ${scaleRepeat})` +
       `\nsizes: a ${sizes.smallFiles} files, c ${sizes.churnOps} ops, b ${sizes.bigBytes / 1048576} MiB, s ${sizes.scaleFiles} files` +
       `\nfsync: filesync fdatasync per WAL group commit + fsync of every received file and its directory; Syncthing defaults` +
-      `\ns: start scan on A ${ms
-        .filter((m) => m.workload === 's' && m.scanMs != null)
-        .map((m) => `${m.system} ${fmt(m.scanMs! / 1000, 1)} s`)
-        .join(', ')}` +
+      (scaleRepeat > 0
+        ? `\ns: start scan on A ${ms
+            .filter((m) => m.workload === 's' && m.scanMs != null)
+            .map((m) => `${m.system} ${fmt(m.scanMs! / 1000, 1)} s`)
+            .join(', ')}`
+        : '') +
       `\nd: conflict copies per node ${ms
         .filter((m) => m.workload === 'd')
         .map((m) => `${m.system} ${m.conflicts?.join('/')}`)
