@@ -306,9 +306,10 @@ export class State {
   }
 
   /**
-   * The source id of `peer`'s current incarnation: entries merged from it are tagged with it,
-   * and deltas for it leave them out (it held each durably when it sent it). Take it before
-   * the merge is logged: `peer` may be found rebuilt meanwhile.
+   * The source id of `peer`'s current incarnation and link: entries merged from it are tagged
+   * with it, and deltas for it leave them out (it held each when it sent it, durably or in a
+   * commit under way; see `forgetSource`). Take it before the merge is logged: `peer` may be
+   * found rebuilt meanwhile.
    */
   sourceIdOf(peer: NodeId): number {
     let id = this.sourceIds.get(peer);

@@ -447,7 +447,8 @@ export class SyncDriver {
       : state.delta(state.peerAcks.get(peer) ?? new Map(), {
           maxEntries: this.opts.pageEntries,
           maxBytes: this.opts.pageBytes,
-          // Not what came from the peer itself: it held each durably when it sent it.
+          // Not what came from the peer itself: it held each when it sent it (a relay may still
+          // have been logging it: a dropped link forgets the tags, see State.forgetSource).
           skipSource: state.sourceIdOf(peer),
         });
     const t0 = this.sched.now();

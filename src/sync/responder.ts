@@ -57,7 +57,8 @@ export class ResponseViews {
     const state = this.state;
     const acks = acksToWire(state.acks());
     const digest = state.digest;
-    // Not what came from the peer itself: it held each durably when it sent it.
+    // Not what came from the peer itself: it held each when it sent it (a relay may still
+    // have been logging it: a dropped link forgets the tags, see State.forgetSource).
     const first = state.delta(theirAcks, {
       maxEntries: this.pageEntries,
       maxBytes: this.pageBytes,
