@@ -15,6 +15,7 @@ class Harness {
   readonly q = new EventQueue();
   readonly outbox: SyncMessage[] = [];
   readonly heldSyncs: (() => void)[] = [];
+  transportClosed = false;
   handler!: TransportHandler;
   readonly node: SimNode;
   readonly driver: SyncDriver;
@@ -46,7 +47,7 @@ class Harness {
       start: (h) => void (this.handler = h),
       dial: () => undefined,
       hangUp: () => undefined,
-      close: async () => undefined,
+      close: async () => void (this.transportClosed = true),
     };
     this.driver = new SyncDriver(
       this.node,
@@ -258,6 +259,17 @@ describe('source tags', () => {
     h.outbox.length = 0;
     await h.deliver(2, syncFrom2(2, []));
     expect(sentKeys(h.take('sync-res'))).toContain('x');
+  });
+});
+
+describe('a store that can no longer log', () => {
+  it('stops sync (its links drop): it may have relayed what it will never hold', async () => {
+    const h = new Harness();
+    h.linkUp(2);
+    await h.settle();
+    h.node.merge = () => Promise.reject(new Error('WAL write failed'));
+    await h.deliver(2, { t: 'push', entries: [e('x', 3, 1)].map(toWire) });
+    expect(h.transportClosed).toBe(true);
   });
 });
 

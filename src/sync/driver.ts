@@ -394,9 +394,22 @@ export class SyncDriver {
     // per hop of a chain. Pushes never move acks, and the next node's source tag for us is
     // dropped when our link goes down (linkDown), so a relay that crashes before its commit
     // gets back in the next round what it relayed and lost.
-    const r = await this.node.merge(entries, peer, (winners) => {
-      for (const e of winners) this.push.offer(e, peer);
-    });
+    let r;
+    try {
+      r = await this.node.merge(entries, peer, (winners) => {
+        for (const e of winners) this.push.offer(e, peer);
+      });
+    } catch (e) {
+      // The store could not log the merge (a failed WAL refuses every write after): we may
+      // have relayed entries we will never hold, and later rounds with no entries would still
+      // let us adopt acks. A node that cannot persist leaves the cluster; its links drop, so
+      // peers forget what they took us to hold.
+      if (!this.stopped) {
+        log.error('merges can no longer be logged; sync stops', { error: String(e) });
+        void this.stop();
+      }
+      throw e;
+    }
     this.counters.entriesReceived += entries.length;
     this.counters.rejected += r.rejected.length;
     return r.rejected.length === 0;
