@@ -341,7 +341,7 @@ export class State {
    */
   forgetPeer(peer: NodeId): void {
     this.peerAcks.delete(peer);
-    this.sourceIds.delete(peer);
+    this.forgetSource(peer);
   }
 
   /** A copy of this node's acks (its own origin included). */

@@ -113,7 +113,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       const e = opts.replica.node.getEntry(key);
       return e !== undefined && sameVersion([e.meta.node, e.meta.seq], v);
     };
-    transfer.sourceOf = (key) => opts.replica.node.sourceOf(key);
+    transfer.sourceOf = (key) => opts.replica.node.state.sourceOf(key);
     transfer.incoming = (key) => {
       const m = opts.replica.node.incomingVersion(key);
       return m === undefined ? undefined : [m.node, m.seq];

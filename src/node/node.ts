@@ -196,11 +196,6 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     return this.store.state.get(key)?.value ?? undefined;
   }
 
-  /** The peer the winning entry of `key` was merged from (undefined: local, or not known). */
-  sourceOf(key: string): NodeId | undefined {
-    return this.store.state.sourceOf(key);
-  }
-
   /** The winning entry of a key, tombstone included. */
   getEntry(key: string): Entry | undefined {
     return this.store.state.get(key);
@@ -286,8 +281,8 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     const ops: StateOp[] = plan.winners.map((entry) => ({ type: 'set', entry }));
     for (const op of ops) this.pendingSource.set(op, from);
     const source = state.sourceIdOf(from); // taken now: `from` may be rebuilt meanwhile
-    if (plan.winners.length > 0) onPlanned?.(plan.winners);
     for (const e of plan.winners) this.incoming.set(e.key, e.meta);
+    if (plan.winners.length > 0) onPlanned?.(plan.winners);
     try {
       await this.store.appendMany(ops);
     } finally {

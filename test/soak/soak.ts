@@ -45,6 +45,16 @@ export async function soak(
   await nodes[0]!.start();
   await nodes[1]!.start(['--peers', nodes[0]!.advertise]);
   await nodes[2]!.start(['--peers', nodes[1]!.advertise]);
+  // A node is restarted as an operator would, pointed at the members: each restart listens on
+  // a new port here, so the addresses it stored may all be stale, and a node whose every
+  // stored address is stale never finds the cluster again.
+  const seedsFor = (node: FsNode): string[] => [
+    '--peers',
+    nodes
+      .filter((m) => m !== node)
+      .map((m) => m.advertise)
+      .join(','),
+  ];
   const down = new Set<FsNode>();
   const frozen = new Set<FsNode>();
   const report: SoakReport = { ops: 0, kills: 0, freezes: 0, convergeMs: 0 };
@@ -81,12 +91,9 @@ export async function soak(
           log(`kill ${node.dir}`);
           down.add(node);
           await node.stop('SIGKILL');
-          // Restarted as an operator would: pointed at the members (each restart listens on a
-          // new port here, so the addresses it stored may all be stale by now; without a seed
-          // a node whose every stored address is stale never finds the cluster again).
-          const seeds = nodes.filter((m) => m !== node).map((m) => m.advertise);
+          const seeds = seedsFor(node); // the members' addresses now, before any restarts
           setTimeout(
-            () => void node.start(['--peers', seeds.join(',')]).then(() => down.delete(node)),
+            () => void node.start(seeds).then(() => down.delete(node)),
             rng.int(300, 1500),
           );
         } else if (!down.has(node) && !frozen.has(node)) {
@@ -111,15 +118,7 @@ export async function soak(
     for (const node of nodes) node.signal('SIGCONT');
     const t0 = Date.now();
     while (down.size > 0) await new Promise((r) => setTimeout(r, 50));
-    for (const node of nodes)
-      if (!node.running)
-        await node.start([
-          '--peers',
-          nodes
-            .filter((m) => m !== node)
-            .map((m) => m.advertise)
-            .join(','),
-        ]);
+    for (const node of nodes) if (!node.running) await node.start(seedsFor(node));
     try {
       await converge(nodes, 'the soaked trees to converge', 120_000);
     } catch (e) {
