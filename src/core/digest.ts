@@ -5,7 +5,8 @@ export const BUCKETS = 256;
 
 /** Hash of one entry over (key, meta, value or tombstone). */
 export function entryHash(e: Entry): [number, number] {
-  const h = new Hasher64().string(e.key).word(e.meta.node).uint(e.meta.seq).uint(e.meta.ts);
+  const m = e.meta;
+  const h = new Hasher64().string(e.key).word(m.node).uint(m.seq).uint(m.ts);
   if (e.value === null) h.word(0x7073_6d74 /* tombstone marker */).word(-1);
   else h.word(1).bytes(e.value);
   return h.finish();

@@ -278,3 +278,22 @@ describe('State source tags', () => {
     expect(s.sourceOf('j')).toBeUndefined();
   });
 });
+
+describe('State.holds', () => {
+  it('tells the winning write by its meta, whatever object carries it', () => {
+    const first: Entry = { key: 'k', value: new Uint8Array([1]), meta: { node: 7, seq: 1, ts: 5 } };
+    const later: Entry = { key: 'k', value: new Uint8Array([2]), meta: { node: 8, seq: 1, ts: 6 } };
+    const s = build([first]);
+    expect(s.holds(first)).toBe(true);
+    expect(s.holds({ ...first, meta: { ...first.meta } })).toBe(true); // a copy, as a merge has
+    expect(s.holds({ ...first, meta: { ...first.meta, ts: 4 } })).toBe(false);
+    expect(s.holds({ ...first, key: 'other' })).toBe(false);
+    s.apply({ type: 'set', entry: later });
+    expect(s.holds(first)).toBe(false);
+    expect(s.holds(later)).toBe(true);
+    // The kept entry hands out its meta as a fresh object each time: never compare by identity.
+    expect(s.get('k')!.meta).toEqual(later.meta);
+    s.setSource('k', { ...later.meta }, s.sourceIdOf(8));
+    expect(s.sourceOf('k')).toBe(8);
+  });
+});

@@ -10,7 +10,6 @@ import { OriginIndex } from './origin-index.js';
 import { stampTs, supersedes } from './order.js';
 import { COMPACT_FACTOR, COMPACT_MIN_BYTES, KeptEntry, ValueArena } from './value-arena.js';
 import type { Acks, Entry, NodeId, ReadonlyAcks, StateOp } from './types.js';
-import { sameMeta } from './types.js';
 
 /** Where a delta page stops: the last (origin, seq) it included. */
 export interface DeltaCursor {
@@ -110,6 +109,11 @@ export class State {
     return this.data.get(key);
   }
 
+  /** Whether the entry now winning for `e.key` is the write `e` (same meta). */
+  holds(e: Entry): boolean {
+    return this.data.get(e.key)?.is(e.meta) === true;
+  }
+
   /** Winning entries (tombstones included) whose key starts with `prefix`, in insertion order. */
   *entries(prefix = ''): Generator<Entry> {
     for (const [key, e] of this.data) if (key.startsWith(prefix)) yield e;
@@ -149,12 +153,12 @@ export class State {
     const cur = this.data.get(incoming.key);
     if (!supersedes(incoming.meta, cur?.meta)) return false;
     // The kept entry is a copy with the value in the arena and no source (the embedder names
-    // the new winner's, if any); it shares `meta` with `incoming`, which is how callers tell
-    // whether the entry they applied is the winner.
+    // the new winner's, if any); callers tell whether the entry they applied won by its meta.
     const e = new KeptEntry(incoming.key, incoming.meta, incoming.value, this.values);
     this.liveValueBytes += e.valueBytes - (cur?.valueBytes ?? 0);
     if (cur !== undefined) {
-      this.origins.remove(cur.meta.node, cur.meta.seq);
+      const m = cur.meta;
+      this.origins.remove(m.node, m.seq);
       this.digestState.toggle(cur);
       if (cur.tombstone) {
         this.tombstoneCount--;
@@ -186,7 +190,7 @@ export class State {
   /** Tombstone GC: drop the tombstone only if it is still exactly the winner named. */
   private applyClear(key: string, meta: Entry['meta']): boolean {
     const cur = this.data.get(key);
-    if (cur === undefined || !cur.tombstone || !sameMeta(cur.meta, meta)) return false;
+    if (cur === undefined || !cur.tombstone || !cur.is(meta)) return false;
     this.data.delete(key);
     this.origins.remove(meta.node, meta.seq);
     this.digestState.toggle(cur);
@@ -302,7 +306,7 @@ export class State {
    */
   setSource(key: string, meta: Entry['meta'], source: number): void {
     const e = this.data.get(key);
-    if (e?.meta === meta) e.source = source;
+    if (e?.is(meta) === true) e.source = source;
   }
 
   /**
@@ -375,10 +379,11 @@ export class State {
     for (const [key, since] of this.tombstoneSince) {
       if (nowMs - since < minAgeMs) continue;
       const e = this.data.get(key)!;
-      let covered = this.ack(e.meta.node) >= e.meta.seq;
+      const { node, seq } = e.meta;
+      let covered = this.ack(node) >= seq;
       for (const m of this.memberSet) {
         if (!covered) break;
-        covered = (this.peerAcks.get(m)?.get(e.meta.node) ?? 0) >= e.meta.seq;
+        covered = (this.peerAcks.get(m)?.get(node) ?? 0) >= seq;
       }
       if (covered) out.push(e);
       if (out.length >= max) break;

@@ -1,4 +1,4 @@
-import type { Entry, Meta } from './types.js';
+import type { Entry, Meta, NodeId } from './types.js';
 
 /**
  * Where the state keeps the bytes of winning values. A value arrives as a view into something
@@ -20,9 +20,15 @@ export const COMPACT_MIN_BYTES = 64 * VALUE_SLAB_BYTES;
  * A winning entry as the state keeps it. Its value is a range of a slab, viewed only when asked
  * for: a Uint8Array kept per value cost ~96 bytes, more than a typical value (a file record is
  * ~150), and the separate map of source tags ~36 more per key. At 100,000 keys that was ~11 MiB
- * per node. The range lives in private fields, so the entry reads like any other `Entry`.
+ * per node. Its meta is kept as three fields and handed out as a fresh object: a kept `Meta`
+ * object cost 64 bytes (its timestamp, above 2^31, is a heap number of its own) where the fields
+ * cost 40. So `meta` has no identity: compare metas with `sameMeta`. The range and the meta live
+ * in private fields, so the entry reads like any other `Entry`.
  */
 export class KeptEntry implements Entry {
+  readonly #node: NodeId;
+  readonly #seq: number;
+  readonly #ts: number;
   #slab: Uint8Array | null;
   #start: number;
   readonly #length: number;
@@ -31,13 +37,26 @@ export class KeptEntry implements Entry {
 
   constructor(
     readonly key: string,
-    readonly meta: Meta,
+    meta: Meta,
     value: Uint8Array | null,
     arena: ValueArena,
   ) {
+    this.#node = meta.node;
+    this.#seq = meta.seq;
+    this.#ts = meta.ts;
     this.#length = value?.length ?? 0;
     this.#slab = value === null ? null : arena.keep(value);
     this.#start = value === null ? 0 : arena.keptAt;
+  }
+
+  /** A fresh copy of the entry's meta. */
+  get meta(): Meta {
+    return { node: this.#node, seq: this.#seq, ts: this.#ts };
+  }
+
+  /** Whether this entry is exactly the write `m` names. */
+  is(m: Meta): boolean {
+    return this.#node === m.node && this.#seq === m.seq && this.#ts === m.ts;
   }
 
   /** A fresh view of the kept bytes (null for a tombstone). */

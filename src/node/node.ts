@@ -289,9 +289,9 @@ export class WaveNode extends EventEmitter<NodeEvents> {
       for (const e of plan.winners)
         if (this.incoming.get(e.key) === e.meta) this.incoming.delete(e.key);
     }
-    // An op that lost to another write landing in the same group is not "applied".
-    // (Compared by meta: the state keeps its own copy of each entry, see ValueArena.)
-    const applied = plan.winners.filter((e) => state.get(e.key)?.meta === e.meta);
+    // An op that lost to another write landing in the same group is not "applied" (the same
+    // write merged from two peers at once is applied by both: either source tag is true).
+    const applied = plan.winners.filter((e) => state.holds(e));
     for (const e of applied) state.setSource(e.key, e.meta, source);
     return { applied, stale: plan.stale, rejected: plan.rejected };
   }

@@ -164,7 +164,8 @@ export type ResponseMessage =
 export const MAX_BLOCK_BYTES = 1024 * 1024;
 
 export function toWire(e: Entry): EntryWire {
-  return [e.key, e.value, e.meta.node, e.meta.seq, e.meta.ts];
+  const m = e.meta;
+  return [e.key, e.value, m.node, m.seq, m.ts];
 }
 
 export function fromWire(w: EntryWire): Entry {

@@ -131,8 +131,7 @@ export class SimNode extends EventEmitter<{ change: [ChangeLike] }> implements S
     const source = this.state.sourceIdOf(from); // before the merge is logged
     if (plan.winners.length > 0) onPlanned?.(plan.winners);
     await Promise.all(plan.winners.map((entry) => this.append({ type: 'set', entry }, from)));
-    // By meta: the state keeps its own copy of each entry (see ValueArena).
-    const applied = plan.winners.filter((e) => this.state.get(e.key)?.meta === e.meta);
+    const applied = plan.winners.filter((e) => this.state.holds(e));
     for (const e of applied) this.state.setSource(e.key, e.meta, source);
     return { applied, stale: plan.stale, rejected: plan.rejected };
   }
