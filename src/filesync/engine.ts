@@ -55,6 +55,8 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   private readonly queue = new Set<string>();
   private readonly retry = new Map<string, NodeJS.Timeout>();
   private running = 0;
+  /** Applies cut short by close(): the next start applies them (their KV version is newer). */
+  private interrupted = 0;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
   private rescanPending = false;
@@ -227,7 +229,9 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
 
   private pump(): void {
     const limit = this.opts.applyConcurrency ?? 64;
-    while (this.running < limit && this.queue.size > 0) {
+    // Closing: what is still queued stays for the next start (it finds the KV ahead of the
+    // index for those paths), instead of each failing on a stopped transfer.
+    while (!this.closed && this.running < limit && this.queue.size > 0) {
       const rel = this.queue.values().next().value as string;
       this.queue.delete(rel);
       this.running++;
@@ -238,6 +242,11 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
         })
         .catch((e: unknown) => {
           if (e instanceof SupersededError) return; // the newer version is queued behind it
+          if (this.closed) {
+            this.interrupted++; // one line at close, not one per path (100,000 when large)
+            log.debug('apply cut short by close', { path: rel, error: String(e) });
+            return;
+          }
           this.fail(rel, e);
           this.scheduleRetry(rel);
         })
@@ -275,6 +284,8 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     await this.watcher?.close();
     this.ctx.transfer.close();
     await Promise.allSettled([...this.locks.values()]);
+    const left = this.queue.size + this.interrupted;
+    if (left > 0) log.info('stopped before applying every change', { paths: left });
     await this.ctx.index.save();
   }
 }

@@ -1,0 +1,63 @@
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDir, waitFor } from '../../test/helpers/tmp.js';
+import { Replica } from '../replica/index.js';
+import { FileSync, type FileEvent } from './engine.js';
+import { sha256 } from './hasher.js';
+import { admitFileEntry, keyOf } from './paths.js';
+import { encodeRecord } from './record.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeEach(async () => ({ dir, cleanup } = await tempDir('filesync-engine-')));
+afterEach(() => cleanup());
+
+describe('FileSync.close', () => {
+  it('leaves applies still queued for the next start, without an error per path', async () => {
+    const dataDir = path.join(dir, 'data');
+    const root = path.join(dir, 'root');
+    const open = async (): Promise<[Replica, FileSync, FileEvent[]]> => {
+      const replica = await Replica.start({ dataDir, port: 0, node: { admit: admitFileEntry } });
+      const fs = await FileSync.start({ root, dataDir, replica, watch: false });
+      const events: FileEvent[] = [];
+      fs.on('event', (e) => events.push(e));
+      return [replica, fs, events];
+    };
+    const [replica, fs, events] = await open();
+    // 200 files from a peer that is not connected: no one can serve their content, so 64
+    // applies wait on peers and the rest queue behind them.
+    const peer = 4242;
+    const content = Buffer.from('nobody can serve this');
+    const value = encodeRecord({
+      type: 'file',
+      size: content.length,
+      mtimeMs: 1,
+      mode: 0o644,
+      hash: sha256(content),
+      blocks: [],
+      target: null,
+      prev: null,
+      history: [],
+    });
+    const entries = Array.from({ length: 200 }, (_, i) => ({
+      key: keyOf(`f${i}`),
+      value,
+      meta: { node: peer, seq: i + 1, ts: Date.now() },
+    }));
+    await replica.node.merge(entries, peer);
+    await waitFor(() => fs.progress.applying > 0 && fs.progress.applyQueued > 0, 'applies');
+    await fs.close();
+    await replica.close();
+    expect(events.filter((e) => e.kind === 'error')).toEqual([]);
+
+    // The next start finds the KV ahead of the disk for every one of them and queues it again.
+    const [replica2, fs2] = await open();
+    try {
+      const { applying, applyQueued } = fs2.progress;
+      expect(applying + applyQueued).toBe(200);
+    } finally {
+      await fs2.close();
+      await replica2.close();
+    }
+  });
+});
