@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { identicalAt, until } from '../../bench/sync/tree.js';
+import { entryCount, identicalAt, until } from '../../bench/sync/tree.js';
 import { tempDir } from '../helpers/tmp.js';
 
 let dir: string;
@@ -29,6 +29,18 @@ describe('bench tree comparison', () => {
     expect(at).not.toBeNull();
     expect(at!).toBeGreaterThanOrEqual(before);
     expect(at!).toBeLessThanOrEqual(performance.now());
+  });
+
+  it('counts paths (dirs too) without excluded ones or Syncthing temp files', async () => {
+    const a = await tree('a', {
+      'x/one': '1',
+      'x/y/two': '2',
+      three: '3',
+      '.filesync/index': 'not content',
+      'x/.syncthing.one.tmp': 'temp',
+    });
+    expect(entryCount(a, ['.filesync'])).toBe(5); // x, x/one, x/y, x/y/two, three
+    expect(entryCount(path.join(dir, 'missing'), [])).toBe(0);
   });
 
   it('finds trees different when only the content differs (same names, sizes and modes)', async () => {
