@@ -1,14 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  open as openCb,
-  openSync,
-  read,
-  readSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, constants, open as openCb, writeSync } from 'node:fs';
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
@@ -24,6 +15,9 @@ import { absPath, pathOf } from './paths.js';
 import { RecentBlocks } from './recent-blocks.js';
 import { BLOCK_BYTES, sameVersion, type FileRecord, type Version } from './record.js';
 import { ByteBudget } from './byte-budget.js';
+import { blockList, LocalBlocks, readBlock } from './local-blocks.js';
+
+const openAsync = promisify(openCb);
 
 const log = logger('transfer');
 
@@ -72,50 +66,6 @@ export interface TransferStatus {
   startedMs: number;
 }
 
-function blockList(r: FileRecord): string[] {
-  if (r.size === 0) return [];
-  return r.size > BLOCK_BYTES ? r.blocks : [r.hash];
-}
-
-const readAsync = promisify(read);
-const openAsync = promisify(openCb);
-
-/**
- * Block `index` of the file at `abs`, or null if it has no such block. The buffer is the
- * block's own length (small files are the common case: never a whole BLOCK_BYTES each); small
- * blocks are read inline, large ones off the event loop (see localfs.ts).
- */
-async function readBlock(
-  abs: string,
-  index: number,
-  flags = constants.O_RDONLY | constants.O_NOFOLLOW,
-): Promise<Buffer | null> {
-  let fd;
-  try {
-    fd = openSync(abs, flags);
-  } catch {
-    return null;
-  }
-  try {
-    const offset = index * BLOCK_BYTES;
-    const want = Math.min(BLOCK_BYTES, fstatSync(fd).size - offset);
-    if (want <= 0) return null;
-    const buf = Buffer.allocUnsafe(want);
-    let filled = 0;
-    while (filled < want) {
-      const n =
-        want <= SMALL_READ_BYTES
-          ? readSync(fd, buf, filled, want - filled, offset + filled)
-          : (await readAsync(fd, buf, filled, want - filled, offset + filled)).bytesRead;
-      if (n === 0) break;
-      filled += n;
-    }
-    return buf.subarray(0, filled);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * Block transfer: content for a file version comes from local blocks first (any indexed file
  * holding the block, a trashed copy, an interrupted download of the same version), then from
@@ -128,8 +78,7 @@ export class Transfer {
   private readonly recent = new RecentBlocks();
   /** Block bytes the downloads hold now (see DOWNLOAD_HELD_MAX_BYTES). */
   readonly held = new ByteBudget(DOWNLOAD_HELD_MAX_BYTES);
-  /** Trashed files by content hash (a move or rename sends nothing). */
-  private readonly trashed = new Map<string, string>();
+  private readonly local: LocalBlocks;
   readonly counters = { blocksLocal: 0, blocksRemote: 0, bytesIn: 0, bytesOut: 0, failures: 0 };
   private readonly progress = new KeyProgress();
   private closed = false;
@@ -157,6 +106,7 @@ export class Transfer {
     private readonly index: DiskIndex,
     private readonly driver: SyncDriver,
   ) {
+    this.local = new LocalBlocks(root, index);
     driver.serveBlocks((peer, req) => this.serve(peer, req));
     this.batcher = new BlockBatcher(driver, this.asked);
   }
@@ -171,7 +121,7 @@ export class Transfer {
   }
 
   noteTrashed(hash: string, abs: string): void {
-    if (hash !== '') this.trashed.set(hash, abs);
+    this.local.noteTrashed(hash, abs);
   }
 
   active(): TransferStatus[] {
@@ -217,7 +167,7 @@ export class Transfer {
           const release = await this.held.acquire(Math.min(BLOCK_BYTES, r.size - i * BLOCK_BYTES));
           try {
             const data =
-              (await this.localBlock(resuming ? tmp : null, key, r, i)) ??
+              (await this.fromDisk(resuming ? tmp : null, key, r, i)) ??
               (await this.remoteBlock(key, v, i, blocks[i]!));
             await fh.write(data, 0, data.length, i * BLOCK_BYTES);
             whole.add(i, data);
@@ -256,7 +206,7 @@ export class Transfer {
       const data =
         d.blocks.length === 0
           ? Buffer.alloc(0)
-          : ((await this.localBlock(null, key, r, 0)) ??
+          : ((await this.fromDisk(null, key, r, 0)) ??
             (await this.batchedBlock(key, v, d.blocks[0]!)) ??
             (await this.remoteBlock(key, v, 0, d.blocks[0]!)));
       // Creating a file waits on the journal (behind other files' fsyncs): off the loop. Created
@@ -309,37 +259,14 @@ export class Transfer {
     return this.driver.linkedPeers.sort((a, b) => rank(b) - rank(a));
   }
 
-  private async localBlock(
+  private async fromDisk(
     tmp: string | null,
     key: string,
     r: FileRecord,
     i: number,
   ): Promise<Buffer | null> {
-    const want = blockList(r)[i]!;
-    const rel = pathOf(key);
-    const candidates: string[] = tmp === null ? [] : [tmp];
-    if (this.trashed.has(r.hash)) candidates.push(this.trashed.get(r.hash)!);
-    for (const p of this.index.withHash(r.hash)) candidates.push(absPath(this.root, p));
-    if (r.size > BLOCK_BYTES) {
-      for (const p of this.index.withBlock(want)) {
-        const e = this.index.get(p);
-        const j = e?.blocks.indexOf(want) ?? -1;
-        if (j >= 0) {
-          const data = await readBlock(path.join(this.root, p), j);
-          if (data && sha256(data) === want) return this.local(data);
-        }
-      }
-    }
-    if (rel !== null && this.index.get(rel)) candidates.push(absPath(this.root, rel));
-    for (const c of candidates) {
-      const data = await readBlock(c, i);
-      if (data && data.length > 0 && sha256(data) === want) return this.local(data);
-    }
-    return null;
-  }
-
-  private local(data: Buffer): Buffer {
-    this.counters.blocksLocal++;
+    const data = await this.local.find(tmp, key, r, i);
+    if (data !== null) this.counters.blocksLocal++;
     return data;
   }
 

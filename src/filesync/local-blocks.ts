@@ -1,0 +1,96 @@
+import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { DiskIndex } from './disk-index.js';
+import { sha256 } from './hasher.js';
+import { SMALL_READ_BYTES } from './localfs.js';
+import { absPath, pathOf } from './paths.js';
+import { BLOCK_BYTES, type FileRecord } from './record.js';
+
+const readAsync = promisify(read);
+
+/** The block hashes of a record's content: its one hash for a file of at most one block. */
+export function blockList(r: FileRecord): string[] {
+  if (r.size === 0) return [];
+  return r.size > BLOCK_BYTES ? r.blocks : [r.hash];
+}
+
+/**
+ * Block `index` of the file at `abs`, or null if it has no such block. The buffer is the
+ * block's own length (small files are the common case: never a whole BLOCK_BYTES each); small
+ * blocks are read inline, large ones off the event loop (see localfs.ts).
+ */
+export async function readBlock(
+  abs: string,
+  index: number,
+  flags = constants.O_RDONLY | constants.O_NOFOLLOW,
+): Promise<Buffer | null> {
+  let fd;
+  try {
+    fd = openSync(abs, flags);
+  } catch {
+    return null;
+  }
+  try {
+    const offset = index * BLOCK_BYTES;
+    const want = Math.min(BLOCK_BYTES, fstatSync(fd).size - offset);
+    if (want <= 0) return null;
+    const buf = Buffer.allocUnsafe(want);
+    let filled = 0;
+    while (filled < want) {
+      const n =
+        want <= SMALL_READ_BYTES
+          ? readSync(fd, buf, filled, want - filled, offset + filled)
+          : (await readAsync(fd, buf, filled, want - filled, offset + filled)).bytesRead;
+      if (n === 0) break;
+      filled += n;
+    }
+    return buf.subarray(0, filled);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Where a block a download needs may already be on this node's disk: an interrupted download of
+ * the same version, a trashed copy (a move or rename sends nothing), any indexed file with the
+ * same content or holding that block, the path itself. Every block found is hash-checked.
+ */
+export class LocalBlocks {
+  /** Trashed files by content hash. */
+  private readonly trashed = new Map<string, string>();
+
+  constructor(
+    private readonly root: string,
+    private readonly index: DiskIndex,
+  ) {}
+
+  noteTrashed(hash: string, abs: string): void {
+    if (hash !== '') this.trashed.set(hash, abs);
+  }
+
+  /** Block `i` of record `r` for `key`, from `tmp` (a resumed download) or any local copy. */
+  async find(tmp: string | null, key: string, r: FileRecord, i: number): Promise<Buffer | null> {
+    const want = blockList(r)[i]!;
+    const rel = pathOf(key);
+    const candidates: string[] = tmp === null ? [] : [tmp];
+    if (this.trashed.has(r.hash)) candidates.push(this.trashed.get(r.hash)!);
+    for (const p of this.index.withHash(r.hash)) candidates.push(absPath(this.root, p));
+    if (r.size > BLOCK_BYTES) {
+      for (const p of this.index.withBlock(want)) {
+        const e = this.index.get(p);
+        const j = e?.blocks.indexOf(want) ?? -1;
+        if (j >= 0) {
+          const data = await readBlock(path.join(this.root, p), j);
+          if (data && sha256(data) === want) return data;
+        }
+      }
+    }
+    if (rel !== null && this.index.get(rel)) candidates.push(absPath(this.root, rel));
+    for (const c of candidates) {
+      const data = await readBlock(c, i);
+      if (data && data.length > 0 && sha256(data) === want) return data;
+    }
+    return null;
+  }
+}
