@@ -18,6 +18,15 @@ if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) {
   v8.setFlagsFromString('--heap-growing-percent=50');
 }
 
+// JIT: V8 optimises a function once it has run ~66 KB of bytecode ticks (--interrupt-budget).
+// A node's work comes in bursts (a thousand files written at once), and in the first bursts
+// after start TurboFan compiled a quarter of the CPU the three nodes used (perf, workload a
+// on a fresh chain). Four times the budget optimises only what stays hot: a 1000-file sync
+// 1.04–1.16 s → 0.79–0.94 s, 25–30 % less CPU per node; b and s (10,000 files) unchanged.
+if (!process.execArgv.some((a) => a.startsWith('--interrupt-budget'))) {
+  v8.setFlagsFromString('--interrupt-budget=270336');
+}
+
 // React (the TUI) is several times slower in development mode.
 process.env.NODE_ENV ??= 'production';
 // Every fs call (fsync above all) holds a libuv pool thread; the default 4 would serialise the
