@@ -1,7 +1,7 @@
-import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { DiskIndex } from './disk-index.js';
+import type { DiskIndex, IndexEntry } from './disk-index.js';
 import { sha256 } from './hasher.js';
 import { SMALL_READ_BYTES } from './localfs.js';
 import { absPath, pathOf } from './paths.js';
@@ -15,19 +15,36 @@ export function blockList(r: FileRecord): string[] {
   return r.size > BLOCK_BYTES ? r.blocks : [r.hash];
 }
 
+/** The hash the index holds for block `i` of an indexed file (its content hash if one block). */
+export function indexedBlockHash(e: IndexEntry, i: number): string | undefined {
+  if (e.type !== 'file') return undefined;
+  return e.size > BLOCK_BYTES ? e.blocks[i] : i === 0 ? e.hash : undefined;
+}
+
 /**
  * Block `index` of the file at `abs`, or null if it has no such block. The buffer is the
  * block's own length (small files are the common case: never a whole BLOCK_BYTES each); small
  * blocks are read inline, large ones off the event loop (see localfs.ts).
  */
-export async function readBlock(
+export async function readBlock(abs: string, index: number): Promise<Buffer | null> {
+  return (await readBlockAt(abs, index, false))?.data ?? null;
+}
+
+/** A block and, when asked for, an fstat of its descriptor taken after the read. */
+export interface BlockRead {
+  data: Buffer;
+  statAfter: Stats | null;
+}
+
+/** `readBlock`, with the file's stat after the read when `stat` (one more syscall). */
+export async function readBlockAt(
   abs: string,
   index: number,
-  flags = constants.O_RDONLY | constants.O_NOFOLLOW,
-): Promise<Buffer | null> {
+  stat: boolean,
+): Promise<BlockRead | null> {
   let fd;
   try {
-    fd = openSync(abs, flags);
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
     return null;
   }
@@ -45,7 +62,7 @@ export async function readBlock(
       if (n === 0) break;
       filled += n;
     }
-    return buf.subarray(0, filled);
+    return { data: buf.subarray(0, filled), statAfter: stat ? fstatSync(fd) : null };
   } finally {
     closeSync(fd);
   }

@@ -1,10 +1,12 @@
-import { readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstatSync, utimesSync, writeSync, openSync, closeSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
 import type { BlockRequest, SyncDriver } from '../sync/index.js';
 import { DiskIndex } from './disk-index.js';
-import { sha256 } from './hasher.js';
+import { hashFile, sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
 import { BLOCK_BYTES, type FileRecord, type Version } from './record.js';
 import {
@@ -76,13 +78,11 @@ beforeEach(async () => ({ dir, cleanup } = await tempDir('transfer-')));
 afterEach(() => cleanup());
 
 /** A Transfer in this test's temp dir, talking to `driver`. */
-async function transferOver(driver: SyncDriver): Promise<Transfer> {
-  const t = new Transfer(
-    path.join(dir, 'root'),
-    path.join(dir, 'tmp'),
-    new DiskIndex(path.join(dir, 'index')),
-    driver,
-  );
+async function transferOver(
+  driver: SyncDriver,
+  index = new DiskIndex(path.join(dir, 'index')),
+): Promise<Transfer> {
+  const t = new Transfer(path.join(dir, 'root'), path.join(dir, 'tmp'), index, driver);
   await t.init();
   return t;
 }
@@ -216,6 +216,58 @@ describe('a relay serving a version it is still fetching', () => {
     const tmp = await t.fetch(key, record, v);
     await rm(tmp); // nothing on disk holds it any more (and nothing indexes it)
     expect(Buffer.from((await serve(3, req))!)).toEqual(content);
+  });
+});
+
+describe('block hash checks', () => {
+  it('a downloader turns down a block that fails its hash and never writes it', async () => {
+    const forged = Buffer.alloc(content.length, 0x2a);
+    const { driver, calls } = fakeDriver(new Map([[record.hash, forged]]));
+    const t = await transferOver(driver);
+    t.current = () => calls.singles < 2; // superseded after two refused answers: stop asking
+    await expect(t.fetch(key, record, v)).rejects.toBeInstanceOf(SupersededError);
+    expect(calls.singles + calls.batches).toBeGreaterThanOrEqual(2);
+    for (const n of await readdir(path.join(dir, 'tmp')))
+      expect(await readFile(path.join(dir, 'tmp', n))).not.toEqual(forged);
+    expect(t.counters.blocksRemote).toBe(0);
+  });
+
+  it('serves a large block of an indexed file unchanged since hashed without hashing it again', async () => {
+    const root = path.join(dir, 'root');
+    await mkdir(root, { recursive: true });
+    const abs = path.join(root, 'big.bin');
+    await writeFile(abs, randomBytes(BLOCK_BYTES + 100));
+    const mtime = 1_700_000_000; // whole seconds: utimes gives back exactly this mtimeMs
+    utimesSync(abs, mtime, mtime);
+    const h = await hashFile(abs);
+    const st = lstatSync(abs);
+    const index = new DiskIndex(path.join(dir, 'index'));
+    index.set('big.bin', {
+      type: 'file',
+      size: h.size,
+      mtimeMs: st.mtimeMs,
+      ino: st.ino,
+      mode: 0o644,
+      hash: h.hash,
+      blocks: h.blocks,
+      target: null,
+      version: [1, 7],
+    });
+    const { driver, serve } = fakeDriver(new Map());
+    await transferOver(driver, index);
+    const ask: BlockRequest = { ...req, key: keyOf('big.bin'), hash: h.blocks[0]! };
+    // Rewritten in place behind the index's back, stat put back as it was: the index vouches
+    // for the block and it goes out unchecked (the asker's own check is what catches this).
+    const fd = openSync(abs, 'r+');
+    writeSync(fd, Buffer.alloc(10, 0x2a), 0, 10, 0);
+    closeSync(fd);
+    utimesSync(abs, mtime, mtime);
+    const sent = await serve()(3, ask);
+    expect(sent).not.toBeNull();
+    expect(sha256(sent!)).not.toBe(h.blocks[0]);
+    // Once its stat moved, every block served from it is hash-checked: this one is not sent.
+    utimesSync(abs, mtime + 1, mtime + 1);
+    expect(await serve()(3, ask)).toBeNull();
   });
 });
 
