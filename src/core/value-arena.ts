@@ -22,8 +22,8 @@ export const COMPACT_MIN_BYTES = 64 * VALUE_SLAB_BYTES;
  * ~150), and the separate map of source tags ~36 more per key. At 100,000 keys that was ~11 MiB
  * per node. Its meta is kept as three fields and handed out as a fresh object: a kept `Meta`
  * object cost 64 bytes (its timestamp, above 2^31, is a heap number of its own) where the fields
- * cost 40. So `meta` has no identity: compare metas with `sameMeta`. The range and the meta live
- * in private fields, so the entry reads like any other `Entry`.
+ * cost 40. So `meta` has no identity: compare by value (`is`, `State.holds`). The range and
+ * the meta live in private fields, so the entry reads like any other `Entry`.
  */
 export class KeptEntry implements Entry {
   readonly #node: NodeId;
