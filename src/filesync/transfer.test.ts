@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { lstatSync, utimesSync, writeSync, openSync, closeSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
@@ -268,6 +268,35 @@ describe('block hash checks', () => {
     // Once its stat moved, every block served from it is hash-checked: this one is not sent.
     utimesSync(abs, mtime + 1, mtime + 1);
     expect(await serve()(3, ask)).toBeNull();
+  });
+});
+
+describe('durability of a large download', () => {
+  it('fails when a writeback started along the way fails, though the final fsync succeeds', async () => {
+    // Linux reports a writeback error to a descriptor once: the final fsync would not see it.
+    const parts = Array.from({ length: 33 }, () => randomBytes(BLOCK_BYTES));
+    const whole = Buffer.concat(parts);
+    const big: FileRecord = {
+      ...record,
+      size: whole.length,
+      hash: sha256(whole),
+      blocks: parts.map((b) => sha256(b)),
+    };
+    const [t] = await relay(new Map(parts.map((b) => [sha256(b), b])));
+    const probe = await open(path.join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    const spy = vi.spyOn(proto, 'datasync').mockRejectedValueOnce(eio);
+    try {
+      await expect(t.fetch(keyOf('big.bin'), big, v)).rejects.toBe(eio);
+      expect(spy).toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+    // Without the failure the same download lands whole.
+    const tmp = await t.fetch(keyOf('big.bin'), big, [1, 8]);
+    expect((await readFile(tmp)).equals(whole)).toBe(true);
   });
 });
 

@@ -42,6 +42,8 @@ export const DOWNLOAD_HELD_MAX_BYTES = 8 * 1024 * 1024;
 /** How long to keep asking peers for a block they do not have yet (a relay still fetching it). */
 const REMOTE_PATIENCE_MS = 10_000;
 
+/** A download starts writing back what it wrote every this many bytes (see fetch). */
+const FLUSH_EVERY_BYTES = 32 * 1024 * 1024;
 /** Blocks of a download waiting for an earlier one before the whole-file hash gives up. */
 const WHOLE_HASH_HELD_BYTES = 32 * 1024 * 1024;
 /** How long a block request for a version this node is about to hold waits for it. */
@@ -165,6 +167,12 @@ export class Transfer {
     const resuming = (await fh.stat()).size > 0;
     this.downloads.set(key, d);
     const whole = new InOrderHash(WHOLE_HASH_HELD_BYTES);
+    // Writeback started along the way (one at a time), so the final fsync is not all of it.
+    // Its error is kept and thrown at the end: Linux reports a writeback error to a descriptor
+    // once, so the final fsync would not see it again.
+    let flushing: Promise<void> | null = null;
+    let flushError: unknown = null;
+    let unflushed = 0;
     try {
       let next = 0;
       const worker = async (): Promise<void> => {
@@ -176,6 +184,14 @@ export class Transfer {
               (await this.fromDisk(resuming ? tmp : null, key, r, i)) ??
               (await this.remoteBlock(key, v, i, blocks[i]!));
             await fh.write(data, 0, data.length, i * BLOCK_BYTES);
+            unflushed += data.length;
+            if (unflushed >= FLUSH_EVERY_BYTES && flushing === null) {
+              unflushed = 0;
+              flushing = fh
+                .datasync()
+                .catch((e: unknown) => void (flushError ??= e))
+                .finally(() => (flushing = null));
+            }
             whole.add(i, data);
             d.have.add(i);
             d.bytesDone += data.length;
@@ -190,7 +206,10 @@ export class Transfer {
       );
       await fh.truncate(r.size);
       await fh.sync();
+      await flushing;
+      if (flushError !== null) throw flushError;
     } finally {
+      await flushing;
       await fh.close();
       this.downloads.delete(key);
     }
