@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fileRecordOf } from '../../test/helpers/records.js';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
 import { Replica } from '../replica/index.js';
 import { FileSync, type FileEvent } from './engine.js';
-import { sha256 } from './hasher.js';
 import { admitFileEntry, keyOf } from './paths.js';
 import { encodeRecord } from './record.js';
 
@@ -28,17 +28,7 @@ describe('FileSync.close', () => {
     // applies wait on peers and the rest queue behind them.
     const peer = 4242;
     const content = Buffer.from('nobody can serve this');
-    const value = encodeRecord({
-      type: 'file',
-      size: content.length,
-      mtimeMs: 1,
-      mode: 0o644,
-      hash: sha256(content),
-      blocks: [],
-      target: null,
-      prev: null,
-      history: [],
-    });
+    const value = encodeRecord(fileRecordOf(content, 1));
     const entries = Array.from({ length: 200 }, (_, i) => ({
       key: keyOf(`f${i}`),
       value,

@@ -1,5 +1,4 @@
 import { closeSync, constants, fstatSync, openSync, read, readSync, type Stats } from 'node:fs';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import type { DiskIndex, IndexEntry } from './disk-index.js';
 import { sha256 } from './hasher.js';
@@ -98,7 +97,7 @@ export class LocalBlocks {
         const e = this.index.get(p);
         const j = e?.blocks.indexOf(want) ?? -1;
         if (j >= 0) {
-          const data = await readBlock(path.join(this.root, p), j);
+          const data = await readBlock(absPath(this.root, p), j);
           if (data && sha256(data) === want) return data;
         }
       }

@@ -2,7 +2,6 @@ import {
   closeSync,
   constants,
   fstatSync,
-  fsync,
   lstatSync,
   openSync,
   readSync,
@@ -30,11 +29,6 @@ export function lstatOrNull(abs: string): Stats | null {
   } catch {
     return null;
   }
-}
-
-/** fsync of an open descriptor, off the event loop. */
-export function fsyncFd(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
 }
 
 /** A small file's bytes and an fstat of the descriptor taken after reading them. */

@@ -3,6 +3,7 @@ import { lstatSync, utimesSync, writeSync, openSync, closeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { fileRecordOf } from '../../test/helpers/records.js';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
 import type { BlockRequest, SyncDriver } from '../sync/index.js';
 import { DiskIndex } from './disk-index.js';
@@ -57,17 +58,7 @@ function fakeDriver(
 }
 
 const content = Buffer.from('the relay has not fetched this yet');
-const record: FileRecord = {
-  type: 'file',
-  size: content.length,
-  mtimeMs: 0,
-  mode: 0o644,
-  hash: sha256(content),
-  blocks: [],
-  target: null,
-  prev: null,
-  history: [],
-};
+const record: FileRecord = fileRecordOf(content);
 const v: Version = [1, 7];
 const key = keyOf('f.txt');
 const req: BlockRequest = { t: 'block', rid: 1, key, node: 1, seq: 7, index: 0, hash: record.hash };

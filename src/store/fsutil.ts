@@ -2,6 +2,11 @@ import { closeSync, constants, fsync, openSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 
+/** fsync of an open descriptor, off the event loop. */
+export function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+}
+
 /**
  * fsync a directory so a rename or a create inside it survives a power cut. Only the fsync
  * goes through the thread pool: opening and closing a directory never wait on the device,
@@ -11,7 +16,7 @@ import path from 'node:path';
 export async function fsyncDir(dir: string): Promise<void> {
   const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    await new Promise<void>((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+    await fsyncFd(fd);
   } finally {
     closeSync(fd);
   }
