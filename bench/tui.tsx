@@ -10,7 +10,7 @@ import { App } from '../src/tui/App.js';
 import type { StatusSource, TuiModel } from '../src/tui/model.js';
 import { envInt, fmt, median, record } from './util.js';
 
-process.env.NODE_ENV ??= 'production'; // as bin/filesync.js runs it
+process.env.NODE_ENV ??= 'production'; // as bin/filesync.cjs runs it
 const SECONDS = envInt('SECONDS', 5);
 const REPEAT = envInt('REPEAT', 3);
 const REFRESH_MS = envInt('REFRESH_MS', 200);

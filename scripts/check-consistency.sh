@@ -21,7 +21,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 root="$(cd "$(dirname "$0")/.." && pwd)"
-check() { "$root/bin/filesync.js" check --dirs "$base/1,$base/2,$base/3"; }
+check() { "$root/bin/filesync.cjs" check --dirs "$base/1,$base/2,$base/3"; }
 
 if [[ $watch -eq 0 ]]; then
   check

@@ -35,7 +35,7 @@ if tmux has-session -t "$session" 2>/dev/null; then
 fi
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-fs="$root/bin/filesync.js" # run through its shebang, which sets node's memory flags
+fs="$root/bin/filesync.cjs" # run through its shebang, which sets node's memory flags
 mkdir -p "$base/1" "$base/2" "$base/3"
 p1=$port; p2=$((port + 1)); p3=$((port + 2))
 

@@ -49,8 +49,8 @@ async function waitUntil(
   }
 }
 
-const BIN = path.join(import.meta.dirname, '../../bin/filesync.js');
-/** The node flags on bin/filesync.js's shebang line: the nodes run as `filesync` would. */
+const BIN = path.join(import.meta.dirname, '../../bin/filesync.cjs');
+/** The node flags on bin/filesync.cjs's shebang line: the nodes run as `filesync` would. */
 const BIN_NODE_FLAGS = readFileSync(BIN, 'utf8')
   .split('\n', 1)[0]!
   .split(' ')

@@ -5,6 +5,8 @@ import { compareDirs, type Difference } from '../../src/cli/check.js';
 import { waitFor } from '../helpers/tmp.js';
 
 const MAIN = path.join(import.meta.dirname, '../../src/cli/main.ts');
+/** The installed command: sets node's thread pool and V8 flags, then runs dist/ or the sources. */
+export const BIN = path.join(import.meta.dirname, '../../bin/filesync.cjs');
 
 /** One `filesync` process started by a test: killed only by its pid. */
 export class FsNode {
@@ -15,6 +17,8 @@ export class FsNode {
   constructor(
     readonly dir: string,
     readonly args: string[] = [],
+    /** Start through bin/filesync.cjs, as a user would, instead of the sources through tsx. */
+    readonly viaBin = false,
   ) {}
 
   get dataDir(): string {
@@ -30,9 +34,7 @@ export class FsNode {
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
-        MAIN,
+        ...(this.viaBin ? [BIN] : ['--import', 'tsx', MAIN]),
         '--dir',
         this.dir,
         '--port',
@@ -46,7 +48,7 @@ export class FsNode {
       ],
       {
         stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, FILESYNC_LOG_LEVEL: undefined },
+        env: { ...process.env, FILESYNC_LOG_LEVEL: undefined, UV_THREADPOOL_SIZE: undefined },
       },
     );
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (this.stderr += c));

@@ -2,10 +2,24 @@
 // The filesync command. Runs the compiled output (dist/, from `npm run build`, which `npm ci`
 // runs through `prepare`) when it is at least as new as every source file; otherwise runs the
 // TypeScript sources through tsx, so it never runs stale code. dist/ costs ~25 MiB less RSS.
-import { readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import v8 from 'node:v8';
+//
+// CommonJS on purpose: node loads a CommonJS entry with a synchronous read, an ES-module entry
+// through its loader, whose first file read starts libuv's thread pool. The pool's size is read
+// from UV_THREADPOOL_SIZE once, when it starts, so in an ES-module entry the setting below came
+// too late and every node ran with the default 4 threads (seen: 11 threads in all, not 71).
+'use strict';
+const { readdirSync, statSync } = require('node:fs');
+const path = require('node:path');
+const { pathToFileURL } = require('node:url');
+const v8 = require('node:v8');
+
+// Every fs call (fsync above all) holds a pool thread for its whole duration; with 4, at most
+// four of the many files landing at once can be fsynced together, whatever the disk could take
+// (a journaling filesystem commits concurrent fsyncs together). On this project's dev VM,
+// whose fsyncs are fast, 4 and 64 gave the same bench figures (two runs each, DESIGN §11's
+// workloads at 20,000 files); 64 matches the applier's 64 applies in flight. Idle RSS was
+// the same within noise: the threads' stacks are touched only a few pages deep.
+process.env.UV_THREADPOOL_SIZE ??= '64';
 
 // Memory (the shebang's flag and this one; measured on a 20,000-file sync, peak RSS per node
 // 146/196/181 MiB → 114/117/116, CPU time the same within noise). V8 lets the old generation
@@ -29,14 +43,11 @@ if (!process.execArgv.some((a) => a.startsWith('--interrupt-budget'))) {
 
 // React (the TUI) is several times slower in development mode.
 process.env.NODE_ENV ??= 'production';
-// Every fs call (fsync above all) holds a libuv pool thread; the default 4 would serialise the
-// dozens of files being written at once. Must be set before the pool's first use.
-process.env.UV_THREADPOOL_SIZE ??= '64';
 // msgpackr's optional native string decoder costs ~6 MiB of RSS in every node for a speed-up
 // our messages (short keys, binary values) barely see; idle RSS is a target (≤ 60 MiB).
 process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED ??= 'true';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.resolve(__dirname, '..');
 const built = path.join(root, 'dist', 'cli', 'main.js');
 
 function newestSourceMs(dir) {
@@ -49,16 +60,26 @@ function newestSourceMs(dir) {
   return newest;
 }
 
-let fresh = false;
-try {
-  fresh = statSync(built).mtimeMs >= newestSourceMs(path.join(root, 'src'));
-} catch {
-  fresh = false;
+function fresh() {
+  try {
+    return statSync(built).mtimeMs >= newestSourceMs(path.join(root, 'src'));
+  } catch {
+    return false;
+  }
 }
-if (fresh) {
-  await import(pathToFileURL(built).href);
-} else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  await import(pathToFileURL(path.join(root, 'src', 'cli', 'main.ts')).href);
+
+async function main() {
+  if (fresh()) {
+    await import(pathToFileURL(built).href);
+  } else {
+    const { register } = await import('tsx/esm/api');
+    register();
+    await import(pathToFileURL(path.join(root, 'src', 'cli', 'main.ts')).href);
+  }
 }
+
+main().catch((e) => {
+  // The CLI reports its own errors; this is only a failure to load it (e.g. a broken build).
+  process.stderr.write(`filesync: cannot start: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});
