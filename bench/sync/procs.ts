@@ -1,14 +1,21 @@
 import { readFile } from 'node:fs/promises';
 
-/** Peak RSS (bytes) and CPU seconds (user + system) of one process, from /proc. */
-export async function procStats(pid: number): Promise<{ peakRssBytes: number; cpuS: number }> {
+/** RSS now and at its peak (bytes), CPU seconds (user + system) of one process, from /proc. */
+export async function procStats(
+  pid: number,
+): Promise<{ rssBytes: number; peakRssBytes: number; cpuS: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+  const rss = /VmRSS:\s+(\d+) kB/.exec(status);
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   // Fields after the ")" of the command name: utime and stime are the 12th and 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
-  return { peakRssBytes: hwm ? Number(hwm[1]) * 1024 : 0, cpuS: ticks / 100 };
+  return {
+    rssBytes: rss ? Number(rss[1]) * 1024 : 0,
+    peakRssBytes: hwm ? Number(hwm[1]) * 1024 : 0,
+    cpuS: ticks / 100,
+  };
 }
 
 /** Reset a process's peak RSS so each workload reports its own (Linux clear_refs 5). */

@@ -24,11 +24,13 @@ import {
   type Sizes,
 } from './workloads.js';
 
-export type Workload = 'a' | 'c' | 'e' | 'b' | 'd' | 's';
+export type Workload = 'idle' | 'a' | 'c' | 'e' | 'b' | 'd' | 's';
 export interface Measurement {
   system: string;
   workload: Workload;
+  /** Time until C was identical; for idle, how long the cluster sat idle. */
   ms: number;
+  /** Largest node's peak RSS during the workload; for idle, its RSS at the end of it. */
   peakRssMiB: number;
   cpuS: number;
   conflicts?: number[];
@@ -108,6 +110,25 @@ async function oneRun(
       out.push({ system, workload, ms: m.value, peakRssMiB: m.peakRssMiB, cpuS: m.cpuS });
       log(`${system} ${workload}: ${fmt(m.value)} ms`);
     };
+    // idle: RSS of a node that has nothing to do is a target of its own; read before any
+    // workload has run. The wait is what is measured here, not a stand-in for a condition.
+    const idle = await measured(c, async () => {
+      await new Promise((r) => setTimeout(r, sizes.idleMs));
+      return sizes.idleMs;
+    });
+    const rssMiB = (await Promise.all((await allPids(c)).map(procStats))).map(
+      (s) => s.rssBytes / 1048576,
+    );
+    out.push({
+      system,
+      workload: 'idle',
+      ms: idle.value,
+      peakRssMiB: Math.max(...rssMiB),
+      cpuS: idle.cpuS,
+    });
+    log(
+      `${system} idle: RSS ${rssMiB.map((m) => fmt(m, 1)).join(' / ')} MiB after ${fmt(idle.value)} ms`,
+    );
     push('a', await measured(c, () => smallFiles(c, rng, sizes.smallFiles)));
     push('c', await measured(c, () => churn(c, rng, sizes.churnOps)));
     push('e', await measured(c, () => removeAll(c)));
@@ -213,7 +234,7 @@ function table(ms: Measurement[], withSyncthing: boolean): string {
       ...(withSyncthing ? ['syncthing s', 'st peak RSS MiB', 'Syncthing ÷ filesync'] : []),
     ],
   ];
-  for (const w of ['a', 'c', 'e', 'b', 'd', 's'] as Workload[]) {
+  for (const w of ['idle', 'a', 'c', 'e', 'b', 'd', 's'] as Workload[]) {
     const pick = (sys: string): Measurement[] =>
       ms.filter((m) => m.system === sys && m.workload === w);
     const fs = pick('filesync');
@@ -221,17 +242,14 @@ function table(ms: Measurement[], withSyncthing: boolean): string {
     if (fs.length === 0 && st.length === 0) continue; // not run (S_REPEAT=0 leaves out s)
     const med = (xs: Measurement[], k: 'ms' | 'peakRssMiB' | 'cpuS'): number =>
       median(xs.map((x) => x[k]));
-    const row = [
-      w,
-      fmt(med(fs, 'ms') / 1000, 2),
-      fmt(med(fs, 'peakRssMiB')),
-      fmt(med(fs, 'cpuS'), 1),
-    ];
+    // idle has no time to compare: its row is RSS (at the end of the idle time) and CPU.
+    const time = (xs: Measurement[]): string => (w === 'idle' ? '-' : fmt(med(xs, 'ms') / 1000, 2));
+    const row = [w, time(fs), fmt(med(fs, 'peakRssMiB')), fmt(med(fs, 'cpuS'), 1)];
     if (withSyncthing)
       row.push(
-        fmt(med(st, 'ms') / 1000, 2),
+        time(st),
         fmt(med(st, 'peakRssMiB')),
-        `${fmt(med(st, 'ms') / med(fs, 'ms'), 1)}×`,
+        w === 'idle' ? '-' : `${fmt(med(st, 'ms') / med(fs, 'ms'), 1)}×`,
       );
     rows.push(row);
   }
@@ -264,6 +282,7 @@ if (process.argv[1]?.endsWith('run.ts')) {
   if (process.env.SCALE_FILES) sizes.scaleFiles = Number(process.env.SCALE_FILES);
   console.log(
     `filesync${withSyncthing ? ' vs Syncthing 1.19' : ''}: 3-node chain A–B–C on loopback, time until C is identical; medians of ${repeat} run(s) (s: ${scaleRepeat})` +
+      `\nidle: RSS of the largest node after ${sizes.idleMs / 1000} s idle from start, CPU over that time` +
       `\nsizes: a ${sizes.smallFiles} files, c ${sizes.churnOps} ops, b ${sizes.bigBytes / 1048576} MiB, s ${sizes.scaleFiles} files` +
       `\nfsync: filesync fdatasync per WAL group commit + fsync of every received file and its directory; Syncthing defaults` +
       (scaleRepeat > 0

@@ -27,6 +27,8 @@ export class SeededBytes {
 }
 
 export interface Sizes {
+  /** How long the cluster sits idle after start before its RSS is read (the idle row). */
+  idleMs: number;
   smallFiles: number;
   churnOps: number;
   bigBytes: number;
@@ -34,12 +36,14 @@ export interface Sizes {
 }
 
 export const FULL: Sizes = {
+  idleMs: 30_000,
   smallFiles: 1000,
   churnOps: 200,
   bigBytes: 256 * 1024 * 1024,
   scaleFiles: 100_000,
 };
 export const SHORT: Sizes = {
+  idleMs: 1000,
   smallFiles: 100,
   churnOps: 20,
   bigBytes: 8 * 1024 * 1024,

@@ -11,7 +11,7 @@ describe('bench (short mode)', () => {
       seed: 1,
       scaleRepeat: 1,
     });
-    expect(ms.map((m) => m.workload).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 's']);
+    expect(ms.map((m) => m.workload).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'idle', 's']);
     expect(ms.find((m) => m.workload === 'd')?.conflicts).toEqual([1, 1, 1]);
     for (const m of ms) expect(m.peakRssMiB).toBeGreaterThan(0);
   }, 300_000);
