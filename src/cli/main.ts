@@ -17,6 +17,7 @@ import {
   parsePort,
 } from './args.js';
 import { checkCommand, CommandError, forgetPeerCommand, statusCommand } from './commands.js';
+import { isLoopback } from '../transport/index.js';
 import { run } from './run.js';
 
 /** Exit codes: 0 ok, 1 failure (or `check` found differences), 2 usage. */
@@ -89,6 +90,12 @@ program
   .option('--log-format <fmt>', 'text or json', 'text')
   .action(async (o: Parameters<typeof run>[0] & { logLevel: string; logFormat: string }) => {
     if (o.dir === undefined) throw new UsageError('--dir <path> is required (see --help)');
+    // The transport refuses this too, but only once the data dir exists: refused input must
+    // leave nothing behind.
+    if (!isLoopback(o.host) && !(o.secret ?? process.env.FILESYNC_SECRET) && !o.insecure)
+      throw new UsageError(
+        `refusing to listen on ${o.host} without a cluster secret: set --secret (or FILESYNC_SECRET), or pass --insecure`,
+      );
     setupLogging(o.logLevel, o.logFormat);
     await run(o);
   });

@@ -96,6 +96,16 @@ describe('filesync safety (real processes)', () => {
     }
   }, 60_000);
 
+  it('an exposed address without a secret is refused in one line, before anything is written', async () => {
+    const dir = path.join(base, 'exposed');
+    const out = await runCli(['--dir', dir, '--host', '0.0.0.0', '--port', '0', '--no-tui']);
+    expect(out.code).toBe(2);
+    expect(out.out.trim().split('\n')).toEqual([
+      expect.stringMatching(/refusing to listen on 0\.0\.0\.0 without a cluster secret/),
+    ]);
+    expect(await exists(dir)).toBe(false);
+  });
+
   it('status answers from a running node', async () => {
     const a = new FsNode(path.join(base, 's/a'));
     nodes.push(a);
