@@ -43,23 +43,41 @@ const freeBase = (): Promise<number> => freePortBase([0, 1, 2, 10, 11, 12, 20, 2
 
 type Starter = (base: string, port: number) => Promise<BenchCluster>;
 
-/** Every process of the cluster (Syncthing's monitors and their children included). */
-async function allPids(c: BenchCluster): Promise<number[]> {
-  return (await Promise.all(c.pids().map(processTree))).flat();
+/** Each node's processes (Syncthing runs a monitor process with the real one under it). */
+async function nodePids(c: BenchCluster): Promise<number[][]> {
+  return Promise.all(c.pids().map(processTree));
 }
 
+/** Sum over each node's processes of `pick`, in MiB: a node costs all of its processes. */
+async function perNodeMiB(
+  nodes: number[][],
+  pick: (s: Awaited<ReturnType<typeof procStats>>) => number,
+): Promise<number[]> {
+  return Promise.all(
+    nodes.map(async (pids) => {
+      const stats = await Promise.all(pids.map(procStats));
+      return stats.reduce((n, s) => n + pick(s), 0) / 1048576;
+    }),
+  );
+}
+
+/**
+ * Run `fn`; the largest node's peak RSS meanwhile (a node's processes' peaks added up: for
+ * Syncthing, its monitor's ~17 MiB and the real process's peak) and the CPU all nodes used.
+ */
 async function measured<T>(
   c: BenchCluster,
   fn: () => Promise<T>,
 ): Promise<{ value: T; peakRssMiB: number; cpuS: number }> {
-  const pids = await allPids(c);
+  const nodes = await nodePids(c);
+  const pids = nodes.flat();
   for (const pid of pids) await resetPeak(pid);
   const before = await Promise.all(pids.map(procStats));
   const value = await fn();
   const after = await Promise.all(pids.map(procStats));
   return {
     value,
-    peakRssMiB: Math.max(...after.map((s) => s.peakRssBytes)) / 1048576,
+    peakRssMiB: Math.max(...(await perNodeMiB(nodes, (s) => s.peakRssBytes))),
     cpuS: after.reduce((n, s, i) => n + s.cpuS - before[i]!.cpuS, 0),
   };
 }
@@ -116,9 +134,7 @@ async function oneRun(
       await new Promise((r) => setTimeout(r, sizes.idleMs));
       return sizes.idleMs;
     });
-    const rssMiB = (await Promise.all((await allPids(c)).map(procStats))).map(
-      (s) => s.rssBytes / 1048576,
-    );
+    const rssMiB = await perNodeMiB(await nodePids(c), (s) => s.rssBytes);
     out.push({
       system,
       workload: 'idle',
@@ -173,13 +189,14 @@ async function oneRun(
       await new Promise((r) => setTimeout(r, Math.max(500, 2 * checkMs)));
     }
     const ms = at - t0;
-    const stats = await Promise.all((await allPids(sc)).map(procStats));
+    const nodes = await nodePids(sc);
+    const stats = await Promise.all(nodes.flat().map(procStats));
     const scanMs = (await sc.startScanMs?.()) ?? null;
     out.push({
       system,
       workload: 's',
       ms,
-      peakRssMiB: Math.max(...stats.map((s) => s.peakRssBytes)) / 1048576,
+      peakRssMiB: Math.max(...(await perNodeMiB(nodes, (s) => s.peakRssBytes))),
       cpuS: stats.reduce((n, s) => n + s.cpuS, 0),
       scanMs,
     });
