@@ -3,7 +3,7 @@ import path from 'node:path';
 import { WaveNode } from '../node/index.js';
 import { peerKey } from '../sync/index.js';
 import { compareDirs } from './check.js';
-import { readLock } from './lock.js';
+import { LockedError, readLock, takeLock } from './lock.js';
 
 export class CommandError extends Error {
   constructor(
@@ -97,26 +97,64 @@ export async function forgetPeerCommand(
   o: { dir: string; dataDir?: string },
 ): Promise<void> {
   const dataDir = path.resolve(o.dataDir ?? path.join(path.resolve(o.dir), '.filesync'));
-  const holder = await readLock(dataDir);
-  if (holder !== null) {
-    throw new CommandError(
-      `the node using ${dataDir} is running (pid ${holder.pid}); stop it first, then forget the peer`,
-    );
-  }
   try {
     await access(path.join(dataDir, 'node'));
   } catch {
     throw new CommandError(`no filesync data in ${dataDir}`, 2);
   }
-  const node = await WaveNode.open({ dataDir });
+  // Held for the whole change, so a node started meanwhile is refused instead of opening the
+  // same write-ahead log (a check of the lock alone left that window open).
+  let lock: Awaited<ReturnType<typeof takeLock>>;
   try {
-    if (!node.state.members.has(id) && node.getEntry(peerKey(id)) === undefined) {
-      throw new CommandError(`node ${id} is not a member here`);
+    lock = await takeLock(dataDir);
+  } catch (e) {
+    if (!(e instanceof LockedError) || e.holderPid === null) throw e;
+    return forgetThroughRunningNode(id, dataDir);
+  }
+  try {
+    const node = await WaveNode.open({ dataDir });
+    try {
+      if (!node.state.members.has(id) && (node.getEntry(peerKey(id))?.value ?? null) === null) {
+        throw new CommandError(`node ${id} is not a member here`);
+      }
+      await node.removePeer(id);
+      await node.delete(peerKey(id));
+    } finally {
+      await node.close();
     }
-    await node.removePeer(id);
-    await node.delete(peerKey(id));
   } finally {
-    await node.close();
+    await lock.release();
   }
   process.stdout.write(`forgot node ${id}; every member will drop it once this node syncs\n`);
+}
+
+/** The node is running: ask it, with the control token from its lock file. */
+async function forgetThroughRunningNode(id: number, dataDir: string): Promise<void> {
+  const holder = await readLock(dataDir);
+  if (holder === null || holder.advertise === null || holder.token === undefined)
+    throw new CommandError(
+      `the node using ${dataDir} is starting or stopping; try again in a moment`,
+    );
+  const url = `http://${holder.advertise}/forget-peer/${id}`;
+  const secret = process.env.FILESYNC_SECRET;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'x-wavekv-token': holder.token,
+        ...(secret && { authorization: `Bearer ${secret}` }),
+      },
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (e) {
+    throw new CommandError(`cannot reach the running node at ${holder.advertise}: ${String(e)}`);
+  }
+  if (res.status === 401)
+    throw new CommandError('unauthorized: set FILESYNC_SECRET to the cluster secret');
+  const body = (await res.json().catch(() => ({}))) as { error?: string };
+  if (!res.ok) throw new CommandError(body.error ?? `the running node answered ${res.status}`);
+  process.stdout.write(
+    `forgot node ${id} (told the running node, pid ${holder.pid}); every member will drop it once this node syncs\n`,
+  );
 }

@@ -1,4 +1,4 @@
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
@@ -50,10 +50,17 @@ describe('data dir lock', () => {
 
   it('rewrites the lock whole and releases it', async () => {
     const lock = await takeLock(dir);
-    await lock.update({ pid: process.pid, advertise: '127.0.0.1:7400' });
-    expect(await readLock(dir)).toEqual({ pid: process.pid, advertise: '127.0.0.1:7400' });
+    await lock.update({ pid: process.pid, advertise: '127.0.0.1:7400', token: 't' });
+    expect(await readLock(dir)).toEqual({
+      pid: process.pid,
+      advertise: '127.0.0.1:7400',
+      token: 't',
+    });
+    // It holds the control token: its owner's alone.
+    expect((await stat(path.join(dir, 'lock'))).mode & 0o777).toBe(0o600);
     await lock.release();
     expect(await readLock(dir)).toBeNull();
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it('waits for an unreadable lock before calling it stale', async () => {

@@ -6,9 +6,19 @@ export interface LockInfo {
   pid: number;
   /** host:port of its HTTP server (for `status` and `forget-peer` while it runs). */
   advertise: string | null;
+  /** Its control token (`forget-peer` while it runs); the file is readable by its owner only. */
+  token?: string;
 }
 
-export class LockedError extends Error {}
+export class LockedError extends Error {
+  constructor(
+    message: string,
+    /** The live holder, if one was seen (null: lost to other takers). */
+    readonly holderPid: number | null,
+  ) {
+    super(message);
+  }
+}
 
 /** Who takes the lock and how liveness is judged (tests stand in for other processes). */
 export interface LockOptions {
@@ -54,6 +64,7 @@ async function readText(file: string): Promise<string | null> {
   }
 }
 
+/** The running holder of `dataDir`'s lock, or null if there is none or it died. */
 export async function readLock(dataDir: string): Promise<LockInfo | null> {
   const text = await readText(path.join(dataDir, 'lock')).catch(() => null);
   const x = text === null ? null : parse(text);
@@ -78,7 +89,7 @@ export async function takeLock(
   const aside = `${file}.${pid}`;
 
   const mine = JSON.stringify({ pid, advertise: null }) + '\n';
-  await writeFile(aside, mine);
+  await writeFile(aside, mine, { mode: 0o600 });
   try {
     let unreadableSinceMs: number | null = null;
     let takeovers = 0;
@@ -95,9 +106,9 @@ export async function takeLock(
       }
       // A lock naming our own pid is stale too: a restarted container reuses low pids.
       if (holder !== null && holder.pid !== pid && isAlive(holder.pid))
-        throw new LockedError(`data dir ${dataDir} is in use by process ${holder.pid}`);
+        throw new LockedError(`data dir ${dataDir} is in use by process ${holder.pid}`, holder.pid);
       if (++takeovers > MAX_TAKEOVERS)
-        throw new LockedError(`data dir ${dataDir}: could not take its lock (contended)`);
+        throw new LockedError(`data dir ${dataDir}: could not take its lock (contended)`, null);
       await breakStale(file, aside, mine, text, pid, isAlive);
     }
   } finally {
@@ -105,7 +116,7 @@ export async function takeLock(
   }
   return {
     update: async (i) => {
-      await writeFile(aside, JSON.stringify(i) + '\n');
+      await writeFile(aside, JSON.stringify(i) + '\n', { mode: 0o600 });
       await rename(aside, file);
     },
     release: () => rm(file, { force: true }),
@@ -124,7 +135,7 @@ async function place(aside: string, file: string, text: string): Promise<boolean
   // No hard links here: create exclusively, then write. A reader may find the file empty for
   // a moment, which is why an unreadable lock is given UNREADABLE_GRACE_MS.
   try {
-    await writeFile(file, text, { flag: 'wx' });
+    await writeFile(file, text, { flag: 'wx', mode: 0o600 });
     return true;
   } catch (e) {
     if (errno(e) === 'EEXIST') return false;

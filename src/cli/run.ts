@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FileSync, admitFileEntry } from '../filesync/index.js';
@@ -35,6 +36,8 @@ export async function run(o: RunOptions): Promise<void> {
   const dataDir = path.resolve(o.dataDir ?? path.join(root, '.filesync'));
   await mkdir(dataDir, { recursive: true });
   const lock = await takeLock(dataDir);
+  // Lets `filesync forget-peer` (which can read the data dir) reach this node while it runs.
+  const controlToken = randomBytes(16).toString('hex');
   let replica: Replica;
   try {
     replica = await Replica.start({
@@ -46,6 +49,7 @@ export async function run(o: RunOptions): Promise<void> {
       peers: o.peers,
       secret: o.secret ?? process.env.FILESYNC_SECRET ?? null,
       insecure: o.insecure,
+      controlToken,
       node: { admit: admitFileEntry },
       sync: { discover: o.discover },
     });
@@ -53,7 +57,11 @@ export async function run(o: RunOptions): Promise<void> {
     await lock.release();
     throw e;
   }
-  await lock.update({ pid: process.pid, advertise: replica.transport.advertise });
+  await lock.update({
+    pid: process.pid,
+    advertise: replica.transport.advertise,
+    token: controlToken,
+  });
   const fs = await FileSync.start({
     root,
     dataDir,

@@ -1,6 +1,8 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WaveNode, type NodeOptions } from '../node/index.js';
 import { logger } from '../log/index.js';
-import { realScheduler, SyncDriver, type SyncOptions } from '../sync/index.js';
+import { peerKey, realScheduler, SyncDriver, type SyncOptions } from '../sync/index.js';
 import { WsTransport, type WsTransportOptions } from '../transport/index.js';
 import { metricsText, statusReport, type StatusReport } from './status.js';
 
@@ -18,6 +20,12 @@ export interface ReplicaOptions {
   peers?: string[];
   secret?: string | null;
   insecure?: boolean;
+  /**
+   * Enables `POST /forget-peer/<id>` for callers that send this token in `x-wavekv-token`
+   * (filesync keeps it in its data dir's lock file, readable by the node's owner only). Null or
+   * absent: no control routes. The cluster secret, if set, is needed as well, as for every route.
+   */
+  controlToken?: string | null;
   node?: Omit<NodeOptions, 'dataDir' | 'id'>;
   sync?: Partial<SyncOptions>;
   transport?: Partial<Omit<WsTransportOptions, 'node' | 'incarnation' | 'host' | 'port' | 'http'>>;
@@ -68,6 +76,11 @@ export class Replica {
               .end(metricsText(replica.status()));
             return true;
           }
+          const forget = /^\/forget-peer\/(\d{1,10})$/.exec(path ?? '');
+          if (req.method === 'POST' && forget !== null && opts.controlToken) {
+            void replica.serveForget(Number(forget[1]), opts.controlToken, req, res);
+            return true;
+          }
           return false;
         },
       });
@@ -100,6 +113,42 @@ export class Replica {
       ...statusReport(this.node, this.driver, this.transport, Date.now()),
       ...this.statusExtras(),
     };
+  }
+
+  /** Whether `peer` is a member or advertised here (a forgotten one leaves a tombstone). */
+  isMember(peer: number): boolean {
+    return (
+      this.node.state.members.has(peer) ||
+      (this.node.getEntry(peerKey(peer))?.value ?? null) !== null
+    );
+  }
+
+  /** `POST /forget-peer/<id>`: forget a retired member while this node runs. */
+  private async serveForget(
+    peer: number,
+    token: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    const reply = (code: number, body: Record<string, unknown>): void => {
+      res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body) + '\n');
+    };
+    const given = Buffer.from(String(req.headers['x-wavekv-token'] ?? ''));
+    const want = Buffer.from(token);
+    if (given.length !== want.length || !timingSafeEqual(given, want))
+      return reply(403, { error: 'wrong or missing control token' });
+    if (peer === this.node.id) return reply(400, { error: 'a node cannot forget itself' });
+    if (!this.isMember(peer)) return reply(404, { error: `node ${peer} is not a member here` });
+    // A retired member is gone; one still connected would only be added back by its next round.
+    if (this.driver.linkedPeers.includes(peer))
+      return reply(409, { error: `node ${peer} is connected: stop it first` });
+    try {
+      await this.driver.forgetPeer(peer);
+      log.info('forgot peer', { peer });
+      reply(200, { forgot: peer });
+    } catch (e) {
+      reply(500, { error: String(e) });
+    }
   }
 
   /** Stop syncing, close sockets, flush and snapshot. */

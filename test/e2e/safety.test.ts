@@ -122,30 +122,49 @@ describe('filesync safety (real processes)', () => {
     expect(await progress()).toMatchObject({ applyQueued: 0, applying: 0 });
   }, 60_000);
 
-  it('forget-peer removes a retired member (with the node stopped) and refuses while it runs', async () => {
-    const a = new FsNode(path.join(base, 'f/a'));
-    const b = new FsNode(path.join(base, 'f/b'));
-    nodes.push(a, b);
-    await a.start();
-    await b.start(['--peers', a.advertise]);
+  it('forget-peer removes a retired member, through the running node or with it stopped', async () => {
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => new FsNode(path.join(base, `f/${n}`)));
+    nodes.push(a!, b!, c!);
+    await a!.start();
+    await b!.start(['--peers', a!.advertise]);
+    await c!.start(['--peers', a!.advertise]);
     type Status = { node: { id: number; members: number[] } };
     const status = async (n: FsNode): Promise<Status> =>
       (await (await fetch(`http://${n.advertise}/status`)).json()) as Status;
-    const bId = (await status(b)).node.id;
+    const [bId, cId] = [(await status(b!)).node.id, (await status(c!)).node.id];
+    await waitFor(async () => {
+      const m = (await status(a!)).node.members;
+      return m.includes(bId) && m.includes(cId);
+    }, 'b and c to become members of a');
+    const forget = (id: number): ReturnType<typeof runCli> =>
+      runCli(['forget-peer', String(id), '--dir', a!.dir]);
+
+    // Running: the control route wants the token only the data dir's owner can read.
+    const bare = await fetch(`http://${a!.advertise}/forget-peer/${bId}`, { method: 'POST' });
+    expect(bare.status).toBe(403);
+    const connected = await forget(bId);
+    expect(connected.code).toBe(1);
+    expect(connected.out).toMatch(new RegExp(`node ${bId} is connected: stop it first`));
+    await b!.stop();
     await waitFor(
-      async () => (await status(a)).node.members.includes(bId),
-      'b to become a member of a',
+      async () => {
+        const r = await forget(bId);
+        if (r.code === 0) expect(r.out).toMatch(/told the running node/);
+        return r.code === 0;
+      },
+      'a to forget b once b is gone',
+      20_000,
+      200,
     );
-    const forget = (): ReturnType<typeof runCli> =>
-      runCli(['forget-peer', String(bId), '--dir', a.dir]);
-    const refused = await forget();
-    expect(refused.code).toBe(1);
-    expect(refused.out).toMatch(/is running/);
-    await b.stop();
-    await a.stop();
-    const done = await forget();
+    expect((await status(a!)).node.members).not.toContain(bId);
+    expect((await forget(bId)).out).toMatch(new RegExp(`node ${bId} is not a member here`));
+
+    // Stopped: the command opens the data dir itself.
+    await c!.stop();
+    await a!.stop();
+    const done = await forget(cId);
     expect(done.code, done.out).toBe(0);
-    await a.start();
-    expect((await status(a)).node.members).not.toContain(bId);
-  }, 60_000);
+    await a!.start();
+    expect((await status(a!)).node.members).not.toContain(cId);
+  }, 90_000);
 });
