@@ -45,10 +45,11 @@ if (!process.execArgv.some((a) => a.startsWith('--interrupt-budget'))) {
 // on the main thread instead of a worker. A worker's compile zones (V8 peaked at ~6 MiB) land in
 // a malloc arena of that thread, which kept 1–5 MiB of them resident for good: idle RSS was
 // 56–65 MiB per node and 8 of 18 bench readings were over 60, against 55.0–56.7 in all 18 with
-// the flag; peak RSS of every bench workload 5–7 MiB lower; times and CPU the same within noise
-// (two bench runs each: a 0.85 / 0.88 against 0.87 / 0.97 s, b 3.22 / 3.39 against 3.40 /
-// 3.10, s at 20,000 files 9.6 / 8.8 against 9.0 / 8.6). Three nodes share two cores here, so a
-// compile on a worker had no core of its own to run on anyway.
+// the flag (later readings 54.5–60.5, most 55–58: the main thread's malloc heap keeps some of
+// the zones in some runs); peak RSS of every bench workload 5–7 MiB lower; times and CPU the
+// same within noise (two bench runs each: a 0.85 / 0.88 against 0.87 / 0.97 s, b 3.22 / 3.39
+// against 3.40 / 3.10, s at 20,000 files 9.6 / 8.8 against 9.0 / 8.6). Three nodes share two
+// cores here, so a compile on a worker had no core of its own to run on anyway.
 
 // React (the TUI) is several times slower in development mode.
 process.env.NODE_ENV ??= 'production';
