@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { WaveNode } from '../node/index.js';
+import { isMember } from '../replica/index.js';
 import { peerKey } from '../sync/index.js';
 import { compareDirs } from './check.js';
 import { LockedError, readLock, takeLock } from './lock.js';
@@ -114,7 +115,7 @@ export async function forgetPeerCommand(
   try {
     const node = await WaveNode.open({ dataDir });
     try {
-      if (!node.state.members.has(id) && (node.getEntry(peerKey(id))?.value ?? null) === null) {
+      if (!isMember(node, id)) {
         throw new CommandError(`node ${id} is not a member here`);
       }
       await node.removePeer(id);

@@ -31,6 +31,11 @@ export interface ReplicaOptions {
   transport?: Partial<Omit<WsTransportOptions, 'node' | 'incarnation' | 'host' | 'port' | 'http'>>;
 }
 
+/** Whether `peer` is a member of `node`'s cluster or advertised there (forgetting leaves a tombstone). */
+export function isMember(node: WaveNode, peer: number): boolean {
+  return node.state.members.has(peer) || (node.getEntry(peerKey(peer))?.value ?? null) !== null;
+}
+
 /**
  * A running WaveKV peer: node + sync driver + WebSocket transport, with /status and /metrics.
  * filesync embeds one; tests and benchmarks start several in one process.
@@ -115,14 +120,6 @@ export class Replica {
     };
   }
 
-  /** Whether `peer` is a member or advertised here (a forgotten one leaves a tombstone). */
-  isMember(peer: number): boolean {
-    return (
-      this.node.state.members.has(peer) ||
-      (this.node.getEntry(peerKey(peer))?.value ?? null) !== null
-    );
-  }
-
   /** `POST /forget-peer/<id>`: forget a retired member while this node runs. */
   private async serveForget(
     peer: number,
@@ -138,7 +135,8 @@ export class Replica {
     if (given.length !== want.length || !timingSafeEqual(given, want))
       return reply(403, { error: 'wrong or missing control token' });
     if (peer === this.node.id) return reply(400, { error: 'a node cannot forget itself' });
-    if (!this.isMember(peer)) return reply(404, { error: `node ${peer} is not a member here` });
+    if (!isMember(this.node, peer))
+      return reply(404, { error: `node ${peer} is not a member here` });
     // A retired member is gone; one still connected would only be added back by its next round.
     if (this.driver.linkedPeers.includes(peer))
       return reply(409, { error: `node ${peer} is connected: stop it first` });
