@@ -63,6 +63,13 @@ describe('data dir lock', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it("clears what dead takers left aside, never a live taker's", async () => {
+    await writeFile(path.join(dir, 'lock.999'), JSON.stringify({ pid: 999, advertise: null }));
+    await writeFile(path.join(dir, 'lock.1001'), JSON.stringify({ pid: 1001, advertise: null }));
+    await take(1000);
+    expect((await readdir(dir)).sort()).toEqual(['lock', 'lock.1001']);
+  });
+
   it('waits for an unreadable lock before calling it stale', async () => {
     await writeFile(path.join(dir, 'lock'), '');
     const t0 = Date.now();

@@ -1,4 +1,4 @@
-import { link, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Who holds a data dir: written to `<data>/lock` while a node runs. */
@@ -89,6 +89,7 @@ export async function takeLock(
   const aside = `${file}.${pid}`;
 
   const mine = JSON.stringify({ pid, advertise: null }) + '\n';
+  await removeDeadAsides(dataDir, isAlive);
   await writeFile(aside, mine, { mode: 0o600 });
   try {
     let unreadableSinceMs: number | null = null;
@@ -121,6 +122,16 @@ export async function takeLock(
     },
     release: () => rm(file, { force: true }),
   };
+}
+
+/** A taker killed between writing its lock aside and removing it leaves `lock.<pid>` behind. */
+async function removeDeadAsides(dataDir: string, isAlive: (pid: number) => boolean): Promise<void> {
+  const names = await readdir(dataDir).catch(() => [] as string[]);
+  for (const n of names) {
+    const m = /^lock\.(\d+)$/.exec(n);
+    if (m !== null && !isAlive(Number(m[1])))
+      await unlink(path.join(dataDir, n)).catch(() => undefined);
+  }
 }
 
 /** Put our lock (already written at `aside`) in place unless a lock exists: false if one does. */
