@@ -33,7 +33,8 @@ export function permBits(mode: number): number {
   return mode & 0o777;
 }
 
-function unchanged(idx: IndexEntry, st: Stats, type: string): boolean {
+/** Whether a path's stat still matches what the index says was hashed (no need to hash again). */
+export function unchanged(idx: IndexEntry, st: Stats, type: string): boolean {
   return (
     idx.type === type &&
     idx.size === st.size &&

@@ -9,6 +9,7 @@ import type { BlockRequest, SyncDriver } from '../sync/index.js';
 import { DiskIndex } from './disk-index.js';
 import { hashFile, sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
+import { permBits } from './scanner.js';
 import { BLOCK_BYTES, type FileRecord, type Version } from './record.js';
 import {
   RECENT_BLOCK_MAX_BYTES,
@@ -238,7 +239,7 @@ describe('block hash checks', () => {
       size: h.size,
       mtimeMs: st.mtimeMs,
       ino: st.ino,
-      mode: 0o644,
+      mode: permBits(st.mode),
       hash: h.hash,
       blocks: h.blocks,
       target: null,

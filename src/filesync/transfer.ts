@@ -14,6 +14,7 @@ import { fsyncFd } from '../store/fsutil.js';
 import { SMALL_READ_BYTES } from './localfs.js';
 import { absPath, pathOf } from './paths.js';
 import { RecentBlocks } from './recent-blocks.js';
+import { unchanged } from './scanner.js';
 import { BLOCK_BYTES, sameVersion, type FileRecord, type Version } from './record.js';
 import { ByteBudget } from './byte-budget.js';
 import {
@@ -416,9 +417,7 @@ export class Transfer {
       const got = await readBlockAt(absPath(this.root, p), req.index, vouched);
       if (got === null || got.data.length === 0) continue;
       const { data, statAfter: st } = got;
-      const unchanged =
-        st !== null && ie!.size === st.size && ie!.mtimeMs === st.mtimeMs && ie!.ino === st.ino;
-      if (unchanged || sha256(data) === req.hash) {
+      if ((st !== null && unchanged(ie!, st, 'file')) || sha256(data) === req.hash) {
         this.counters.bytesOut += data.length;
         return data;
       }

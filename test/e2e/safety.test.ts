@@ -106,6 +106,18 @@ describe('filesync safety (real processes)', () => {
     expect(await exists(dir)).toBe(false);
   });
 
+  it('the filesync command (bin/filesync.cjs) sets UV_THREADPOOL_SIZE before node starts its pool', async () => {
+    const n = new FsNode(path.join(base, 'bin'), [], true);
+    nodes.push(n);
+    await n.start(['--no-tui']);
+    // libuv starts every pool thread at once, at the first call that needs one (the start-up's
+    // file reads have). Main thread + 64 pool threads + V8's and node's own: more than 64.
+    // An ES-module entry started the pool while loading itself: 11 threads in all.
+    const threads = (await readdir(`/proc/${n.pid}/task`)).length;
+    expect(threads).toBeGreaterThan(64);
+    expect(await n.stop()).toBe(0);
+  });
+
   it('status answers from a running node', async () => {
     const a = new FsNode(path.join(base, 's/a'));
     nodes.push(a);
