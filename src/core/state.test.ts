@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Digest } from './digest.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import { compareMeta } from './order.js';
+import { MAX_HELD_MARKS_PER_PEER, PeerMarks } from './peer-marks.js';
 import { State } from './state.js';
 import type { Entry, NodeId } from './types.js';
 
@@ -295,5 +296,76 @@ describe('State.holds', () => {
     expect(s.get('k')!.meta).toEqual(later.meta);
     s.setSource('k', { ...later.meta }, s.sourceIdOf(8));
     expect(s.sourceOf('k')).toBe(8);
+  });
+});
+
+describe('State held marks (push confirmations)', () => {
+  const put = (s: State, key: string, node: number, seq: number): void =>
+    void s.apply({ type: 'set', entry: { key, value: null, meta: { node, seq, ts: seq } } });
+  const keysFor = (s: State, peer: number): string[] =>
+    s
+      .delta(s.peerAcks.get(peer) ?? new Map(), {
+        maxEntries: 100,
+        maxBytes: 1e6,
+        skipSource: s.sourceIdOf(peer),
+      })
+      .entries.map((e) => e.key);
+
+  it('leave confirmed versions out of deltas for that peer only, until its link is forgotten', () => {
+    const s = new State(1);
+    put(s, 'a', 3, 1);
+    put(s, 'b', 3, 2);
+    s.sourceIdOf(2);
+    expect(s.confirmHeld(2, [{ key: 'a', meta: { node: 3, seq: 1, ts: 1 } }])).toBe(1);
+    expect(keysFor(s, 2)).toEqual(['b']);
+    expect(keysFor(s, 4)).toEqual(['a', 'b']); // another peer confirmed nothing
+    s.forgetSource(2); // its link dropped
+    expect(keysFor(s, 2)).toEqual(['a', 'b']);
+  });
+
+  it('mark only the exact version still winning, and never an unlinked peer', () => {
+    const s = new State(1);
+    put(s, 'a', 3, 1);
+    put(s, 'a', 3, 2); // superseded here before the confirmation came
+    s.sourceIdOf(2);
+    expect(s.confirmHeld(2, [{ key: 'a', meta: { node: 3, seq: 1, ts: 1 } }])).toBe(0);
+    expect(s.confirmHeld(9, [{ key: 'a', meta: { node: 3, seq: 2, ts: 2 } }])).toBe(0);
+    expect(s.confirmHeld(2, [{ key: 'a', meta: { node: 3, seq: 2, ts: 2 } }])).toBe(1);
+    expect(keysFor(s, 2)).toEqual([]);
+    put(s, 'a', 3, 3); // a newer write: the mark was for the old entry
+    expect(keysFor(s, 2)).toEqual(['a']);
+  });
+
+  it('are dropped once the peer’s acks cover them', () => {
+    const s = new State(1);
+    put(s, 'a', 3, 1);
+    put(s, 'b', 3, 2);
+    s.sourceIdOf(2);
+    s.confirmHeld(2, [
+      { key: 'a', meta: { node: 3, seq: 1, ts: 1 } },
+      { key: 'b', meta: { node: 3, seq: 2, ts: 2 } },
+    ]);
+    s.peerAcks.set(2, new Map([[3, 1]]));
+    s.pruneHeld(2);
+    expect(keysFor(s, 2)).toEqual([]); // b still marked, a covered by the acks
+    s.peerAcks.set(2, new Map());
+    expect(keysFor(s, 2)).toEqual(['a']); // a's mark is gone: only the acks had covered it
+  });
+});
+
+describe('PeerMarks', () => {
+  it('keeps at most MAX_HELD_MARKS_PER_PEER marks per peer', () => {
+    const m = new PeerMarks();
+    m.idOf(2);
+    const entry = (i: number): Entry => ({
+      key: `k${i}`,
+      value: null,
+      meta: { node: 3, seq: i, ts: i },
+    });
+    let marked = 0;
+    for (let i = 0; i < MAX_HELD_MARKS_PER_PEER; i++) if (m.mark(2, entry(i))) marked++;
+    expect(marked).toBe(MAX_HELD_MARKS_PER_PEER);
+    expect(m.mark(2, entry(-1))).toBe(false);
+    expect(m.heldBy(m.idOf(2))!.size).toBe(MAX_HELD_MARKS_PER_PEER);
   });
 });

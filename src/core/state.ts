@@ -7,6 +7,7 @@ import {
   type Rejection,
 } from './limits.js';
 import { OriginIndex } from './origin-index.js';
+import { PeerMarks } from './peer-marks.js';
 import { stampTs, supersedes } from './order.js';
 import { COMPACT_FACTOR, COMPACT_MIN_BYTES, KeptEntry, ValueArena } from './value-arena.js';
 import type { Acks, Entry, NodeId, ReadonlyAcks, StateOp } from './types.js';
@@ -29,7 +30,10 @@ export interface DeltaOptions {
   maxEntries: number;
   maxBytes: number;
   after?: DeltaCursor | null;
-  /** Leave out entries whose recorded source (`setSource`) is this: the peer they came from. */
+  /**
+   * Leave out entries the peer with this source id holds: those it sent (`setSource`) and those
+   * it confirmed (`confirmHeld`).
+   */
   skipSource?: number | undefined;
 }
 
@@ -49,9 +53,8 @@ export interface MergePlan {
 export class State {
   private readonly data = new Map<string, KeptEntry>();
   private readonly origins = new OriginIndex();
-  /** Source id of each peer's current incarnation; ids are never reused. */
-  private readonly sourceIds = new Map<NodeId, number>();
-  private nextSourceId = 1;
+  /** Source ids of peers' current links and what each confirmed holding; volatile. */
+  private readonly marks = new PeerMarks();
   private readonly ackMap: Acks = new Map();
   /** peer → the acks map it last reported. Volatile: never persisted. */
   readonly peerAcks = new Map<NodeId, Acks>();
@@ -275,13 +278,14 @@ export class State {
     let bytes = 0;
     const after = opts.after ?? null;
     const skip = opts.skipSource;
+    const held = skip === undefined ? undefined : this.marks.heldBy(skip);
     for (const node of this.origins.origins()) {
       if (after !== null && node < after.node) continue;
       let from = acks.get(node) ?? 0;
       if (after !== null && node === after.node) from = Math.max(from, after.seq);
       for (const [seq, key] of this.origins.above(node, from)) {
         const e = this.data.get(key)!;
-        if (skip !== undefined && e.source === skip) continue;
+        if (skip !== undefined && (e.source === skip || held?.has(e) === true)) continue;
         const cost = entryWireBytes(e);
         if (
           entries.length > 0 &&
@@ -316,9 +320,7 @@ export class State {
    * found rebuilt meanwhile.
    */
   sourceIdOf(peer: NodeId): number {
-    let id = this.sourceIds.get(peer);
-    if (id === undefined) this.sourceIds.set(peer, (id = this.nextSourceId++));
-    return id;
+    return this.marks.idOf(peer);
   }
 
   /**
@@ -327,15 +329,37 @@ export class State {
    * never have logged what it sent. The next merge from it gets a fresh id.
    */
   forgetSource(peer: NodeId): void {
-    this.sourceIds.delete(peer);
+    this.marks.forget(peer);
+  }
+
+  /**
+   * `peer` confirmed that it holds these writes (or newer ones of their keys) durably: deltas
+   * for it leave out each that is still the winning entry here, until its link drops. Returns
+   * how many were marked (a write superseded here since, or one over the bound, is not).
+   */
+  confirmHeld(peer: NodeId, writes: readonly Pick<Entry, 'key' | 'meta'>[]): number {
+    let marked = 0;
+    for (const w of writes) {
+      const e = this.data.get(w.key);
+      if (e?.is(w.meta) === true && this.marks.mark(peer, e)) marked++;
+    }
+    return marked;
+  }
+
+  /** Drop `peer`'s confirmations its acks now cover, or whose entries were superseded. */
+  pruneHeld(peer: NodeId): void {
+    const acks = this.peerAcks.get(peer);
+    this.marks.prune(peer, (e) => {
+      if (this.data.get(e.key) !== e) return false;
+      const { node, seq } = e.meta;
+      return seq > (acks?.get(node) ?? 0);
+    });
   }
 
   /** The peer (current incarnation) the winning entry for `key` came from, if recorded. */
   sourceOf(key: string): NodeId | undefined {
     const tag = this.data.get(key)?.source;
-    if (tag === undefined || tag === 0) return undefined;
-    for (const [peer, id] of this.sourceIds) if (id === tag) return peer;
-    return undefined;
+    return tag === undefined || tag === 0 ? undefined : this.marks.peerOf(tag);
   }
 
   /**

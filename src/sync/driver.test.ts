@@ -164,7 +164,7 @@ describe('ack rules (DESIGN §3)', () => {
     const h = new Harness();
     h.linkUp(2);
     await h.settle();
-    await h.deliver(2, { t: 'push', entries: [e('x', 2, 3)].map(toWire) });
+    await h.deliver(2, { t: 'push', id: 1, entries: [e('x', 2, 3)].map(toWire) });
     expect(h.node.state.get('x')).toBeDefined();
     expect(h.node.state.ack(2)).toBe(0);
   });
@@ -249,7 +249,7 @@ describe('source tags', () => {
     h.linkUp(2);
     await h.settle();
     // Relayed by 2 as it merged it: 2 may crash before its own commit of x.
-    await h.deliver(2, { t: 'push', entries: [e('x', 3, 1)].map(toWire) });
+    await h.deliver(2, { t: 'push', id: 1, entries: [e('x', 3, 1)].map(toWire) });
     h.outbox.length = 0;
     await h.deliver(2, syncFrom2(1, []));
     expect(sentKeys(h.take('sync-res'))).not.toContain('x'); // linked: not sent back
@@ -268,7 +268,7 @@ describe('a store that can no longer log', () => {
     h.linkUp(2);
     await h.settle();
     h.node.merge = () => Promise.reject(new Error('WAL write failed'));
-    await h.deliver(2, { t: 'push', entries: [e('x', 3, 1)].map(toWire) });
+    await h.deliver(2, { t: 'push', id: 1, entries: [e('x', 3, 1)].map(toWire) });
     expect(h.transportClosed).toBe(true);
   });
 });
@@ -286,7 +286,7 @@ describe('push relay (DESIGN §3)', () => {
     await h.settle();
     h.outbox.length = 0;
     // From 2: on to 3 at once, though our commit of it has not happened yet.
-    await h.deliver(2, { t: 'push', entries: [e('x', 2, 3)].map(toWire) });
+    await h.deliver(2, { t: 'push', id: 1, entries: [e('x', 2, 3)].map(toWire) });
     await h.settle(50);
     expect(h.node.state.get('x')).toBeUndefined(); // not durable here yet
     expect(pushedKeys(h)).toEqual(['x']);
@@ -301,5 +301,79 @@ describe('push relay (DESIGN §3)', () => {
     expect(h.node.state.get('x')).toBeDefined();
     // Sent once: the commit of x does not push it again; the local write goes to both peers.
     expect(pushedKeys(h).sort()).toEqual(['mine', 'mine']);
+  });
+});
+
+describe('push confirmations', () => {
+  const confirms = (h: Harness): number[] =>
+    h.outbox.flatMap((m) => (m.t === 'push-ok' ? [m.id] : []));
+  const sentKeys = (m: SyncResponse): string[] =>
+    m.entries.map((w) => fromWire(w).key).filter((k) => !k.startsWith('__peer/'));
+
+  it('confirm a push only once all of it merged and is durable', async () => {
+    const h = new Harness({ holdSync: true, admit: (x) => (x.key === 'bad' ? 'no' : null) });
+    h.linkUp(2);
+    await h.settle();
+    h.outbox.length = 0;
+    await h.deliver(2, { t: 'push', id: 7, entries: [e('x', 2, 3)].map(toWire) });
+    await h.settle(50);
+    expect(confirms(h)).toEqual([]); // merged, not yet durable
+    for (const run of h.heldSyncs.splice(0)) run();
+    await h.settle(50);
+    expect(confirms(h)).toEqual([7]);
+    // One entry rejected: the frame is not held whole, so it is not confirmed.
+    await h.deliver(2, { t: 'push', id: 8, entries: [e('y', 2, 4), e('bad', 2, 5)].map(toWire) });
+    for (const run of h.heldSyncs.splice(0)) run();
+    await h.settle(50);
+    expect(confirms(h)).toEqual([7]);
+  });
+
+  it('leave what the peer confirmed out of the next round, but not a newer write of it', async () => {
+    const h = new Harness();
+    h.linkUp(2);
+    await h.settle();
+    h.outbox.length = 0;
+    await h.node.put('a', Buffer.from('1'));
+    await h.node.put('b', Buffer.from('1'));
+    await h.settle(50);
+    const pushes = h.outbox.filter((m) => m.t === 'push');
+    expect(pushes.length).toBeGreaterThan(0);
+    for (const p of pushes) await h.deliver(2, { t: 'push-ok', id: p.id });
+    await h.node.put('b', Buffer.from('2')); // after the confirmation: 2 lacks this one
+    h.outbox.length = 0;
+    await h.deliver(2, syncFrom2(1, []));
+    expect(sentKeys(h.take('sync-res'))).toEqual(['b']);
+    // A dropped link forgets the confirmations (as it does source tags).
+    h.handler.linkDown(2, 'gone');
+    h.linkUp(2);
+    await h.settle();
+    h.outbox.length = 0;
+    await h.deliver(2, syncFrom2(2, []));
+    expect(sentKeys(h.take('sync-res')).sort()).toEqual(['a', 'b']);
+  });
+
+  it('count a round as delivered once the peer confirms it, or merged our request', async () => {
+    const h = new Harness();
+    await h.node.put('a', Buffer.from('1'));
+    await h.node.put('b', Buffer.from('1'));
+    h.linkUp(2);
+    await h.settle();
+    // Our request carried a and b; the peer answers only once it merged them (merged: true).
+    const req = h.take('sync');
+    expect(req.entries.map((w) => fromWire(w).key)).toContain('a');
+    await h.deliver(2, res(req.rid, [], []));
+    expect(h.take('sync-ok').round).toBe(req.rid); // and we confirm its response to us
+    h.outbox.length = 0;
+    await h.deliver(2, syncFrom2(1, []));
+    expect(sentKeys(h.take('sync-res'))).toEqual([]);
+    // Responder side: what a response carried counts once the requester confirms that round.
+    await h.node.put('c', Buffer.from('1'));
+    await h.deliver(2, syncFrom2(2, []));
+    expect(sentKeys(h.take('sync-res'))).toEqual(['c']);
+    await h.deliver(2, syncFrom2(3, []));
+    expect(sentKeys(h.take('sync-res'))).toEqual(['c']); // not confirmed: sent again
+    await h.deliver(2, { t: 'sync-ok', round: 3 });
+    await h.deliver(2, syncFrom2(4, []));
+    expect(sentKeys(h.take('sync-res'))).toEqual([]);
   });
 });

@@ -87,6 +87,9 @@ export class SyncDriver {
     roundsFailed: 0,
     entriesSent: 0,
     entriesReceived: 0,
+    /** Entries peers confirmed holding (pushes, responses, requests), and how many were marked. */
+    confirmed: 0,
+    heldMarked: 0,
     rejected: 0,
     divergences: 0,
     repairs: 0,
@@ -308,10 +311,25 @@ export class SyncDriver {
         this.sendPage(peer, msg.rid, msg.round, msg.offset);
         return;
       case 'push':
-        this.mergeFrom(peer, msg.entries.map(fromWire)).catch((e: unknown) =>
-          log.warn('push merge failed', { peer, error: String(e) }),
+        // Confirmed only once all of it merged and is durable (merge resolves then; what it found
+        // stale was durable already): the sender then leaves these out of its rounds' deltas.
+        this.mergeFrom(peer, msg.entries.map(fromWire)).then(
+          (whole) => {
+            if (whole) this.links.get(peer)?.send({ t: 'push-ok', id: msg.id });
+          },
+          (e: unknown) => log.warn('push merge failed', { peer, error: String(e) }),
         );
         return;
+      case 'sync-ok': {
+        const entries = this.views.delivered(peer, msg.round);
+        if (entries !== undefined) this.confirmed(peer, entries);
+        return;
+      }
+      case 'push-ok': {
+        const writes = this.push.confirmed(peer, msg.id);
+        if (writes !== undefined) this.confirmed(peer, writes);
+        return;
+      }
       case 'buckets':
         this.links
           .get(peer)
@@ -356,6 +374,12 @@ export class SyncDriver {
         p.resolve(msg);
       }
     }
+  }
+
+  /** `peer` holds these writes durably (it confirmed them, or merged them whole). */
+  private confirmed(peer: NodeId, writes: readonly Pick<Entry, 'key' | 'meta'>[]): void {
+    this.counters.confirmed += writes.length;
+    this.counters.heldMarked += this.node.state.confirmHeld(peer, writes);
   }
 
   private replyError(peer: NodeId, rid: number, e: unknown): void {
@@ -479,6 +503,8 @@ export class SyncDriver {
     let res = this.expect(await this.request(peer, req), 'sync-res');
     info.rttMs = this.sched.now() - t0;
     if (reset) info.resetPending = false;
+    // The peer answers only once its merge of our entries is durable.
+    if (res.merged) this.confirmed(peer, out.entries);
     this.counters.entriesSent += out.entries.length;
     const round = res.rid;
     let merged = true;
@@ -507,9 +533,12 @@ export class SyncDriver {
     }
     // Rule 2: acks move only on the final page, and only if everything merged.
     if (merged) {
+      // Every merge above resolved once durable: the peer may count the response as held here.
+      this.links.get(peer)?.send({ t: 'sync-ok', round });
       const theirs = acksFromWire(res.acks);
       this.node.raiseAcks(theirs);
       state.peerAcks.set(peer, theirs);
+      state.pruneHeld(peer);
       if (!this.firstRoundDone) {
         this.firstRoundDone = true;
         if (this.node.awaitingSeqRecovery) {
@@ -605,6 +634,7 @@ export class SyncDriver {
     // once our own coverage is known.
     if (merged && req.complete && this.firstRoundDone) this.node.raiseAcks(theirAcks);
     state.peerAcks.set(peer, theirAcks);
+    state.pruneHeld(peer);
     // Rule 4: entries, acks and digest of every page come from this one synchronous view.
     this.views.openView(peer, req.rid, theirAcks, merged, state.sourceIdOf(peer));
     this.sendPage(peer, req.rid, req.rid, 0);

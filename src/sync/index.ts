@@ -1,6 +1,6 @@
 /**
  * sync — the replication protocol driver: sync rounds with paged responses and truthful acks,
- * push relay, bootstrap, membership and discovery through `__peer/<id>`, digest repair, and
+ * push relay, confirmations of what a peer durably holds (so deltas leave it out), bootstrap, membership and discovery through `__peer/<id>`, digest repair, and
  * tombstone GC scheduling.
  *
  * Owns: every protocol decision (what to send, when acks may move, when to repair).

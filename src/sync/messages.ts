@@ -56,7 +56,29 @@ export interface SyncResponse {
 
 export interface Push {
   t: 'push';
+  /** Names the frame for its confirmation; unique among the sender's pushes (never reused). */
+  id: number;
   entries: EntryWire[];
+}
+
+/**
+ * Push `id` merged whole here and every entry of it (or a newer write of its key) is durable:
+ * the sender may leave those entries out of its deltas to us while this link lasts. Sent only
+ * then, so what it lets the sender skip is what our acks may truthfully claim (DESIGN §3's
+ * rules are unchanged: a confirmation moves no acks).
+ */
+export interface PushConfirm {
+  t: 'push-ok';
+  id: number;
+}
+
+/**
+ * Every page of the response to sync request `round` merged here and is durable: the responder
+ * may treat the entries of that response as held by us, as for a confirmed push.
+ */
+export interface SyncConfirm {
+  t: 'sync-ok';
+  round: number;
 }
 
 export interface BucketsRequest {
@@ -142,6 +164,8 @@ export type SyncMessage =
   | PageRequest
   | SyncResponse
   | Push
+  | PushConfirm
+  | SyncConfirm
   | BucketsRequest
   | BucketsResponse
   | BucketEntriesRequest
@@ -248,7 +272,14 @@ export function parseMessage(x: unknown, maxEntries: number): SyncMessage {
       if (!isBool(m.last) || !isBool(m.merged)) bad('flags');
       break;
     case 'push':
+      if (!isRid(m.id)) bad('id');
       if (!isEntries(m.entries, maxEntries)) bad('entries');
+      break;
+    case 'push-ok':
+      if (!isRid(m.id)) bad('id');
+      break;
+    case 'sync-ok':
+      if (!isRid(m.round)) bad('round');
       break;
     case 'buckets-res':
       if (!isRid(m.rid)) bad('rid');

@@ -5,6 +5,21 @@ import type { PeerLink, Scheduler, TimerHandle } from './types.js';
 
 const log = logger('sync');
 
+/** A write as a confirmation names it: what the state needs to find the exact entry. */
+export type WriteRef = Pick<Entry, 'key' | 'meta'>;
+
+/**
+ * Entries of sent push frames kept per peer until the peer confirms them; past this the oldest
+ * frames are let go (their entries then simply come back to the peer in a round).
+ */
+export const MAX_UNCONFIRMED_ENTRIES = 65_536;
+
+/** Push frames sent to one peer and not yet confirmed, oldest first. */
+interface Unconfirmed {
+  frames: Map<number, WriteRef[]>;
+  entries: number;
+}
+
 export interface PushOptions {
   windowMs: number;
   pageEntries: number;
@@ -16,12 +31,17 @@ export interface PushOptions {
  * Push relay: entries that changed this node's state go to every connected peer except the one
  * they came from, gathered for a short window and coalesced per key (the window opens with the
  * first change after a quiet spell, which goes out at once). Pushes carry entries only
- * and never move acks; when a peer falls behind they are dropped and rounds catch it up.
+ * and never move acks; when a peer falls behind they are dropped and rounds catch it up. Each
+ * frame is kept (keys and versions) until the peer confirms it, so that rounds can leave out
+ * what it confirmed.
  */
 export class PushRelay {
   private readonly queues = new Map<NodeId, Map<string, Entry>>();
   private timer: TimerHandle | null = null;
   private lastFlushMs = -Infinity;
+  /** Frame ids: never reused, so a confirmation names one frame whatever link it comes on. */
+  private nextId = 1;
+  private readonly unconfirmed = new Map<NodeId, Unconfirmed>();
   readonly counters = { pushed: 0, dropped: 0, messages: 0 };
 
   constructor(
@@ -52,6 +72,33 @@ export class PushRelay {
 
   forget(peer: NodeId): void {
     this.queues.delete(peer);
+    this.unconfirmed.delete(peer);
+  }
+
+  /** The writes of frame `id` that `peer` now confirmed, once; undefined if not kept. */
+  confirmed(peer: NodeId, id: number): WriteRef[] | undefined {
+    const u = this.unconfirmed.get(peer);
+    const writes = u?.frames.get(id);
+    if (u === undefined || writes === undefined) return undefined;
+    u.frames.delete(id);
+    u.entries -= writes.length;
+    return writes;
+  }
+
+  private keep(peer: NodeId, id: number, page: readonly Entry[]): void {
+    let u = this.unconfirmed.get(peer);
+    if (u === undefined) this.unconfirmed.set(peer, (u = { frames: new Map(), entries: 0 }));
+    // Key and meta only: a value kept here would pin its whole frame's bytes.
+    u.frames.set(
+      id,
+      page.map((e) => ({ key: e.key, meta: e.meta })),
+    );
+    u.entries += page.length;
+    for (const [old, writes] of u.frames) {
+      if (u.entries <= MAX_UNCONFIRMED_ENTRIES) break;
+      u.frames.delete(old);
+      u.entries -= writes.length;
+    }
   }
 
   flush(): void {
@@ -68,7 +115,9 @@ export class PushRelay {
       let bytes = 0;
       const send = (): void => {
         if (page.length === 0) return;
-        if (link.send({ t: 'push', entries: page.map(toWire) })) {
+        const id = this.nextId++;
+        if (link.send({ t: 'push', id, entries: page.map(toWire) })) {
+          this.keep(peer, id, page);
           this.counters.pushed += page.length;
           this.counters.messages++;
         } else this.counters.dropped += page.length;
@@ -89,5 +138,6 @@ export class PushRelay {
     if (this.timer !== null) this.sched.clearTimeout(this.timer);
     this.timer = null;
     this.queues.clear();
+    this.unconfirmed.clear();
   }
 }

@@ -70,6 +70,12 @@ export class ResponseViews {
     this.open.set(peer, { round: rid, entries, acks, digest, merged, done: false });
   }
 
+  /** The entries of round `round`'s response if all its pages went out (for its confirmation). */
+  delivered(peer: NodeId, round: number): readonly Entry[] | undefined {
+    const view = this.open.get(peer);
+    return view !== undefined && view.round === round && view.done ? view.entries : undefined;
+  }
+
   /** The page of round `round` starting at `offset`, as response `rid`; a string on error. */
   page(peer: NodeId, rid: number, round: number, offset: number): SyncResponse | string {
     const view = this.open.get(peer);

@@ -2,7 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isNodeId, type NodeId } from '../core/index.js';
 
 /** Bumped on any incompatible change of the frames or the sync messages. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** First frame each side sends on a new connection. */
 export interface Hello {

@@ -136,7 +136,7 @@ describe('replication over WebSocket on loopback', () => {
     expect(early.code).toBe(4003);
     const badMsg = await attempt([
       hello(PROTOCOL_VERSION),
-      packr.pack({ t: 'push', entries: [['k', 1, 2, 3]] }),
+      packr.pack({ t: 'push', id: 1, entries: [['k', 1, 2, 3]] }),
     ]);
     expect(badMsg.code).toBe(4002);
     expect(r1.transport.counters.badFrames).toBeGreaterThanOrEqual(4);
