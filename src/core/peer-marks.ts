@@ -2,7 +2,8 @@ import type { Entry, NodeId } from './types.js';
 
 /**
  * Entries a peer holds (so that deltas for it can leave them out) beyond what its acks say:
- * those it confirmed, by a whole push frame merged and durable, while its current link is up.
+ * those it confirmed holding durably (a push frame or a round's response it merged whole, or
+ * the entries of our request it answered as merged), while its current link is up.
  * Bounded per peer; past the bound a confirmation is simply not kept, which costs the peer the
  * entries once more in a round, never a missing one.
  */

@@ -335,13 +335,24 @@ export class State {
   /**
    * `peer` confirmed that it holds these writes (or newer ones of their keys) durably: deltas
    * for it leave out each that is still the winning entry here, until its link drops. Returns
-   * how many were marked (a write superseded here since, or one over the bound, is not).
+   * how many were marked (a write superseded here since, or one over the bound, is not); those
+   * newer than what is held here go to `ahead`.
    */
-  confirmHeld(peer: NodeId, writes: readonly Pick<Entry, 'key' | 'meta'>[]): number {
+  confirmHeld(
+    peer: NodeId,
+    writes: readonly Pick<Entry, 'key' | 'meta'>[],
+    ahead?: Pick<Entry, 'key' | 'meta'>[],
+  ): number {
     let marked = 0;
     for (const w of writes) {
       const e = this.data.get(w.key);
-      if (e?.is(w.meta) === true && this.marks.mark(peer, e)) marked++;
+      if (e?.is(w.meta) === true) {
+        if (this.marks.mark(peer, e)) marked++;
+      } else if (ahead !== undefined && supersedes(w.meta, e?.meta)) {
+        // Newer than what this state holds: most often a write this node relayed before its
+        // own commit of it ended, which the peer confirmed first. The caller may try again.
+        ahead.push(w);
+      }
     }
     return marked;
   }

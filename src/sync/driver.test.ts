@@ -104,12 +104,12 @@ const e = (key: string, node: NodeId, seq: number, value: string | null = 'v'): 
   meta: { node, seq, ts: 1_000_000 + seq },
 });
 
-/** A sync request from peer 2 with no entries, claiming `acks`. */
-const syncFrom2 = (rid: number, acks: number[]): SyncMessage => ({
+/** A sync request from peer 2 (or `from`) with no entries, claiming `acks`. */
+const syncFrom2 = (rid: number, acks: number[], from = 2): SyncMessage => ({
   t: 'sync',
   rid,
-  from: 2,
-  incarnation: 'inc-2',
+  from,
+  incarnation: `inc-${from}`,
   acks,
   entries: [],
   complete: true,
@@ -361,7 +361,7 @@ describe('push confirmations', () => {
     // Our request carried a and b; the peer answers only once it merged them (merged: true).
     const req = h.take('sync');
     expect(req.entries.map((w) => fromWire(w).key)).toContain('a');
-    await h.deliver(2, res(req.rid, [], []));
+    await h.deliver(2, res(req.rid, [], [e('z', 2, 1)]));
     expect(h.take('sync-ok').round).toBe(req.rid); // and we confirm its response to us
     h.outbox.length = 0;
     await h.deliver(2, syncFrom2(1, []));
@@ -374,6 +374,27 @@ describe('push confirmations', () => {
     expect(sentKeys(h.take('sync-res'))).toEqual(['c']); // not confirmed: sent again
     await h.deliver(2, { t: 'sync-ok', round: 3 });
     await h.deliver(2, syncFrom2(4, []));
+    expect(sentKeys(h.take('sync-res'))).toEqual([]);
+  });
+
+  it('mark a relayed write the next node confirmed before our own commit of it ended', async () => {
+    const h = new Harness({ holdSync: true });
+    h.linkUp(2);
+    h.linkUp(3);
+    await h.settle();
+    for (const run of h.heldSyncs.splice(0)) run();
+    await h.settle(50);
+    h.outbox.length = 0;
+    // From 2, relayed on to 3 before our commit; 3 confirms while the commit still runs.
+    await h.deliver(2, { t: 'push', id: 1, entries: [e('x', 2, 3)].map(toWire) });
+    await h.settle(50);
+    const relayed = h.take('push');
+    await h.deliver(3, { t: 'push-ok', id: relayed.id });
+    for (const run of h.heldSyncs.splice(0)) run();
+    await h.settle(200);
+    expect(h.node.state.get('x')).toBeDefined();
+    h.outbox.length = 0;
+    await h.deliver(3, syncFrom2(1, [], 3));
     expect(sentKeys(h.take('sync-res'))).toEqual([]);
   });
 });

@@ -36,6 +36,9 @@ const log = logger('sync');
 
 /** Pages of one round's response being merged at once. */
 const MERGE_WINDOW = 3;
+/** A confirmation of writes our own commit has not finished is tried again this often. */
+const CONFIRM_RETRY_MS = 20;
+const CONFIRM_RETRIES = 5;
 
 /** What the driver knows about one peer; volatile, like peerAcks. */
 interface PeerInfo {
@@ -376,10 +379,23 @@ export class SyncDriver {
     }
   }
 
-  /** `peer` holds these writes durably (it confirmed them, or merged them whole). */
-  private confirmed(peer: NodeId, writes: readonly Pick<Entry, 'key' | 'meta'>[]): void {
-    this.counters.confirmed += writes.length;
-    this.counters.heldMarked += this.node.state.confirmHeld(peer, writes);
+  /**
+   * `peer` holds these writes durably (it confirmed them, or merged them whole). A relay pushes
+   * a peer's winners on before its own commit of them, so the next node's confirmation can
+   * come before they are in our state: those are tried again a few times as commits end.
+   */
+  private confirmed(peer: NodeId, writes: readonly Pick<Entry, 'key' | 'meta'>[], tries = 0): void {
+    const state = this.node.state;
+    if (tries === 0) this.counters.confirmed += writes.length;
+    const ahead: Pick<Entry, 'key' | 'meta'>[] = [];
+    this.counters.heldMarked += state.confirmHeld(peer, writes, ahead);
+    if (ahead.length === 0 || tries >= CONFIRM_RETRIES || this.stopped) return;
+    // Only for the link that confirmed: a peer found rebuilt meanwhile holds none of it.
+    const link = state.sourceIdOf(peer);
+    this.sched.setTimeout(() => {
+      if (this.links.has(peer) && state.sourceIdOf(peer) === link)
+        this.confirmed(peer, ahead, tries + 1);
+    }, CONFIRM_RETRY_MS);
   }
 
   private replyError(peer: NodeId, rid: number, e: unknown): void {
@@ -534,7 +550,7 @@ export class SyncDriver {
     // Rule 2: acks move only on the final page, and only if everything merged.
     if (merged) {
       // Every merge above resolved once durable: the peer may count the response as held here.
-      this.links.get(peer)?.send({ t: 'sync-ok', round });
+      if (received > 0) this.links.get(peer)?.send({ t: 'sync-ok', round });
       const theirs = acksFromWire(res.acks);
       this.node.raiseAcks(theirs);
       state.peerAcks.set(peer, theirs);
