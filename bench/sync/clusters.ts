@@ -19,6 +19,8 @@ export interface BenchCluster {
   stop(): Promise<void>;
   /** How long A's start scan took, if the system reports it. */
   startScanMs?(): Promise<number | null>;
+  /** Sync entries each node has received so far (A, B, C), if the system reports them. */
+  entriesReceived?(): Promise<number[]>;
 }
 
 async function stopAll(children: ChildProcess[]): Promise<void> {
@@ -138,6 +140,15 @@ export async function startFilesync(base: string, port: number): Promise<BenchCl
       };
       return s.startScanMs ?? null;
     },
+    entriesReceived: () =>
+      Promise.all(
+        [0, 1, 2].map(async (i) => {
+          const s = (await getJson(`http://127.0.0.1:${port + i}/status`)) as {
+            counters?: { entriesReceived?: number };
+          };
+          return s.counters?.entriesReceived ?? 0;
+        }),
+      ),
   };
 }
 

@@ -36,6 +36,8 @@ export interface Measurement {
   conflicts?: number[];
   /** s: A's start scan (filesync reports it in /status). */
   scanMs?: number | null;
+  /** s: sync entries each node received (A, B, C), against the tree's paths: what crossed the wire. */
+  entriesReceived?: number[] | null;
 }
 
 /** Ports used by a cluster: filesync P..P+2, Syncthing GUI P+10.. and listen P+20.. */
@@ -192,6 +194,7 @@ async function oneRun(
     const nodes = await nodePids(sc);
     const stats = await Promise.all(nodes.flat().map(procStats));
     const scanMs = (await sc.startScanMs?.()) ?? null;
+    const entriesReceived = (await sc.entriesReceived?.()) ?? null;
     out.push({
       system,
       workload: 's',
@@ -199,9 +202,10 @@ async function oneRun(
       peakRssMiB: Math.max(...(await perNodeMiB(nodes, (s) => s.peakRssBytes))),
       cpuS: stats.reduce((n, s) => n + s.cpuS, 0),
       scanMs,
+      entriesReceived,
     });
     log(
-      `${system} s: ${fmt(ms)} ms (the last look, which found C identical, took ${fmt(checkMs)} ms; its hashing is not counted)${scanMs === null ? '' : `, start scan on A ${fmt(scanMs)} ms`}`,
+      `${system} s: ${fmt(ms)} ms (the last look, which found C identical, took ${fmt(checkMs)} ms; its hashing is not counted)${scanMs === null ? '' : `, start scan on A ${fmt(scanMs)} ms`}${entriesReceived === null ? '' : `, sync entries received ${entriesReceived.map((n) => fmt(n)).join(' / ')}`}`,
     );
   } finally {
     await sc.stop();
@@ -306,6 +310,10 @@ if (process.argv[1]?.endsWith('run.ts')) {
         ? `\ns: start scan on A ${ms
             .filter((m) => m.workload === 's' && m.scanMs != null)
             .map((m) => `${m.system} ${fmt(m.scanMs! / 1000, 1)} s`)
+            .join(', ')}` +
+          `\ns: sync entries received per node (A / B / C) ${ms
+            .filter((m) => m.workload === 's' && m.entriesReceived != null)
+            .map((m) => `${m.system} ${m.entriesReceived!.map((n) => fmt(n)).join(' / ')}`)
             .join(', ')}`
         : '') +
       `\nd: conflict copies per node ${ms
