@@ -47,10 +47,9 @@ export class PeerMarks {
     return this.held.get(id);
   }
 
-  /** Record that `peer`'s current link holds `entry`; false when over the bound or unlinked. */
+  /** Record that `peer`'s current link holds `entry`; false when over the bound. */
   mark(peer: NodeId, entry: Entry): boolean {
-    const id = this.ids.get(peer);
-    if (id === undefined) return false;
+    const id = this.idOf(peer);
     let set = this.held.get(id);
     if (set === undefined) this.held.set(id, (set = new Set()));
     if (set.size >= MAX_HELD_MARKS_PER_PEER) return false;

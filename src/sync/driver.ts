@@ -494,16 +494,20 @@ export class SyncDriver {
     const reset = info.resetPending;
     if (reset) state.forgetPeer(peer);
     // While the peer is paging through our response it is getting everything anyway: do not
-    // resend the same first page with every round.
-    const out = this.views.paging(peer)
-      ? { entries: [], complete: false }
-      : state.delta(state.peerAcks.get(peer) ?? new Map(), {
-          maxEntries: this.opts.pageEntries,
-          maxBytes: this.opts.pageBytes,
-          // Not what came from the peer itself: it held each when it sent it (a relay may still
-          // have been logging it: a dropped link forgets the tags, see State.forgetSource).
-          skipSource: state.sourceIdOf(peer),
-        });
+    // resend the same first page with every round. Nor while we do not know what it holds (a
+    // new link): a delta against nothing is a page of everything, which the peer's own round,
+    // begun at the same moment, is pulling too; this round's answer tells us its acks. A reset
+    // still sends its page: the acks are what it no longer trusts.
+    const out =
+      this.views.paging(peer) || (!reset && !state.peerAcks.has(peer))
+        ? { entries: [], complete: false }
+        : state.delta(state.peerAcks.get(peer) ?? new Map(), {
+            maxEntries: this.opts.pageEntries,
+            maxBytes: this.opts.pageBytes,
+            // Not what came from the peer itself: it held each when it sent it (a relay may still
+            // have been logging it: a dropped link forgets the tags, see State.forgetSource).
+            skipSource: state.sourceIdOf(peer),
+          });
     const t0 = this.sched.now();
     const req = (rid: number): SyncRequest => ({
       t: 'sync',
