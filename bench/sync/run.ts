@@ -50,37 +50,37 @@ async function nodePids(c: BenchCluster): Promise<number[][]> {
   return Promise.all(c.pids().map(processTree));
 }
 
-/** Sum over each node's processes of `pick`, in MiB: a node costs all of its processes. */
-async function perNodeMiB(
-  nodes: number[][],
-  pick: (s: Awaited<ReturnType<typeof procStats>>) => number,
-): Promise<number[]> {
-  return Promise.all(
-    nodes.map(async (pids) => {
-      const stats = await Promise.all(pids.map(procStats));
-      return stats.reduce((n, s) => n + pick(s), 0) / 1048576;
-    }),
-  );
+type ProcStats = Awaited<ReturnType<typeof procStats>>;
+
+/** Each node's processes' stats, read once. */
+function statsOf(nodes: number[][]): Promise<ProcStats[][]> {
+  return Promise.all(nodes.map((pids) => Promise.all(pids.map(procStats))));
+}
+
+/** Per node, the sum over its processes of `pick`, in MiB: a node costs all of its processes. */
+function perNodeMiB(stats: ProcStats[][], pick: (s: ProcStats) => number): number[] {
+  return stats.map((ps) => ps.reduce((n, s) => n + pick(s), 0) / 1048576);
 }
 
 /**
  * Run `fn`; the largest node's peak RSS meanwhile (a node's processes' peaks added up: for
- * Syncthing, its monitor's ~17 MiB and the real process's peak) and the CPU all nodes used.
+ * Syncthing, its monitor's ~17 MiB and the real process's peak), the CPU all nodes used, and
+ * each node's processes' stats at the end.
  */
 async function measured<T>(
   c: BenchCluster,
   fn: () => Promise<T>,
-): Promise<{ value: T; peakRssMiB: number; cpuS: number }> {
+): Promise<{ value: T; peakRssMiB: number; cpuS: number; after: ProcStats[][] }> {
   const nodes = await nodePids(c);
-  const pids = nodes.flat();
-  for (const pid of pids) await resetPeak(pid);
-  const before = await Promise.all(pids.map(procStats));
+  for (const pid of nodes.flat()) await resetPeak(pid);
+  const before = (await statsOf(nodes)).flat();
   const value = await fn();
-  const after = await Promise.all(pids.map(procStats));
+  const after = await statsOf(nodes);
   return {
     value,
-    peakRssMiB: Math.max(...(await perNodeMiB(nodes, (s) => s.peakRssBytes))),
-    cpuS: after.reduce((n, s, i) => n + s.cpuS - before[i]!.cpuS, 0),
+    peakRssMiB: Math.max(...perNodeMiB(after, (s) => s.peakRssBytes)),
+    cpuS: after.flat().reduce((n, s, i) => n + s.cpuS - before[i]!.cpuS, 0),
+    after,
   };
 }
 
@@ -136,7 +136,7 @@ async function oneRun(
       await new Promise((r) => setTimeout(r, sizes.idleMs));
       return sizes.idleMs;
     });
-    const rssMiB = await perNodeMiB(await nodePids(c), (s) => s.rssBytes);
+    const rssMiB = perNodeMiB(idle.after, (s) => s.rssBytes);
     out.push({
       system,
       workload: 'idle',
@@ -191,16 +191,15 @@ async function oneRun(
       await new Promise((r) => setTimeout(r, Math.max(500, 2 * checkMs)));
     }
     const ms = at - t0;
-    const nodes = await nodePids(sc);
-    const stats = await Promise.all(nodes.flat().map(procStats));
+    const stats = await statsOf(await nodePids(sc));
     const scanMs = (await sc.startScanMs?.()) ?? null;
     const entriesReceived = (await sc.entriesReceived?.()) ?? null;
     out.push({
       system,
       workload: 's',
       ms,
-      peakRssMiB: Math.max(...(await perNodeMiB(nodes, (s) => s.peakRssBytes))),
-      cpuS: stats.reduce((n, s) => n + s.cpuS, 0),
+      peakRssMiB: Math.max(...perNodeMiB(stats, (s) => s.peakRssBytes)),
+      cpuS: stats.flat().reduce((n, s) => n + s.cpuS, 0),
       scanMs,
       entriesReceived,
     });

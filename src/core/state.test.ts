@@ -315,7 +315,6 @@ describe('State held marks (push confirmations)', () => {
     const s = new State(1);
     put(s, 'a', 3, 1);
     put(s, 'b', 3, 2);
-    s.sourceIdOf(2);
     expect(s.confirmHeld(2, [{ key: 'a', meta: { node: 3, seq: 1, ts: 1 } }])).toBe(1);
     expect(keysFor(s, 2)).toEqual(['b']);
     expect(keysFor(s, 4)).toEqual(['a', 'b']); // another peer confirmed nothing
@@ -327,7 +326,6 @@ describe('State held marks (push confirmations)', () => {
     const s = new State(1);
     put(s, 'a', 3, 1);
     put(s, 'a', 3, 2); // superseded here before the confirmation came
-    s.sourceIdOf(2);
     expect(s.confirmHeld(2, [{ key: 'a', meta: { node: 3, seq: 1, ts: 1 } }])).toBe(0);
     expect(s.confirmHeld(2, [{ key: 'a', meta: { node: 3, seq: 2, ts: 2 } }])).toBe(1);
     expect(keysFor(s, 2)).toEqual([]);
@@ -339,7 +337,6 @@ describe('State held marks (push confirmations)', () => {
     const s = new State(1);
     put(s, 'a', 3, 1);
     put(s, 'b', 3, 2);
-    s.sourceIdOf(2);
     s.confirmHeld(2, [
       { key: 'a', meta: { node: 3, seq: 1, ts: 1 } },
       { key: 'b', meta: { node: 3, seq: 2, ts: 2 } },
@@ -355,7 +352,6 @@ describe('State held marks (push confirmations)', () => {
 describe('PeerMarks', () => {
   it('keeps at most MAX_HELD_MARKS_PER_PEER marks per peer', () => {
     const m = new PeerMarks();
-    m.idOf(2);
     const entry = (i: number): Entry => ({
       key: `k${i}`,
       value: null,

@@ -10,7 +10,7 @@ import { OriginIndex } from './origin-index.js';
 import { PeerMarks } from './peer-marks.js';
 import { stampTs, supersedes } from './order.js';
 import { COMPACT_FACTOR, COMPACT_MIN_BYTES, KeptEntry, ValueArena } from './value-arena.js';
-import type { Acks, Entry, NodeId, ReadonlyAcks, StateOp } from './types.js';
+import type { Acks, Entry, NodeId, ReadonlyAcks, StateOp, WriteRef } from './types.js';
 
 /** Where a delta page stops: the last (origin, seq) it included. */
 export interface DeltaCursor {
@@ -338,11 +338,7 @@ export class State {
    * how many were marked (a write superseded here since, or one over the bound, is not); those
    * newer than what is held here go to `ahead`.
    */
-  confirmHeld(
-    peer: NodeId,
-    writes: readonly Pick<Entry, 'key' | 'meta'>[],
-    ahead?: Pick<Entry, 'key' | 'meta'>[],
-  ): number {
+  confirmHeld(peer: NodeId, writes: readonly WriteRef[], ahead?: WriteRef[]): number {
     let marked = 0;
     for (const w of writes) {
       const e = this.data.get(w.key);

@@ -15,6 +15,9 @@ export interface Entry {
   readonly meta: Meta;
 }
 
+/** One write named without its value: enough to find the exact entry (confirmations). */
+export type WriteRef = Pick<Entry, 'key' | 'meta'>;
+
 /** origin node → highest seq of that origin this node covers (missing means 0). */
 export type Acks = Map<NodeId, number>;
 export type ReadonlyAcks = ReadonlyMap<NodeId, number>;

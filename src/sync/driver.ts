@@ -1,4 +1,10 @@
-import { entryWireBytes, keyBucket, type Entry, type NodeId } from '../core/index.js';
+import {
+  entryWireBytes,
+  keyBucket,
+  type Entry,
+  type NodeId,
+  type WriteRef,
+} from '../core/index.js';
 import { logger } from '../log/index.js';
 import {
   acksFromWire,
@@ -384,10 +390,10 @@ export class SyncDriver {
    * a peer's winners on before its own commit of them, so the next node's confirmation can
    * come before they are in our state: those are tried again a few times as commits end.
    */
-  private confirmed(peer: NodeId, writes: readonly Pick<Entry, 'key' | 'meta'>[], tries = 0): void {
+  private confirmed(peer: NodeId, writes: readonly WriteRef[], tries = 0): void {
     const state = this.node.state;
     if (tries === 0) this.counters.confirmed += writes.length;
-    const ahead: Pick<Entry, 'key' | 'meta'>[] = [];
+    const ahead: WriteRef[] = [];
     this.counters.heldMarked += state.confirmHeld(peer, writes, ahead);
     if (ahead.length === 0 || tries >= CONFIRM_RETRIES || this.stopped) return;
     // Only for the link that confirmed: a peer found rebuilt meanwhile holds none of it.

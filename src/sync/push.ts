@@ -1,12 +1,9 @@
-import { entryWireBytes, type Entry, type NodeId } from '../core/index.js';
+import { entryWireBytes, type Entry, type NodeId, type WriteRef } from '../core/index.js';
 import { logger } from '../log/index.js';
 import { toWire } from './messages.js';
 import type { PeerLink, Scheduler, TimerHandle } from './types.js';
 
 const log = logger('sync');
-
-/** A write as a confirmation names it: what the state needs to find the exact entry. */
-export type WriteRef = Pick<Entry, 'key' | 'meta'>;
 
 /**
  * Entries of sent push frames kept per peer until the peer confirms them; past this the oldest
