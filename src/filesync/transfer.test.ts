@@ -18,6 +18,8 @@ import {
   RecentBlocks,
 } from './recent-blocks.js';
 import { DOWNLOAD_HELD_MAX_BYTES, SupersededError, Transfer } from './transfer.js';
+import { DownloadFile } from './direct-io.js';
+import { refuseDirect } from '../../test/helpers/direct-io.js';
 
 let asking = false;
 /** Requests the fake driver was asked to send. */
@@ -275,6 +277,8 @@ describe('durability of a large download', () => {
       blocks: parts.map((b) => sha256(b)),
     };
     const [t] = await relay(new Map(parts.map((b) => [sha256(b), b])));
+    // The early writeback is the buffered path's (an O_DIRECT download has nothing to write back).
+    t.openDownload = (p) => DownloadFile.open(p, refuseDirect);
     const probe = await open(path.join(dir, 'probe'), 'w');
     const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
     await probe.close();
@@ -289,6 +293,45 @@ describe('durability of a large download', () => {
     // Without the failure the same download lands whole.
     const tmp = await t.fetch(keyOf('big.bin'), big, [1, 8]);
     expect((await readFile(tmp)).equals(whole)).toBe(true);
+  });
+});
+
+describe('large downloads past the page cache (O_DIRECT)', () => {
+  it('serves the last block of a download in progress at its own length, not the padded one', async () => {
+    // Not a multiple of O_DIRECT's alignment: the last block is written padded, then truncated.
+    const parts = [BLOCK_BYTES, BLOCK_BYTES, 1000].map((n) => randomBytes(n));
+    const whole = Buffer.concat(parts);
+    const big: FileRecord = {
+      ...record,
+      size: whole.length,
+      hash: sha256(whole),
+      blocks: parts.map((b) => sha256(b)),
+    };
+    const [t, serve] = await relay(new Map(parts.map((b) => [sha256(b), b])));
+    t.expects = () => true;
+    const bigKey = keyOf('big.bin');
+    const last = { ...req, key: bigKey, index: 2, hash: big.blocks[2]! };
+    const asked = serve(3, last); // held until the relay's own download has block 2
+    const tmp = await t.fetch(bigKey, big, v);
+    expect(Buffer.from((await asked)!).equals(parts[2]!)).toBe(true);
+    expect((await readFile(tmp)).equals(whole)).toBe(true);
+    expect(t.counters.bytesDirect).toBe(whole.length);
+  });
+
+  it('lands the same bytes where the filesystem refuses O_DIRECT', async () => {
+    const parts = [BLOCK_BYTES, 5000].map((n) => randomBytes(n));
+    const whole = Buffer.concat(parts);
+    const big: FileRecord = {
+      ...record,
+      size: whole.length,
+      hash: sha256(whole),
+      blocks: parts.map((b) => sha256(b)),
+    };
+    const [t] = await relay(new Map(parts.map((b) => [sha256(b), b])));
+    t.openDownload = (p) => DownloadFile.open(p, refuseDirect);
+    const tmp = await t.fetch(keyOf('big.bin'), big, v);
+    expect((await readFile(tmp)).equals(whole)).toBe(true);
+    expect(t.counters.bytesDirect).toBe(0);
   });
 });
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, open as openCb, writeSync } from 'node:fs';
-import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import type { NodeId } from '../core/index.js';
@@ -17,13 +17,8 @@ import { RecentBlocks } from './recent-blocks.js';
 import { unchanged } from './scanner.js';
 import { BLOCK_BYTES, sameVersion, type FileRecord, type Version } from './record.js';
 import { ByteBudget } from './byte-budget.js';
-import {
-  blockList,
-  indexedBlockHash,
-  LocalBlocks,
-  readBlock,
-  readBlockAt,
-} from './local-blocks.js';
+import { DownloadFile, readDirect } from './direct-io.js';
+import { blockList, indexedBlockHash, LocalBlocks, readBlockAt } from './local-blocks.js';
 
 const openAsync = promisify(openCb);
 
@@ -89,7 +84,15 @@ export class Transfer {
   /** Block bytes the downloads hold now (see DOWNLOAD_HELD_MAX_BYTES). */
   readonly held = new ByteBudget(DOWNLOAD_HELD_MAX_BYTES);
   private readonly local: LocalBlocks;
-  readonly counters = { blocksLocal: 0, blocksRemote: 0, bytesIn: 0, bytesOut: 0, failures: 0 };
+  readonly counters = {
+    blocksLocal: 0,
+    blocksRemote: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    /** Bytes of downloads written past the page cache (see direct-io.ts). */
+    bytesDirect: 0,
+    failures: 0,
+  };
   private readonly progress = new KeyProgress();
   private closed = false;
   private readonly asked = new AskedPeers();
@@ -109,6 +112,8 @@ export class Transfer {
   incoming: (key: string) => Version | undefined = () => undefined;
   /** The peer the KV's current entry for `key` came from, if known (set by the mirror). */
   sourceOf: (key: string) => NodeId | undefined = () => undefined;
+  /** Opens a large download's temp file (tests force the buffered path through it). */
+  openDownload: (tmp: string) => Promise<DownloadFile> = (tmp) => DownloadFile.open(tmp);
 
   constructor(
     private readonly root: string,
@@ -165,7 +170,8 @@ export class Transfer {
     };
     if (r.size <= SMALL_READ_BYTES) return this.fetchSmall(key, r, v, d);
     // An interrupted download of the same version resumes: its blocks are checked like any.
-    const fh = await open(tmp, constants.O_RDWR | constants.O_CREAT);
+    const file = await this.openDownload(tmp);
+    const fh = file.handle;
     const resuming = (await fh.stat()).size > 0;
     this.downloads.set(key, d);
     const whole = new InOrderHash(WHOLE_HASH_HELD_BYTES);
@@ -185,11 +191,12 @@ export class Transfer {
             const data =
               (await this.fromDisk(resuming ? tmp : null, key, r, i)) ??
               (await this.remoteBlock(key, v, i, blocks[i]!));
-            await fh.write(data, 0, data.length, i * BLOCK_BYTES);
-            unflushed += data.length;
+            await file.write(data, i * BLOCK_BYTES);
+            if (file.direct) this.counters.bytesDirect += data.length;
+            else unflushed += data.length;
             if (unflushed >= FLUSH_EVERY_BYTES && flushing === null) {
               unflushed = 0;
-              flushing = fh
+              flushing = file.handle
                 .datasync()
                 .catch((e: unknown) => void (flushError ??= e))
                 .finally(() => (flushing = null));
@@ -206,13 +213,14 @@ export class Transfer {
       await Promise.all(
         Array.from({ length: Math.min(FILE_WINDOW_BLOCKS, blocks.length) }, worker),
       );
-      await fh.truncate(r.size);
-      await fh.sync();
+      // Also cuts the padding of an O_DIRECT write of the last block.
+      await file.handle.truncate(r.size);
+      await file.handle.sync();
       await flushing;
       if (flushError !== null) throw flushError;
     } finally {
       await flushing;
-      await fh.close();
+      await file.close();
       this.downloads.delete(key);
     }
     if (blocks.length > 1) {
@@ -388,8 +396,11 @@ export class Transfer {
     }
     const d = this.downloads.get(req.key);
     if (d && d.have.has(req.index) && d.blocks[req.index] === req.hash) {
-      // Verified when it landed, and tmp/ is ours: no second hash on the way out.
-      const data = await readBlock(d.tmp, req.index);
+      // Verified when it landed, and tmp/ is ours: no second hash on the way out. The length
+      // comes from the record, not the file: an O_DIRECT write pads the last block until the
+      // download's end truncates it.
+      const offset = req.index * BLOCK_BYTES;
+      const data = await readDirect(d.tmp, offset, Math.min(BLOCK_BYTES, d.size - offset));
       if (data !== null) {
         this.counters.bytesOut += data.length;
         return data;
