@@ -81,6 +81,12 @@ async function transferOver(
   return t;
 }
 
+/** A large file made of `parts` (its blocks) and its record. */
+function multiBlock(parts: Buffer[]): [Buffer, FileRecord] {
+  const whole = Buffer.concat(parts);
+  return [whole, { ...record, size: whole.length, hash: sha256(whole), blocks: parts.map(sha256) }];
+}
+
 async function relay(
   upstream: Map<string, Uint8Array>,
   peers = [1],
@@ -269,13 +275,7 @@ describe('durability of a large download', () => {
   it('fails when a writeback started along the way fails, though the final fsync succeeds', async () => {
     // Linux reports a writeback error to a descriptor once: the final fsync would not see it.
     const parts = Array.from({ length: 33 }, () => randomBytes(BLOCK_BYTES));
-    const whole = Buffer.concat(parts);
-    const big: FileRecord = {
-      ...record,
-      size: whole.length,
-      hash: sha256(whole),
-      blocks: parts.map((b) => sha256(b)),
-    };
+    const [whole, big] = multiBlock(parts);
     const [t] = await relay(new Map(parts.map((b) => [sha256(b), b])));
     // The early writeback is the buffered path's (an O_DIRECT download has nothing to write back).
     t.openDownload = (p) => DownloadFile.open(p, refuseDirect);
@@ -300,13 +300,7 @@ describe('large downloads past the page cache (O_DIRECT)', () => {
   it('serves the last block of a download in progress at its own length, not the padded one', async () => {
     // Not a multiple of O_DIRECT's alignment: the last block is written padded, then truncated.
     const parts = [BLOCK_BYTES, BLOCK_BYTES, 1000].map((n) => randomBytes(n));
-    const whole = Buffer.concat(parts);
-    const big: FileRecord = {
-      ...record,
-      size: whole.length,
-      hash: sha256(whole),
-      blocks: parts.map((b) => sha256(b)),
-    };
+    const [whole, big] = multiBlock(parts);
     const [t, serve] = await relay(new Map(parts.map((b) => [sha256(b), b])));
     t.expects = () => true;
     const bigKey = keyOf('big.bin');
@@ -320,13 +314,7 @@ describe('large downloads past the page cache (O_DIRECT)', () => {
 
   it('lands the same bytes where the filesystem refuses O_DIRECT', async () => {
     const parts = [BLOCK_BYTES, 5000].map((n) => randomBytes(n));
-    const whole = Buffer.concat(parts);
-    const big: FileRecord = {
-      ...record,
-      size: whole.length,
-      hash: sha256(whole),
-      blocks: parts.map((b) => sha256(b)),
-    };
+    const [whole, big] = multiBlock(parts);
     const [t] = await relay(new Map(parts.map((b) => [sha256(b), b])));
     t.openDownload = (p) => DownloadFile.open(p, refuseDirect);
     const tmp = await t.fetch(keyOf('big.bin'), big, v);
