@@ -171,8 +171,7 @@ export class Transfer {
     if (r.size <= SMALL_READ_BYTES) return this.fetchSmall(key, r, v, d);
     // An interrupted download of the same version resumes: its blocks are checked like any.
     const file = await this.openDownload(tmp);
-    const fh = file.handle;
-    const resuming = (await fh.stat()).size > 0;
+    const resuming = (await file.handle.stat()).size > 0;
     this.downloads.set(key, d);
     const whole = new InOrderHash(WHOLE_HASH_HELD_BYTES);
     // Writeback started along the way (one at a time), so the final fsync is not all of it.
