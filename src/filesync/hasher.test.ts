@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +33,14 @@ describe('InOrderHash', () => {
 });
 
 describe('hashFile', () => {
+  it('relies on WebCrypto copying its input when digest is called (hashFile reuses its buffer)', async () => {
+    const buf = Buffer.alloc(BLOCK_BYTES, 1);
+    const want = sha256(buf);
+    const pending = webcrypto.subtle.digest('SHA-256', buf);
+    buf.fill(2);
+    expect(Buffer.from(await pending).toString('hex')).toBe(want);
+  });
+
   it('gives the same answer whatever size hint it gets (a hint may be stale)', async () => {
     const { dir, cleanup } = await tempDir('hasher-');
     try {
