@@ -1,36 +1,10 @@
-import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
-import {
-  hashFile,
-  hashingBytesInFlight,
-  HASHING_MAX_BYTES,
-  InOrderHash,
-  sha256,
-} from './hasher.js';
+import { hashFile, hashingBytesInFlight, HASHING_MAX_BYTES, sha256 } from './hasher.js';
 import { BLOCK_BYTES } from './record.js';
-
-const blocks = [1, 2, 3, 4, 5].map((n) => Buffer.alloc(1000, n));
-const expected = createHash('sha256').update(Buffer.concat(blocks)).digest('hex');
-
-describe('InOrderHash', () => {
-  it('gives the whole-file hash from blocks landing out of order (repeats ignored)', () => {
-    const h = new InOrderHash(1 << 20);
-    for (const i of [2, 0, 4, 0, 1, 3]) h.add(i, blocks[i]!);
-    expect(h.digest(blocks.length)).toBe(expected);
-  });
-
-  it('gives up rather than guess: a block missing, or too much held waiting', () => {
-    const missing = new InOrderHash(1 << 20);
-    for (const i of [0, 1, 3, 4]) missing.add(i, blocks[i]!);
-    expect(missing.digest(blocks.length)).toBeNull();
-    const bounded = new InOrderHash(1500);
-    for (const i of [4, 3, 2, 1, 0]) bounded.add(i, blocks[i]!);
-    expect(bounded.digest(blocks.length)).toBeNull();
-  });
-});
 
 describe('hashFile', () => {
   it('relies on WebCrypto copying its input when digest is called (hashFile reuses its buffer)', async () => {

@@ -108,38 +108,3 @@ async function hashStreaming(absPath: string): Promise<FileHash> {
     await fh.close();
   }
 }
-
-/**
- * The whole-file SHA-256 of a download whose blocks land out of order: each block is fed in
- * order as soon as the ones before it are in, so no second read of the file is needed. Past
- * `maxHeldBytes` waiting it gives up (digest null) and the caller hashes the file instead.
- */
-export class InOrderHash {
-  private readonly whole = createHash('sha256');
-  private next = 0;
-  private readonly held = new Map<number, Uint8Array>();
-  private heldBytes = 0;
-  private broken = false;
-
-  constructor(private readonly maxHeldBytes: number) {}
-
-  add(index: number, data: Uint8Array): void {
-    if (this.broken || index < this.next || this.held.has(index)) return;
-    this.held.set(index, data);
-    this.heldBytes += data.length;
-    for (let b = this.held.get(this.next); b !== undefined; b = this.held.get(this.next)) {
-      this.whole.update(b);
-      this.held.delete(this.next++);
-      this.heldBytes -= b.length;
-    }
-    if (this.heldBytes > this.maxHeldBytes) {
-      this.broken = true;
-      this.held.clear();
-    }
-  }
-
-  /** The hex digest once all `blocks` were added in full; null if it gave up. */
-  digest(blocks: number): string | null {
-    return this.broken || this.next !== blocks ? null : this.whole.digest('hex');
-  }
-}

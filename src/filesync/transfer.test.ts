@@ -16,6 +16,7 @@ import {
   RECENT_BLOCKS_MAX_BYTES,
   RECENT_BLOCKS_MAX_ENTRIES,
   RecentBlocks,
+  RelayRing,
 } from './recent-blocks.js';
 import { DOWNLOAD_HELD_MAX_BYTES, SupersededError, Transfer } from './transfer.js';
 import { DownloadFile } from './direct-io.js';
@@ -338,6 +339,84 @@ describe('recent blocks', () => {
     for (let i = 0; i < RECENT_BLOCKS_MAX_BYTES / per + 1; i++) r.add(`b${i}`, new Uint8Array(per));
     expect(r.get('b0')).toBeUndefined();
     expect(r.get(`b${RECENT_BLOCKS_MAX_BYTES / per}`)).toBeDefined();
+  });
+});
+
+describe('relay ring', () => {
+  const block = (n: number): Buffer => Buffer.alloc(100, n);
+
+  it('keeps the latest blocks in its slots, the oldest written over first', () => {
+    const r = new RelayRing(2, 100);
+    r.add('a', block(1));
+    r.add('big', Buffer.alloc(101)); // larger than a slot: not kept
+    expect(r.get('big')).toBeUndefined();
+    r.add('b', block(2));
+    r.add('c', block(3));
+    expect(r.get('a')).toBeUndefined();
+    expect(Buffer.from(r.get('b')!)).toEqual(block(2));
+    expect(Buffer.from(r.get('c')!)).toEqual(block(3));
+    expect(r.heldBytes).toBe(200);
+  });
+
+  it('never writes over a block lent in this turn of the event loop', async () => {
+    const r = new RelayRing(1, 100);
+    r.add('a', block(1));
+    const lent = r.get('a')!;
+    r.add('b', block(2)); // lands before the borrower has packed its answer
+    expect(Buffer.from(lent)).toEqual(block(1));
+    expect(Buffer.from(r.get('b')!)).toEqual(block(2));
+    await new Promise((res) => setImmediate(res));
+    const slot = r.get('b')!.buffer;
+    await new Promise((res) => setImmediate(res)); // returned: the next block reuses the slot
+    r.add('c', block(3));
+    expect(r.get('c')!.buffer).toBe(slot);
+  });
+
+  it('lets its buffers go once no block came for a while', async () => {
+    const r = new RelayRing(2, 100, 20);
+    r.add('a', block(1));
+    expect(r.heldBytes).toBe(100);
+    await waitFor(() => r.heldBytes === 0, 'the ring to let go');
+    expect(r.get('a')).toBeUndefined();
+  });
+});
+
+describe('a relay passing a large download on', () => {
+  it('serves the blocks it just landed from memory, not read back from its temp file', async () => {
+    const parts = [BLOCK_BYTES, BLOCK_BYTES, 1000].map((n) => randomBytes(n));
+    const [whole, big] = multiBlock(parts);
+    const [t, serve] = await relay(new Map(parts.map((b) => [sha256(b), b])), [1, 3]);
+    t.expects = () => true;
+    const bigKey = keyOf('big.bin');
+    const asked = [0, 1, 2].map((index) =>
+      serve(3, { ...req, key: bigKey, index, hash: big.blocks[index]! }),
+    );
+    const tmp = await t.fetch(bigKey, big, v);
+    for (const [i, a] of asked.entries())
+      expect(Buffer.from((await a)!).equals(parts[i]!)).toBe(true);
+    expect((await readFile(tmp)).equals(whole)).toBe(true);
+    expect(t.counters.bytesRelayedFromMemory).toBe(whole.length);
+  });
+
+  it('keeps nothing while its only peer is the one the blocks came from', async () => {
+    const parts = [BLOCK_BYTES, 1000].map((n) => randomBytes(n));
+    const [, big] = multiBlock(parts);
+    const [t, serve] = await relay(new Map(parts.map((b) => [sha256(b), b])));
+    t.expects = () => true;
+    const bigKey = keyOf('big.bin');
+    const asked = serve(3, { ...req, key: bigKey, index: 0, hash: big.blocks[0]! });
+    await t.fetch(bigKey, big, v);
+    expect(Buffer.from((await asked)!).equals(parts[0]!)).toBe(true); // read back
+    expect(t.counters.bytesRelayedFromMemory).toBe(0);
+  });
+
+  it('does not hash the assembled file again: each block was checked against the record', async () => {
+    const parts = [BLOCK_BYTES, 1000].map((n) => randomBytes(n));
+    const [whole, big] = multiBlock(parts);
+    const [t] = await relay(new Map(parts.map((b) => [sha256(b), b])));
+    // A whole-file hash the blocks contradict (only its author could have made it so).
+    const tmp = await t.fetch(keyOf('big.bin'), { ...big, hash: sha256(Buffer.from('x')) }, v);
+    expect((await readFile(tmp)).equals(whole)).toBe(true);
   });
 });
 
