@@ -12,9 +12,19 @@ export const RECENT_BLOCKS_MAX_ENTRIES = 4096;
 /** Larger blocks are not kept (a large file's 1 MiB blocks would flush everything else). */
 export const RECENT_BLOCK_MAX_BYTES = 64 * 1024;
 
+/**
+ * Both kinds let go of what they hold once nothing was added for this long: the next hop asks
+ * within moments, and kept for good, up to 4 MiB of small blocks (and 8 MiB of ring) would be
+ * part of a node's RSS long after the sync that brought them.
+ */
+export const RECENT_IDLE_DROP_MS = 10_000;
+
 export class RecentBlocks {
   private readonly byHash = new Map<string, Uint8Array>();
   private bytes = 0;
+  private dropTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly idleDropMs = RECENT_IDLE_DROP_MS) {}
 
   /** Keep a verified block (copied: it may be a view into a much larger frame). */
   add(hash: string, data: Uint8Array): void {
@@ -26,6 +36,14 @@ export class RecentBlocks {
       this.byHash.delete(oldest);
       this.bytes -= b.length;
     }
+    this.dropTimer?.refresh();
+    this.dropTimer ??= setTimeout(() => this.drop(), this.idleDropMs).unref();
+  }
+
+  private drop(): void {
+    this.byHash.clear();
+    this.bytes = 0;
+    this.dropTimer = null;
   }
 
   get(hash: string): Uint8Array | undefined {
@@ -55,7 +73,7 @@ export class RelayRing {
   constructor(
     private readonly maxSlots: number,
     private readonly slotBytes: number,
-    private readonly idleDropMs = 10_000,
+    private readonly idleDropMs = RECENT_IDLE_DROP_MS,
   ) {}
 
   add(hash: string, data: Uint8Array): void {

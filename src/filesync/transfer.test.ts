@@ -342,6 +342,16 @@ describe('recent blocks', () => {
   });
 });
 
+describe('recent blocks, idle', () => {
+  it('lets its blocks go once none came for a while', async () => {
+    const r = new RecentBlocks(20);
+    r.add('a', new Uint8Array(10));
+    expect(r.size).toBe(1);
+    await waitFor(() => r.size === 0, 'the recent blocks to go');
+    expect(r.get('a')).toBeUndefined();
+  });
+});
+
 describe('relay ring', () => {
   const block = (n: number): Buffer => Buffer.alloc(100, n);
 
