@@ -43,7 +43,7 @@ const REMOTE_PATIENCE_MS = 10_000;
 const FLUSH_EVERY_BYTES = 32 * 1024 * 1024;
 /**
  * Bytes of a relay's latest large downloaded blocks kept to serve on from memory (see
- * RecentBlocks): the next hop asks for each moments after it landed. Read back instead, each
+ * RelayRing): the next hop asks for each moments after it landed. Read back instead, each
  * went to the device (O_DIRECT) while the relay's own writes queued behind it; on b (256 MiB)
  * the last node finished ~0.5 s after the relay. Four windows' worth: a next hop a few blocks
  * behind still gets them from here.
