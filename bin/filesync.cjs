@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --initial-old-space-size=64 --no-concurrent-recompilation
+#!/usr/bin/env -S node --max-semi-space-size=4 --initial-old-space-size=48 --no-concurrent-recompilation
 // The filesync command. Runs the compiled output (dist/, from `npm run build`, which `npm ci`
 // runs through `prepare`) when it is at least as new as every source file; otherwise runs the
 // TypeScript sources through tsx, so it never runs stale code. dist/ costs ~25 MiB less RSS.
@@ -41,18 +41,18 @@ if (!process.execArgv.some((a) => a.startsWith('--interrupt-budget'))) {
   v8.setFlagsFromString('--interrupt-budget=270336');
 }
 
-// `--initial-old-space-size=64` (shebang line; V8 reads it only at start-up): a floor of 64 MiB
+// `--initial-old-space-size=48` (shebang line; V8 reads it only at start-up): a floor of 48 MiB
 // under the old generation's limit. V8 starts a full GC when the old generation plus the
 // external memory (Buffers) allocated since the last full GC reach that limit, which for a
 // node's ~9 MiB live heap is ~20 MiB. A large transfer allocates a fresh 1 MiB Buffer per block
 // (ws reassembling each frame, msgpack packing each answer), garbage a young GC would free
 // cheaply, but young GCs come per 4 MiB of JS objects and a transfer makes few: the external
 // bytes reached the limit first, and b (256 MiB through the chain) ran 54-68 full GCs, ~30 % of
-// the relay's CPU. With the floor (b probe, 5 runs each): on a fresh chain 1.57-2.0 s →
-// 1.30-1.48 s, after a sync of 1000 small files, 200 edits and an rm -rf 2.0-2.8 s → 1.30-1.51
-// s, the relay's CPU 0.8-1.6 → 0.65-0.8 s; idle RSS the same (55.5 / 56.8 / 58.2 MiB after
-// 30 s), and the relay's peak RSS during b too (120-124 MiB without, 116-127 with, after that
-// sync; it was already there before the flag).
+// the relay's CPU. b probe, 3-5 runs each: on a fresh chain 1.57-2.0 s → 1.33-1.45 s; after a
+// sync of 1000 small files, 200 edits and an rm -rf 2.0-2.8 s → 1.30-1.59 s, the relay's CPU
+// 1.2-1.6 → 0.66-0.79 s. A floor of 40 MiB was not enough (1.6-1.9 s), 64 no faster than 48
+// and it kept more garbage (a 10,000-file sync's peak RSS 89 → 120 MiB). Idle RSS the same
+// (55.5 / 56.8 / 58.2 MiB after 30 s): an idle node's memory reducer still collects.
 
 // `--no-concurrent-recompilation` (shebang line; V8 reads it only at start-up): TurboFan compiles
 // on the main thread instead of a worker. A worker's compile zones (V8 peaked at ~6 MiB) land in
