@@ -3,6 +3,7 @@
  * side by side with Syncthing: `npm run bench -- [--with-syncthing] [--short]`. Env: REPEAT
  * (default 3), SEED. Prints one table of medians and writes JSON lines to bench/results/.
  */
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,6 +63,11 @@ function perNodeMiB(stats: ProcStats[][], pick: (s: ProcStats) => number): numbe
   return stats.map((ps) => ps.reduce((n, s) => n + pick(s), 0) / 1048576);
 }
 
+/** `sync(1)`: every dirty page of every filesystem written back (blocks until done). */
+function flushDirtyPages(): Promise<void> {
+  return new Promise((resolve) => execFile('sync', () => resolve()));
+}
+
 /**
  * Run `fn`; the largest node's peak RSS meanwhile (a node's processes' peaks added up: for
  * Syncthing, its monitor's ~17 MiB and the real process's peak), the CPU all nodes used, and
@@ -71,6 +77,12 @@ async function measured<T>(
   c: BenchCluster,
   fn: () => Promise<T>,
 ): Promise<{ value: T; peakRssMiB: number; cpuS: number; after: ProcStats[][] }> {
+  // Untimed: what earlier workloads left dirty in the page cache (Syncthing's three buffered
+  // copies of b, s's 30,000 files) is written back now, not during this one. The kernel flushes
+  // dirty pages 30 s after they were written, so a later repeat's workloads ran while the disk
+  // and a kworker were busy with an earlier one's data: b took 1.40 s in the first repeat and
+  // 2.34-2.67 s in the next two of the same run.
+  await flushDirtyPages();
   const nodes = await nodePids(c);
   for (const pid of nodes.flat()) await resetPeak(pid);
   const before = (await statsOf(nodes)).flat();
