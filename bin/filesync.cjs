@@ -52,7 +52,8 @@ if (!process.execArgv.some((a) => a.startsWith('--interrupt-budget'))) {
 // sync of 1000 small files, 200 edits and an rm -rf 2.0-2.8 s → 1.30-1.59 s, the relay's CPU
 // 1.2-1.6 → 0.66-0.79 s. A floor of 40 MiB was not enough (1.6-1.9 s), 64 no faster than 48
 // and it kept more garbage (a 10,000-file sync's peak RSS 89 → 120 MiB). Idle RSS the same
-// (55.5 / 56.8 / 58.2 MiB after 30 s): an idle node's memory reducer still collects.
+// (55.5 / 56.8 / 58.2 MiB after 30 s): an idle node's memory reducer still collects. The cost:
+// a busy node's garbage waits longer (b's peak RSS 120 → 126 MiB in a pair of bench runs).
 
 // `--no-concurrent-recompilation` (shebang line; V8 reads it only at start-up): TurboFan compiles
 // on the main thread instead of a worker. A worker's compile zones (V8 peaked at ~6 MiB) land in
