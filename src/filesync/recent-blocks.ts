@@ -63,7 +63,9 @@ export class RecentBlocks {
  *
  * A block handed out is read by its borrower before the event loop turns (the driver packs the
  * answer synchronously), so a slot lent in this turn is never written over: a block landing
- * then takes a fresh buffer for that slot and the borrower keeps the old one.
+ * then takes a fresh buffer for that slot and the borrower keeps the old one. A small block (a
+ * large file's last one) is handed out as a copy: its hash may also be a small file's, asked for
+ * in a batch whose answer waits for the batch's other blocks, across turns.
  */
 export class RelayRing {
   private slots: { hash: string; buf: Buffer; length: number; lent: boolean }[] = [];
@@ -95,11 +97,13 @@ export class RelayRing {
   get(hash: string): Uint8Array | undefined {
     const s = this.find(hash);
     if (s === undefined) return undefined;
+    const view = s.buf.subarray(0, s.length);
+    if (s.length <= RECENT_BLOCK_MAX_BYTES) return Buffer.from(view);
     if (!s.lent) {
       s.lent = true;
       setImmediate(() => (s.lent = false));
     }
-    return s.buf.subarray(0, s.length);
+    return view;
   }
 
   /** Bytes of buffers the ring holds now. */

@@ -382,6 +382,17 @@ describe('relay ring', () => {
     expect(r.get('c')!.buffer).toBe(slot);
   });
 
+  it('hands out a small block as a copy (a batch may hold it across turns)', async () => {
+    const r = new RelayRing(1, BLOCK_BYTES);
+    r.add('small', Buffer.alloc(RECENT_BLOCK_MAX_BYTES, 1));
+    const held = r.get('small')!;
+    await new Promise((res) => setImmediate(res)); // the batch's other blocks are still coming
+    r.add('next', Buffer.alloc(10, 2)); // the one slot, written over
+    expect(Buffer.from(held)).toEqual(Buffer.alloc(RECENT_BLOCK_MAX_BYTES, 1));
+    r.add('large', Buffer.alloc(RECENT_BLOCK_MAX_BYTES + 1, 3));
+    expect(r.get('large')!.buffer.byteLength).toBe(BLOCK_BYTES); // a view into its slot
+  });
+
   it('lets its buffers go once no block came for a while', async () => {
     const r = new RelayRing(2, 100, 20);
     r.add('a', block(1));
