@@ -63,7 +63,7 @@ function perNodeMiB(stats: ProcStats[][], pick: (s: ProcStats) => number): numbe
   return stats.map((ps) => ps.reduce((n, s) => n + pick(s), 0) / 1048576);
 }
 
-/** `sync(1)`: every dirty page of every filesystem written back (blocks until done). */
+/** `sync(1)`: every dirty page written back (blocks until done; a machine without it skips). */
 function flushDirtyPages(): Promise<void> {
   return new Promise((resolve) => execFile('sync', () => resolve()));
 }
@@ -78,10 +78,9 @@ async function measured<T>(
   fn: () => Promise<T>,
 ): Promise<{ value: T; peakRssMiB: number; cpuS: number; after: ProcStats[][] }> {
   // Untimed: what earlier workloads left dirty in the page cache (Syncthing's three buffered
-  // copies of b, s's 30,000 files) is written back now, not during this one. The kernel flushes
-  // dirty pages 30 s after they were written, so a later repeat's workloads ran while the disk
-  // and a kworker were busy with an earlier one's data: b took 1.40 s in the first repeat and
-  // 2.34-2.67 s in the next two of the same run.
+  // copies of b, s's 30,000 files) is written back now, not during this one (the kernel
+  // flushes dirty pages 30 s after they were written). It did not remove what it was added
+  // for: b's later repeats still run slower than the first (README, "Performance").
   await flushDirtyPages();
   const nodes = await nodePids(c);
   for (const pid of nodes.flat()) await resetPeak(pid);

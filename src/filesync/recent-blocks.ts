@@ -19,12 +19,35 @@ export const RECENT_BLOCK_MAX_BYTES = 64 * 1024;
  */
 export const RECENT_IDLE_DROP_MS = 10_000;
 
+/** Calls `fire` once `touch` has not been called for `ms` (unref'd: never keeps the process up). */
+class IdleTimer {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly ms: number,
+    private readonly fire: () => void,
+  ) {}
+
+  touch(): void {
+    this.timer?.refresh();
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      this.fire();
+    }, this.ms).unref();
+  }
+}
+
 export class RecentBlocks {
   private readonly byHash = new Map<string, Uint8Array>();
   private bytes = 0;
-  private dropTimer: NodeJS.Timeout | null = null;
+  private readonly idle: IdleTimer;
 
-  constructor(private readonly idleDropMs = RECENT_IDLE_DROP_MS) {}
+  constructor(idleDropMs = RECENT_IDLE_DROP_MS) {
+    this.idle = new IdleTimer(idleDropMs, () => {
+      this.byHash.clear();
+      this.bytes = 0;
+    });
+  }
 
   /** Keep a verified block (copied: it may be a view into a much larger frame). */
   add(hash: string, data: Uint8Array): void {
@@ -36,14 +59,7 @@ export class RecentBlocks {
       this.byHash.delete(oldest);
       this.bytes -= b.length;
     }
-    this.dropTimer?.refresh();
-    this.dropTimer ??= setTimeout(() => this.drop(), this.idleDropMs).unref();
-  }
-
-  private drop(): void {
-    this.byHash.clear();
-    this.bytes = 0;
-    this.dropTimer = null;
+    this.idle.touch();
   }
 
   get(hash: string): Uint8Array | undefined {
@@ -63,23 +79,31 @@ export class RecentBlocks {
  *
  * A block handed out is read by its borrower before the event loop turns (the driver packs the
  * answer synchronously), so a slot lent in this turn is never written over: a block landing
- * then takes a fresh buffer for that slot and the borrower keeps the old one. A small block (a
- * large file's last one) is handed out as a copy: its hash may also be a small file's, asked for
- * in a batch whose answer waits for the batch's other blocks, across turns.
+ * then takes a fresh buffer for that slot and the borrower keeps the old one. Small blocks (a
+ * large file's last one) are RecentBlocks' (as copies): such a hash may also be a small file's,
+ * asked for in a batch whose answer waits across turns for the batch's other blocks.
  */
 export class RelayRing {
   private slots: { hash: string; buf: Buffer; length: number; lent: boolean }[] = [];
   private next = 0;
-  private dropTimer: NodeJS.Timeout | null = null;
+  private readonly idle: IdleTimer;
 
   constructor(
     private readonly maxSlots: number,
     private readonly slotBytes: number,
-    private readonly idleDropMs = RECENT_IDLE_DROP_MS,
-  ) {}
+    idleDropMs = RECENT_IDLE_DROP_MS,
+  ) {
+    this.idle = new IdleTimer(idleDropMs, () => {
+      this.slots = [];
+      this.next = 0;
+    });
+  }
 
+  /** Keep a verified block larger than RecentBlocks takes (others are ignored). */
   add(hash: string, data: Uint8Array): void {
-    if (this.maxSlots === 0 || data.length > this.slotBytes || this.find(hash)) return;
+    const size = data.length;
+    if (this.maxSlots === 0 || size <= RECENT_BLOCK_MAX_BYTES || size > this.slotBytes) return;
+    if (this.find(hash)) return;
     let s = this.slots[this.next];
     if (s === undefined || s.lent) {
       s = { hash, buf: Buffer.allocUnsafeSlow(this.slotBytes), length: 0, lent: false };
@@ -89,21 +113,18 @@ export class RelayRing {
     s.hash = hash;
     s.length = data.length;
     this.next = (this.next + 1) % this.maxSlots;
-    this.dropTimer?.refresh();
-    this.dropTimer ??= setTimeout(() => this.drop(), this.idleDropMs).unref();
+    this.idle.touch();
   }
 
   /** The block, valid until the event loop turns (see the class comment). */
   get(hash: string): Uint8Array | undefined {
     const s = this.find(hash);
     if (s === undefined) return undefined;
-    const view = s.buf.subarray(0, s.length);
-    if (s.length <= RECENT_BLOCK_MAX_BYTES) return Buffer.from(view);
     if (!s.lent) {
       s.lent = true;
       setImmediate(() => (s.lent = false));
     }
-    return view;
+    return s.buf.subarray(0, s.length);
   }
 
   /** Bytes of buffers the ring holds now. */
@@ -113,11 +134,5 @@ export class RelayRing {
 
   private find(hash: string): (typeof this.slots)[number] | undefined {
     return this.slots.find((s) => s.hash === hash && s.length > 0);
-  }
-
-  private drop(): void {
-    this.slots = [];
-    this.next = 0;
-    this.dropTimer = null;
   }
 }

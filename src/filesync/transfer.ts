@@ -212,8 +212,12 @@ export class Transfer {
                 .catch((e: unknown) => void (flushError ??= e))
                 .finally(() => (flushing = null));
             }
-            // A peer other than the one it came from may ask for it next (a relay).
-            if (this.driver.linkedPeers.length > 1) this.relayed.add(blocks[i]!, data);
+            // A peer other than the one it came from may ask for it next (a relay). Each store
+            // takes its own sizes: the ring 1 MiB blocks, the recent blocks a small last one.
+            if (this.driver.linkedPeers.length > 1) {
+              this.relayed.add(blocks[i]!, data);
+              this.recent.add(blocks[i]!, data);
+            }
             d.have.add(i);
             d.bytesDone += data.length;
           } finally {
