@@ -1,3 +1,5 @@
+import type { ServedBlock } from '../sync/index.js';
+
 /**
  * Blocks this node just downloaded, by hash, for serving them on. A relay is asked for a block
  * moments after it landed (often by a request it was holding for it); answering from here
@@ -77,14 +79,15 @@ export class RecentBlocks {
  * a full GC, and a relay's peak RSS during b rose from ~106 to ~142 MiB for 3 MiB kept. The
  * ring is dropped once no block was added for `idleDropMs`.
  *
- * A block handed out is read by its borrower before the event loop turns (the driver packs the
- * answer synchronously), so a slot lent in this turn is never written over: a block landing
- * then takes a fresh buffer for that slot and the borrower keeps the old one. Small blocks (a
- * large file's last one) are RecentBlocks' (as copies): such a hash may also be a small file's,
+ * A block handed out is lent until its borrower calls `sent` (the transport writes it to the
+ * socket uncopied, and the socket may queue it): a slot on loan is never written over, a block
+ * landing meanwhile takes a fresh buffer for that slot and the borrower keeps the old one. A
+ * loan never given back costs that fresh buffer, never a wrong block. Small blocks (a large
+ * file's last one) are RecentBlocks' (as copies): such a hash may also be a small file's,
  * asked for in a batch whose answer waits across turns for the batch's other blocks.
  */
 export class RelayRing {
-  private slots: { hash: string; buf: Buffer; length: number; lent: boolean }[] = [];
+  private slots: { hash: string; buf: Buffer; length: number; loans: number }[] = [];
   private next = 0;
   private readonly idle: IdleTimer;
 
@@ -105,8 +108,8 @@ export class RelayRing {
     if (this.maxSlots === 0 || size <= RECENT_BLOCK_MAX_BYTES || size > this.slotBytes) return;
     if (this.find(hash)) return;
     let s = this.slots[this.next];
-    if (s === undefined || s.lent) {
-      s = { hash, buf: Buffer.allocUnsafeSlow(this.slotBytes), length: 0, lent: false };
+    if (s === undefined || s.loans > 0) {
+      s = { hash, buf: Buffer.allocUnsafeSlow(this.slotBytes), length: 0, loans: 0 };
       this.slots[this.next] = s;
     }
     s.buf.set(data);
@@ -116,15 +119,18 @@ export class RelayRing {
     this.idle.touch();
   }
 
-  /** The block, valid until the event loop turns (see the class comment). */
-  get(hash: string): Uint8Array | undefined {
+  /** The block, lent until `sent` is called (see the class comment). */
+  get(hash: string): ServedBlock | undefined {
     const s = this.find(hash);
     if (s === undefined) return undefined;
-    if (!s.lent) {
-      s.lent = true;
-      setImmediate(() => (s.lent = false));
-    }
-    return s.buf.subarray(0, s.length);
+    s.loans++;
+    let back = false;
+    const sent = (): void => {
+      if (back) return;
+      back = true;
+      s.loans--;
+    };
+    return { data: s.buf.subarray(0, s.length), sent };
   }
 
   /** Bytes of buffers the ring holds now. */

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import type { NodeId } from '../core/index.js';
 import { logger } from '../log/index.js';
-import type { BlockRef, SyncDriver } from '../sync/index.js';
+import type { BlockRef, ServedBlock, SyncDriver } from '../sync/index.js';
 import { BlockBatcher } from './block-batcher.js';
 import type { DiskIndex } from './disk-index.js';
 import { sha256 } from './hasher.js';
@@ -369,7 +369,7 @@ export class Transfer {
    * When this node is itself about to hold that version (queued or being fetched, as a relay in
    * a chain is), the request waits for it, bounded, instead of making the asker poll.
    */
-  private async serve(peer: NodeId, req: BlockRef): Promise<Uint8Array | null> {
+  private async serve(peer: NodeId, req: BlockRef): Promise<ServedBlock | null> {
     const rel = pathOf(req.key);
     if (rel === null) return null;
     const deadline = Date.now() + SERVE_WAIT_MS;
@@ -396,16 +396,17 @@ export class Transfer {
     }
   }
 
-  private async serveNow(rel: string, req: BlockRef): Promise<Uint8Array | null> {
+  /** A block, or null. Only the ring's are lent (its buffers are reused); the rest are fresh. */
+  private async serveNow(rel: string, req: BlockRef): Promise<ServedBlock | null> {
     const recent = this.recent.get(req.hash);
     if (recent !== undefined) {
       this.counters.bytesOut += recent.length;
-      return recent;
+      return { data: recent };
     }
     const relayed = this.relayed.get(req.hash);
     if (relayed !== undefined) {
-      this.counters.bytesOut += relayed.length;
-      this.counters.bytesRelayedFromMemory += relayed.length;
+      this.counters.bytesOut += relayed.data.length;
+      this.counters.bytesRelayedFromMemory += relayed.data.length;
       return relayed;
     }
     const d = this.downloads.get(req.key);
@@ -417,7 +418,7 @@ export class Transfer {
       const data = await readDirect(d.tmp, offset, Math.min(BLOCK_BYTES, d.size - offset));
       if (data !== null) {
         this.counters.bytesOut += data.length;
-        return data;
+        return { data };
       }
     }
     // Only indexed paths: a relay is asked for files it has not written yet, and a look at a
@@ -444,7 +445,7 @@ export class Transfer {
       const { data, statAfter: st } = got;
       if ((st !== null && unchanged(ie!, st, 'file')) || sha256(data) === req.hash) {
         this.counters.bytesOut += data.length;
-        return data;
+        return { data };
       }
     }
     return null;

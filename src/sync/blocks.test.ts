@@ -25,7 +25,7 @@ describe('block batches', () => {
           ? Promise.resolve(null)
           : r.seq === 3
             ? Promise.reject(new Error('x'))
-            : Promise.resolve(big),
+            : Promise.resolve({ data: big }),
       7,
       [0, 1, 2, 3, 4].map(ref),
     );
@@ -37,6 +37,19 @@ describe('block batches', () => {
       big.length,
       null,
     ]);
+  });
+
+  it('copies a lent block into the answer and gives the lent one back before answering', async () => {
+    const slot = Buffer.alloc(100, 1);
+    let given = 0;
+    const [d] = await serveBatch(
+      () => Promise.resolve({ data: slot, sent: () => void given++ }),
+      7,
+      [ref(0)],
+    );
+    expect(given).toBe(1);
+    slot.fill(2); // the lender reuses its buffer
+    expect(Buffer.from(d!)).toEqual(Buffer.alloc(100, 1));
   });
 
   it('refuses malformed or oversized batches on the wire', () => {

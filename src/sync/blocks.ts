@@ -1,8 +1,18 @@
 import type { NodeId } from '../core/index.js';
 import { MAX_BATCH_BYTES, type BlockRef, type BlockRefWire } from './messages.js';
 
-/** What the embedder serves blocks with: the bytes, or null when it cannot. */
-export type BlockServer = (peer: NodeId, ref: BlockRef) => Promise<Uint8Array | null>;
+/**
+ * A block served. `sent`, when given, is called once nothing reads `data` any more: until then
+ * the server must not write over it (a relay lends the buffers it keeps recent blocks in, and
+ * the transport writes large blocks to the socket uncopied).
+ */
+export interface ServedBlock {
+  data: Uint8Array;
+  sent?: () => void;
+}
+
+/** What the embedder serves blocks with: the block, or null when it cannot. */
+export type BlockServer = (peer: NodeId, ref: BlockRef) => Promise<ServedBlock | null>;
 
 export const refToWire = (r: BlockRef): BlockRefWire => [r.key, r.node, r.seq, r.index, r.hash];
 
@@ -26,8 +36,11 @@ export async function serveBatch(
 ): Promise<(Uint8Array | null)[]> {
   const got = await Promise.all(refs.map((r) => serve(peer, r).catch(() => null)));
   let bytes = 0;
-  return got.map((d, i) => {
-    if (d === null) return null;
+  return got.map((b, i) => {
+    if (b === null) return null;
+    // A batch's blocks are small: a lent one is copied and given back at once.
+    const d = b.sent === undefined ? b.data : Buffer.from(b.data);
+    b.sent?.();
     if (i > 0 && bytes + d.length > MAX_BATCH_BYTES) return null;
     bytes += d.length;
     return d;

@@ -17,7 +17,13 @@ import {
   type SyncMessage,
   type SyncRequest,
 } from './messages.js';
-import { refFromWire, refToWire, serveBatch, type BlockServer } from './blocks.js';
+import {
+  refFromWire,
+  refToWire,
+  serveBatch,
+  type BlockServer,
+  type ServedBlock,
+} from './blocks.js';
 import {
   decodePeerRecord,
   encodePeerRecord,
@@ -346,8 +352,10 @@ export class SyncDriver {
         return;
       case 'block': {
         const serve = this.blockServer;
-        const reply = (data: Uint8Array | null): void => {
-          this.links.get(peer)?.send({ t: 'block-res', rid: msg.rid, data });
+        const reply = (b: ServedBlock | null): void => {
+          const sent = b?.sent;
+          const link = this.links.get(peer);
+          if (!link?.send({ t: 'block-res', rid: msg.rid, data: b?.data ?? null, sent })) sent?.();
         };
         if (serve === null) reply(null);
         else

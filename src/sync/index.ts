@@ -12,3 +12,4 @@ export * from './types.js';
 export * from './peer-record.js';
 export { SyncDriver, RequestError } from './driver.js';
 export { PushRelay } from './push.js';
+export type { BlockServer, ServedBlock } from './blocks.js';

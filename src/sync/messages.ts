@@ -151,6 +151,11 @@ export interface BlockResponse {
   rid: number;
   /** The block's bytes, or null when this peer cannot serve it. */
   data: Uint8Array | null;
+  /**
+   * Never on the wire: for `data` the server reuses, what the transport calls once it no longer
+   * reads it (written out or given up). A transport whose send returned false does not call it.
+   */
+  sent?: () => void;
 }
 
 export interface ErrorResponse {

@@ -1,8 +1,9 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isNodeId, type NodeId } from '../core/index.js';
+import { MAX_BLOCK_BYTES } from '../sync/index.js';
 
 /** Bumped on any incompatible change of the frames or the sync messages. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** First frame each side sends on a new connection. */
 export interface Hello {
@@ -29,7 +30,17 @@ export interface Bye {
   reason: string;
 }
 
-export type ControlFrame = Hello | Auth | Bye;
+/**
+ * The next frame on this connection is, raw, the `data` of the block-res answering `rid`: a
+ * large block goes out as it is, never copied into an encode buffer (see sendBlock).
+ */
+export interface BlockHead {
+  t: 'block-head';
+  rid: number;
+  bytes: number;
+}
+
+export type ControlFrame = Hello | Auth | Bye | BlockHead;
 
 export function newNonce(): Buffer {
   return randomBytes(32);
@@ -74,6 +85,16 @@ export function parseControl(x: unknown): ControlFrame | null {
     case 'bye':
       if (typeof m.reason === 'string' && m.reason.length <= 500) return m as unknown as Bye;
       throw new Error('malformed bye');
+    case 'block-head':
+      if (
+        Number.isSafeInteger(m.rid) &&
+        (m.rid as number) >= 0 &&
+        Number.isSafeInteger(m.bytes) &&
+        (m.bytes as number) > 0 &&
+        (m.bytes as number) <= MAX_BLOCK_BYTES
+      )
+        return m as unknown as BlockHead;
+      throw new Error('malformed block-head');
     default:
       return null;
   }

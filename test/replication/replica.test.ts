@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Packr } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -77,6 +78,38 @@ describe('replication over WebSocket on loopback', () => {
     expect(userKeys(r3b)).toHaveLength(53);
   });
 
+  it('blocks of every size cross both ways intact, and a lender hears once its block went out', async () => {
+    const r1 = await start('1');
+    const r2 = await start('2', { peers: [r1.transport.advertise] });
+    await waitFor(() => r2.driver.linkedPeers.length === 1, 'the link');
+    // Large blocks go out uncopied (msgpack head, then the bytes); a client's frames are masked.
+    const blocks = [0, 100, 70_000, 1024 * 1024].map((n) => randomBytes(n));
+    const given = new Map<number, number>();
+    for (const r of [r1, r2])
+      r.driver.serveBlocks((_peer, ref) => {
+        const data = Buffer.from(blocks[ref.index]!); // the lender's own buffer
+        return Promise.resolve({
+          data,
+          sent: () => {
+            given.set(ref.seq, (given.get(ref.seq) ?? 0) + 1);
+            expect(data.equals(blocks[ref.index]!)).toBe(true); // not written over (masking)
+          },
+        });
+      });
+    let seq = 0;
+    for (const [from, to] of [
+      [r1, r2],
+      [r2, r1],
+    ] as const)
+      for (const index of blocks.keys()) {
+        const ref = { key: 'k', node: 1, seq: ++seq, index, hash: 'h'.repeat(64) };
+        const got = await to.driver.fetchBlock(from.node.id, ref);
+        expect(Buffer.from(got!).equals(blocks[index]!)).toBe(true);
+      }
+    await waitFor(() => given.size === seq, 'every block given back');
+    expect([...given.values()].every((n) => n === 1)).toBe(true);
+  });
+
   it('a wrong secret is refused and receives no data', async () => {
     const r1 = await start('1', { secret: 'right' });
     await r1.node.put('k/secret', Buffer.from('x'));
@@ -139,7 +172,15 @@ describe('replication over WebSocket on loopback', () => {
       packr.pack({ t: 'push', id: 1, entries: [['k', 1, 2, 3]] }),
     ]);
     expect(badMsg.code).toBe(4002);
-    expect(r1.transport.counters.badFrames).toBeGreaterThanOrEqual(4);
+    // A block's raw bytes must be exactly what their block-head announced, and only after one.
+    const head = packr.pack({ t: 'block-head', rid: 1, bytes: 1000 });
+    const short = await attempt([hello(PROTOCOL_VERSION), head, Buffer.alloc(999)]);
+    expect(short.code).toBe(4002);
+    expect(short.bye).toMatch(/block-head announced 1000 bytes, got 999/);
+    expect((await attempt([head])).code).toBe(4003);
+    const huge = packr.pack({ t: 'block-head', rid: 1, bytes: 2 * 1024 * 1024 });
+    expect((await attempt([hello(PROTOCOL_VERSION), huge])).bye).toMatch(/malformed block-head/);
+    expect(r1.transport.counters.badFrames).toBeGreaterThanOrEqual(6);
 
     // The good peer was never disturbed.
     await r1.node.put('k/after', Buffer.from('ok'));

@@ -92,7 +92,11 @@ export class SimNetwork {
   send(link: SimLink, from: SimTransport, msg: SyncMessage): boolean {
     if (!link.up) return false;
     const to = link.a === from ? link.b : link.a;
-    const bytes = packr.pack(msg);
+    // `sent` is local (never on the wire), called once the bytes are taken.
+    const bytes = packr.pack(
+      msg.t === 'block-res' ? { t: msg.t, rid: msg.rid, data: msg.data } : msg,
+    );
+    if (msg.t === 'block-res') msg.sent?.();
     const f = this.faults;
     if (this.rng.chance(f.dropP)) return true; // lost on the way
     const copies = this.rng.chance(f.dupP) ? 2 : 1;
