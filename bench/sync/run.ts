@@ -3,7 +3,6 @@
  * side by side with Syncthing: `npm run bench -- [--with-syncthing] [--short]`. Env: REPEAT
  * (default 3), SEED. Prints one table of medians and writes JSON lines to bench/results/.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +16,8 @@ import {
   churn,
   concurrentEdit,
   FULL,
+  dropPageCache,
+  flushDirtyPages,
   removeAll,
   SeededBytes,
   SHORT,
@@ -63,11 +64,6 @@ function perNodeMiB(stats: ProcStats[][], pick: (s: ProcStats) => number): numbe
   return stats.map((ps) => ps.reduce((n, s) => n + pick(s), 0) / 1048576);
 }
 
-/** `sync(1)`: every dirty page written back (blocks until done; a machine without it skips). */
-function flushDirtyPages(): Promise<void> {
-  return new Promise((resolve) => execFile('sync', () => resolve()));
-}
-
 /**
  * Run `fn`; the largest node's peak RSS meanwhile (a node's processes' peaks added up: for
  * Syncthing, its monitor's ~17 MiB and the real process's peak), the CPU all nodes used, and
@@ -79,9 +75,10 @@ async function measured<T>(
 ): Promise<{ value: T; peakRssMiB: number; cpuS: number; after: ProcStats[][] }> {
   // Untimed: what earlier workloads left dirty in the page cache (Syncthing's three buffered
   // copies of b, s's 30,000 files) is written back now, not during this one (the kernel
-  // flushes dirty pages 30 s after they were written). It did not remove what it was added
-  // for: b's later repeats still run slower than the first (README, "Performance").
+  // flushes dirty pages 30 s after they were written); then the page cache is emptied, so
+  // every repeat starts alike (see dropPageCache).
   await flushDirtyPages();
+  await dropPageCache();
   const nodes = await nodePids(c);
   for (const pid of nodes.flat()) await resetPeak(pid);
   const before = (await statsOf(nodes)).flat();

@@ -1,7 +1,25 @@
+import { execFile } from 'node:child_process';
 import { copyFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BenchCluster } from './clusters.js';
 import { countConflicts, identicalAt, listTree, until } from './tree.js';
+
+/** `sync(1)`: every dirty page written back (blocks until done; a machine without it skips). */
+export function flushDirtyPages(): Promise<void> {
+  return new Promise((resolve) => execFile('sync', () => resolve()));
+}
+
+/**
+ * Empty the page cache of clean pages (root only; elsewhere a no-op). On this VM, page cache
+ * pages cost far more to fill while earlier repeats' trees still hold the cache: with the
+ * trees of earlier b runs kept, a b probe's copy of 256 MiB onto A took 570-840 ms against
+ * 140 ms in the first run, A published 0.5 s later and spent 0.5 CPU-s more (it hashed a file
+ * still being copied, twice); with the cache emptied before each run, every run was like the
+ * first. Which repeat a workload is must not decide its time.
+ */
+export async function dropPageCache(): Promise<void> {
+  await writeFile('/proc/sys/vm/drop_caches', '1').catch(() => undefined);
+}
 
 /** Seeded bytes (mulberry32), so SEED makes every run's content the same. */
 export class SeededBytes {
@@ -117,6 +135,9 @@ export async function bigFile(
   const { appendFile } = await import('node:fs/promises');
   for (let done = 0; done < bytes; done += chunk)
     await appendFile(src, rng.bytes(Math.min(chunk, bytes - done)));
+  // The harness's own source file, written back now (still cached, as a file copied in would
+  // be): left dirty, the kernel wrote its 256 MiB out during the timed copy and transfer.
+  await flushDirtyPages();
   const t0 = performance.now();
   await copyFile(src, path.join(c.dirs[0], 'big.bin'));
   const ms = await synced(c, t0, 'b: big file');
