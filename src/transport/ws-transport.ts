@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Codec } from '../codec/index.js';
+import { scavenger } from './scavenger.js';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { NodeId } from '../core/index.js';
 import { logger } from '../log/index.js';
@@ -321,6 +322,7 @@ export class WsTransport implements Transport {
     this.counters.bytesOut += data.length;
     conn.bytesOut += data.length;
     this.counters.framesOut++;
+    scavenger.note(data.length); // a served block is most often a fresh buffer of its own
     conn.ws.send(data, { binary: true }, () => sent?.());
     return true;
   }
@@ -329,6 +331,7 @@ export class WsTransport implements Transport {
     this.counters.bytesOut += bytes.length;
     conn.bytesOut += bytes.length;
     this.counters.framesOut++;
+    scavenger.note(bytes.length);
     conn.ws.send(bytes, { binary: true });
   }
 
@@ -353,6 +356,7 @@ export class WsTransport implements Transport {
     this.counters.bytesIn += buf.length;
     conn.bytesIn += buf.length;
     this.counters.framesIn++;
+    scavenger.note(buf.length);
     if (conn.rawNext !== null) return this.onRawBlock(conn, conn.rawNext, buf, isBinary);
     let x: unknown;
     let control: ControlFrame | null;
