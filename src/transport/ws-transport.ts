@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Codec } from '../codec/index.js';
 import { scavenger } from './scavenger.js';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { createRequire } from 'node:module';
+import type { RawData } from 'ws';
 import type { NodeId } from '../core/index.js';
 import { logger } from '../log/index.js';
 import {
@@ -27,6 +28,13 @@ import {
 
 const log = logger('transport');
 // Values are decoded as views of the frame; parseMessage copies them out compactly.
+// Required, not imported: through ws's ES-module wrapper node scans each of its CommonJS files
+// for their exports, a loop hot enough that TurboFan compiles it at every start (20 ms), and
+// that compile's zone memory stayed in malloc's heap of 1 node in 2: idle RSS +3 MiB.
+const { WebSocket, WebSocketServer } = createRequire(import.meta.url)('ws') as typeof import('ws');
+type WebSocket = import('ws').WebSocket;
+type WebSocketServer = import('ws').WebSocketServer;
+
 const packr = new Codec({ useRecords: false, mapsAsObjects: true });
 /** Blocks at least this large are written to the socket as they are (see sendBlock). */
 const UNCOPIED_BLOCK_MIN_BYTES = 64 * 1024;
