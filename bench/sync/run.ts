@@ -71,6 +71,7 @@ function perNodeMiB(stats: ProcStats[][], pick: (s: ProcStats) => number): numbe
  */
 async function measured<T>(
   c: BenchCluster,
+  sizes: Sizes,
   fn: () => Promise<T>,
 ): Promise<{ value: T; peakRssMiB: number; cpuS: number; after: ProcStats[][] }> {
   // Untimed: what earlier workloads left dirty in the page cache (Syncthing's three buffered
@@ -78,7 +79,7 @@ async function measured<T>(
   // flushes dirty pages 30 s after they were written); then the page cache is emptied, so
   // every repeat starts alike (see dropPageCache).
   await flushDirtyPages();
-  await dropPageCache();
+  if (sizes.dropPageCache) await dropPageCache();
   const nodes = await nodePids(c);
   for (const pid of nodes.flat()) await resetPeak(pid);
   const before = (await statsOf(nodes)).flat();
@@ -140,7 +141,7 @@ async function oneRun(
     };
     // idle: RSS of a node that has nothing to do is a target of its own; read before any
     // workload has run. The wait is what is measured here, not a stand-in for a condition.
-    const idle = await measured(c, async () => {
+    const idle = await measured(c, sizes, async () => {
       await new Promise((r) => setTimeout(r, sizes.idleMs));
       return sizes.idleMs;
     });
@@ -155,11 +156,11 @@ async function oneRun(
     log(
       `${system} idle: RSS ${rssMiB.map((m) => fmt(m, 1)).join(' / ')} MiB after ${fmt(idle.value)} ms`,
     );
-    push('a', await measured(c, () => smallFiles(c, rng, sizes.smallFiles)));
-    push('c', await measured(c, () => churn(c, rng, sizes.churnOps)));
-    push('e', await measured(c, () => removeAll(c)));
-    push('b', await measured(c, () => bigFile(c, rng, sizes.bigBytes, base)));
-    const d = await measured(c, () => concurrentEdit(c, rng, system === 'filesync'));
+    push('a', await measured(c, sizes, () => smallFiles(c, rng, sizes.smallFiles)));
+    push('c', await measured(c, sizes, () => churn(c, rng, sizes.churnOps)));
+    push('e', await measured(c, sizes, () => removeAll(c)));
+    push('b', await measured(c, sizes, () => bigFile(c, rng, sizes.bigBytes, base)));
+    const d = await measured(c, sizes, () => concurrentEdit(c, rng, system === 'filesync'));
     out.push({
       system,
       workload: 'd',
