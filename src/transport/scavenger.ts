@@ -23,19 +23,21 @@ export class Scavenger {
   /** Scavenges asked for so far. */
   scavenges = 0;
 
+  /** `gc`: the function to call; by default the global one, looked up at each use. */
   constructor(
-    private readonly gc: GcFunction | null = (globalThis as { gc?: GcFunction }).gc ?? null,
+    private readonly gc: GcFunction | null | undefined = undefined,
     private readonly everyBytes = SCAVENGE_EVERY_BYTES,
   ) {}
 
   /** `n` more bytes of frames went through (in or out). */
   note(n: number): void {
-    if (this.gc === null) return;
+    const gc = this.gc === undefined ? (globalThis as { gc?: GcFunction }).gc : this.gc;
+    if (!gc) return;
     this.bytes += n;
     if (this.bytes < this.everyBytes) return;
     this.bytes = 0;
     this.scavenges++;
-    this.gc({ type: 'minor' });
+    gc({ type: 'minor' });
   }
 }
 

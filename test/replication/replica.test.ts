@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { Replica, type ReplicaOptions } from '../../src/replica/index.js';
 import { PROTOCOL_VERSION, TransportConfigError } from '../../src/transport/index.js';
+import { SCAVENGE_EVERY_BYTES, scavenger } from '../../src/transport/scavenger.js';
 import { tempDir, waitFor } from '../helpers/tmp.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -108,6 +109,36 @@ describe('replication over WebSocket on loopback', () => {
       }
     await waitFor(() => given.size === seq, 'every block given back');
     expect([...given.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  it('asks for a young-generation GC per SCAVENGE_EVERY_BYTES of frames', async () => {
+    const r1 = await start('1');
+    const r2 = await start('2', { peers: [r1.transport.advertise] });
+    await waitFor(() => r2.driver.linkedPeers.length === 1, 'the link');
+    const block = randomBytes(1024 * 1024);
+    r1.driver.serveBlocks(() => Promise.resolve({ data: block }));
+    const asked: string[] = [];
+    const g = globalThis as { gc?: unknown };
+    const had = g.gc;
+    g.gc = (o: { type: string }) => asked.push(o.type); // what node --expose-gc installs
+    try {
+      const before = scavenger.scavenges;
+      const blocks = (3 * SCAVENGE_EVERY_BYTES) / block.length;
+      for (let i = 0; i < blocks; i++)
+        await r2.driver.fetchBlock(r1.node.id, {
+          key: 'k',
+          node: 1,
+          seq: 1,
+          index: i,
+          hash: 'h'.repeat(64),
+        });
+      // Out on r1 and in on r2, one process: twice the bytes, at least 5 scavenges.
+      expect(scavenger.scavenges - before).toBeGreaterThanOrEqual(5);
+      expect(asked.length).toBeGreaterThanOrEqual(5);
+      expect(new Set(asked)).toEqual(new Set(['minor']));
+    } finally {
+      g.gc = had;
+    }
   });
 
   it('a wrong secret is refused and receives no data', async () => {
