@@ -2,7 +2,9 @@
  * transport — the WebSocket implementation of sync's Transport: connections, hello with
  * protocol version, the HMAC proof of the cluster secret, msgpack framing with a size bound
  * and per-type validation, duplicate-connection resolution, reconnects, heartbeats and
- * backpressure. Its HTTP server also answers /status and /metrics.
+ * backpressure; a large block's bytes in a raw frame of their own after a block-head, and a
+ * young-generation GC per 8 MiB of frames (scavenger.ts). Its HTTP server also answers /status
+ * and /metrics.
  *
  * Owns: sockets and frames. Must not touch: protocol decisions (sync's), the store or the tree.
  */
