@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fileRecordOf } from '../../test/helpers/records.js';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
-import type { BlockRequest, BlockServer, SyncDriver } from '../sync/index.js';
+import { keptBytes, type BlockRequest, type BlockServer, type SyncDriver } from '../sync/index.js';
 import { DiskIndex } from './disk-index.js';
 import { hashFile, sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
@@ -46,13 +46,7 @@ function fakeDriver(
   const calls: Calls = { batches: 0, singles: 0, peers: [] };
   const d = {
     serveBlocks: (fn: BlockServer) =>
-      (serve = (peer, req) =>
-        fn(peer, req).then((b) => {
-          if (b === null) return null;
-          const data = b.sent === undefined ? b.data : Buffer.from(b.data);
-          b.sent?.();
-          return data;
-        })),
+      (serve = (peer, req) => fn(peer, req).then((b) => (b === null ? null : keptBytes(b)))),
     get linkedPeers() {
       return [...peers];
     },

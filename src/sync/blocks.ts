@@ -11,6 +11,14 @@ export interface ServedBlock {
   sent?: () => void;
 }
 
+/** The block's bytes for keeping: a lent block is copied and given back at once. */
+export function keptBytes(b: ServedBlock): Uint8Array {
+  if (b.sent === undefined) return b.data;
+  const copy = Buffer.from(b.data);
+  b.sent();
+  return copy;
+}
+
 /** What the embedder serves blocks with: the block, or null when it cannot. */
 export type BlockServer = (peer: NodeId, ref: BlockRef) => Promise<ServedBlock | null>;
 
@@ -38,9 +46,7 @@ export async function serveBatch(
   let bytes = 0;
   return got.map((b, i) => {
     if (b === null) return null;
-    // A batch's blocks are small: a lent one is copied and given back at once.
-    const d = b.sent === undefined ? b.data : Buffer.from(b.data);
-    b.sent?.();
+    const d = keptBytes(b); // a batch's blocks are small, and its answer waits for all of them
     if (i > 0 && bytes + d.length > MAX_BATCH_BYTES) return null;
     bytes += d.length;
     return d;

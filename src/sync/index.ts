@@ -12,4 +12,4 @@ export * from './types.js';
 export * from './peer-record.js';
 export { SyncDriver, RequestError } from './driver.js';
 export { PushRelay } from './push.js';
-export type { BlockServer, ServedBlock } from './blocks.js';
+export { keptBytes, type BlockServer, type ServedBlock } from './blocks.js';

@@ -1,9 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Codec } from '../codec/index.js';
-import { scavenger } from './scavenger.js';
 import { createRequire } from 'node:module';
 import type { RawData } from 'ws';
+import { Codec } from '../codec/index.js';
 import type { NodeId } from '../core/index.js';
 import { logger } from '../log/index.js';
 import {
@@ -25,6 +24,7 @@ import {
   type ControlFrame,
   type Hello,
 } from './handshake.js';
+import { scavenger } from './scavenger.js';
 
 const log = logger('transport');
 // Values are decoded as views of the frame; parseMessage copies them out compactly.
@@ -327,20 +327,17 @@ export class WsTransport implements Transport {
       return true;
     }
     this.sendBytes(conn, packr.pack({ t: 'block-head', rid, bytes: data.length }));
-    this.counters.bytesOut += data.length;
-    conn.bytesOut += data.length;
-    this.counters.framesOut++;
-    scavenger.note(data.length); // a served block is most often a fresh buffer of its own
-    conn.ws.send(data, { binary: true }, () => sent?.());
+    this.sendBytes(conn, data, () => sent?.());
     return true;
   }
 
-  private sendBytes(conn: Conn, bytes: Buffer): void {
+  /** One binary frame; `done` once the socket took it (or gave up). */
+  private sendBytes(conn: Conn, bytes: Uint8Array, done?: () => void): void {
     this.counters.bytesOut += bytes.length;
     conn.bytesOut += bytes.length;
     this.counters.framesOut++;
     scavenger.note(bytes.length);
-    conn.ws.send(bytes, { binary: true });
+    conn.ws.send(bytes, { binary: true }, done);
   }
 
   /** Close with a reason both sides log: ours here, theirs from the close frame. */
