@@ -15,6 +15,12 @@ export interface Limits {
   maxKeys: number;
   /** How far an entry's ts may run ahead of the local clock. */
   maxFutureMs: number;
+  /**
+   * How far a peer's entry may put an origin's seq beyond the highest this node knows of it.
+   * Seqs only grow by one per write (plus a lease step after a crash), so a jump of billions is
+   * a forgery meant to exhaust the origin's seq space or to make acks skip its real writes.
+   */
+  maxSeqJump: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -24,6 +30,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxMessageBytes: 8 * 1024 * 1024,
   maxKeys: 10_000_000,
   maxFutureMs: 5 * 60 * 1000,
+  maxSeqJump: 2 ** 32,
 });
 
 export type RejectReason =
@@ -34,6 +41,8 @@ export type RejectReason =
   | 'too-many-keys'
   | 'too-many-entries'
   | 'message-too-large'
+  | 'own-origin'
+  | 'seq-jump'
   | 'admission';
 
 export interface Rejection {
@@ -109,6 +118,6 @@ export function checkEntry(
   return null;
 }
 
-function reject(e: Entry, reason: RejectReason, detail: string): Rejection {
+export function reject(e: Entry, reason: RejectReason, detail: string): Rejection {
   return { key: e.key.length > 200 ? e.key.slice(0, 200) + '…' : e.key, reason, detail };
 }

@@ -186,6 +186,55 @@ describe('local writes', () => {
   });
 });
 
+describe('ownership: what a peer may not claim', () => {
+  const now = 1_000_000;
+  it('refuses a write in our name unless we are recovering our own past writes', () => {
+    const s = new State(7);
+    const forged = { key: 'k', value: null, meta: { node: 7, seq: 2 ** 53 - 1, ts: now } };
+    const plan = s.planMerge([forged], now, DEFAULT_LIMITS);
+    expect(plan.rejected.map((r) => r.reason)).toEqual(['own-origin']);
+    expect(s.nextSeq).toBe(1);
+    // A local write of ours is not a peer's claim.
+    expect(
+      s.planMerge([s.stampLocal('k', null, now)], now, DEFAULT_LIMITS, undefined, false).winners,
+    ).toHaveLength(1);
+    s.ownAcks = false; // a reused id on an empty data dir gets its writes back from peers
+    const old = { key: 'k', value: null, meta: { node: 7, seq: 5, ts: now } };
+    expect(s.planMerge([old], now, DEFAULT_LIMITS).winners).toEqual([old]);
+  });
+
+  it('refuses a seq far beyond what its origin has shown, counting the batch itself', () => {
+    const s = new State(7);
+    const limits = { ...DEFAULT_LIMITS, maxSeqJump: 100 };
+    const e = (key: string, seq: number) => ({ key, value: null, meta: { node: 3, seq, ts: now } });
+    const plan = s.planMerge([e('a', 100), e('b', 200), e('c', 301)], now, limits);
+    expect(plan.winners.map((w) => w.key)).toEqual(['a', 'b']);
+    expect(plan.rejected.map((r) => r.reason)).toEqual(['seq-jump']);
+    for (const w of plan.winners) s.apply({ type: 'set', entry: w });
+    expect(s.planMerge([e('c', 300)], now, limits).winners).toHaveLength(1);
+    expect(DEFAULT_LIMITS.maxSeqJump).toBeLessThan(Number.MAX_SAFE_INTEGER / 2 ** 20);
+  });
+
+  it('clips acks a peer reports to the seqs held or covered here', () => {
+    const s = new State(7);
+    s.apply({ type: 'set', entry: { key: 'a', value: null, meta: { node: 3, seq: 40, ts: now } } });
+    s.apply({ type: 'set', entry: { key: 'b', value: null, meta: { node: 7, seq: 9, ts: now } } });
+    s.raiseAcks(new Map([[5, 12]]));
+    const forged = new Map([
+      [3, 2 ** 53 - 1],
+      [5, 2 ** 53 - 1],
+      [7, 2 ** 53 - 1],
+      [8, 4],
+    ]);
+    expect([...s.clipAcks(forged)]).toEqual([
+      [3, 40],
+      [5, 12],
+      [7, 9],
+    ]);
+    expect([...s.clipAcks(new Map([[3, 30]]))]).toEqual([[3, 30]]);
+  });
+});
+
 describe('limits and admission', () => {
   const now = 1_000_000;
   const meta = { node: 1, seq: 1, ts: now };

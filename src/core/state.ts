@@ -2,6 +2,7 @@ import { Digest } from './digest.js';
 import {
   checkEntry,
   entryWireBytes,
+  reject,
   type AdmissionHook,
   type Limits,
   type Rejection,
@@ -222,6 +223,8 @@ export class State {
     nowMs: number,
     limits: Readonly<Limits>,
     admit?: AdmissionHook,
+    /** False for this node's own local write; true for anything a peer sent. */
+    remote = true,
   ): MergePlan {
     const rejected: Rejection[] = [];
     const winners: Entry[] = [];
@@ -238,6 +241,7 @@ export class State {
     }
     // Later entries of the same key in one batch compete with earlier winners too.
     const planned = new Map<string, Entry>();
+    const seqs = new Map<NodeId, number>(); // highest seq per origin admitted so far
     let newKeys = 0;
     for (const e of entries) {
       // Covered first: an entry that loses changes nothing, so it needs no checking (admission
@@ -249,7 +253,9 @@ export class State {
         stale++;
         continue;
       }
-      const r = checkEntry(e, nowMs, limits, admit);
+      const r =
+        (remote ? this.checkOwnership(e, limits, seqs) : null) ??
+        checkEntry(e, nowMs, limits, admit);
       if (r !== null) {
         rejected.push(r);
         continue;
@@ -263,9 +269,48 @@ export class State {
         newKeys++;
       }
       planned.set(e.key, e);
+      if (e.meta.seq > (seqs.get(e.meta.node) ?? 0)) seqs.set(e.meta.node, e.meta.seq);
       winners.push(e);
     }
     return { winners, stale, rejected };
+  }
+
+  /**
+   * What a peer may not claim: a write in this node's name (except while a rebuilt node gets its
+   * own past writes back, `ownAcks` false), or a seq far beyond what its origin has shown.
+   */
+  private checkOwnership(
+    e: Entry,
+    limits: Readonly<Limits>,
+    seqs: ReadonlyMap<NodeId, number>,
+  ): Rejection | null {
+    const { node, seq } = e.meta;
+    if (node === this.self && this.ownAcks)
+      return reject(e, 'own-origin', `a peer sent a write in this node's name (seq ${seq})`);
+    const known = Math.max(this.knownSeq(node), seqs.get(node) ?? 0);
+    if (seq - known > limits.maxSeqJump)
+      return reject(e, 'seq-jump', `seq ${seq} of node ${node} is far beyond ${known}`);
+    return null;
+  }
+
+  /** The highest seq of `node` this state covers or holds (0 when none). */
+  private knownSeq(node: NodeId): number {
+    if (node === this.self) return this.nextSeq - 1;
+    return Math.max(this.ack(node), this.origins.maxSeq(node));
+  }
+
+  /**
+   * Acks a peer reported, clipped to seqs that exist here: never above the highest seq held or
+   * covered for each origin (for this node, above its last stamped seq). A forged ack would
+   * otherwise make this node skip that origin's real writes, pass it on, and persist it.
+   */
+  clipAcks(theirs: ReadonlyAcks): Acks {
+    const out: Acks = new Map();
+    for (const [node, seq] of theirs) {
+      const clipped = Math.min(seq, this.knownSeq(node));
+      if (clipped > 0) out.set(node, clipped);
+    }
+    return out;
   }
 
   /**

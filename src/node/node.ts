@@ -246,7 +246,8 @@ export class WaveNode extends EventEmitter<NodeEvents> {
   }
 
   private check(entry: Entry): Rejection | null {
-    const plan = this.store.state.planMerge([entry], this.clock(), this.limits, this.admit);
+    const state = this.store.state;
+    const plan = state.planMerge([entry], this.clock(), this.limits, this.admit, false);
     return plan.rejected[0] ?? null;
   }
 

@@ -215,6 +215,8 @@ describe('ack rules (DESIGN §3)', () => {
       const h = new Harness({ fresh });
       h.linkUp(2);
       await h.settle();
+      // We hold node 9's writes up to 70 (its acks can only be clipped to what we hold).
+      await h.node.merge([{ key: 'n9', value: null, meta: { node: 9, seq: 70, ts: 1 } }], 2);
       h.outbox.length = 0;
       // A requester whose idea of our coverage is stale sends an empty "complete" delta.
       await h.deliver(2, syncFrom2(1, [2, 50, 9, 70]));

@@ -569,7 +569,8 @@ export class SyncDriver {
     if (merged) {
       // Every merge above resolved once durable: the peer may count the response as held here.
       if (received > 0) this.links.get(peer)?.send({ t: 'sync-ok', round });
-      const theirs = acksFromWire(res.acks);
+      const reported = acksFromWire(res.acks);
+      const theirs = state.clipAcks(reported);
       this.node.raiseAcks(theirs);
       state.peerAcks.set(peer, theirs);
       state.pruneHeld(peer);
@@ -578,7 +579,11 @@ export class SyncDriver {
         if (this.node.awaitingSeqRecovery) {
           // Our old writes that were superseded never come back as entries, but the peer's
           // ack of our origin says how far our seqs went.
-          const ours = theirs.get(this.node.id) ?? 0;
+          // Bounded like a seq in an entry: a forged ack must not exhaust our seq space.
+          const ours = Math.min(
+            reported.get(this.node.id) ?? 0,
+            state.nextSeq - 1 + this.node.limits.maxSeqJump,
+          );
           if (ours >= state.nextSeq) state.nextSeq = ours + 1;
           log.info('own seq recovered from peers; accepting local writes', {
             peer,
@@ -663,7 +668,7 @@ export class SyncDriver {
       this.counters.resets++;
     }
     const merged = await this.mergeFrom(peer, req.entries.map(fromWire));
-    const theirAcks = acksFromWire(req.acks);
+    const theirAcks = state.clipAcks(acksFromWire(req.acks));
     // Rule 1 and 5: adopt the requester's acks only for a complete, fully merged delta, and only
     // once our own coverage is known.
     if (merged && req.complete && this.firstRoundDone) this.node.raiseAcks(theirAcks);
