@@ -2,7 +2,7 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { WaveNode } from '../node/index.js';
 import { isMember } from '../replica/index.js';
-import { peerKey } from '../sync/index.js';
+import { forgetMember } from '../sync/index.js';
 import { compareDirs } from './check.js';
 import { LockedError, readLock, takeLock } from './lock.js';
 
@@ -118,8 +118,7 @@ export async function forgetPeerCommand(
       if (!isMember(node, id)) {
         throw new CommandError(`node ${id} is not a member here`);
       }
-      await node.removePeer(id);
-      await node.delete(peerKey(id));
+      await forgetMember(node, id);
     } finally {
       await node.close();
     }

@@ -1,4 +1,4 @@
-import type { Entry } from './types.js';
+import type { Entry, Meta } from './types.js';
 import { KeptEntry } from './value-arena.js';
 
 /** Bounds enforced on every merge, in both directions. Units are in the names. */
@@ -49,6 +49,8 @@ export interface Rejection {
   readonly key: string;
   readonly reason: RejectReason;
   readonly detail: string;
+  /** The refused write's meta, when the refusal is about one entry. */
+  readonly meta?: Meta;
 }
 
 /**
@@ -119,5 +121,6 @@ export function checkEntry(
 }
 
 export function reject(e: Entry, reason: RejectReason, detail: string): Rejection {
-  return { key: e.key.length > 200 ? e.key.slice(0, 200) + '…' : e.key, reason, detail };
+  const key = e.key.length > 200 ? e.key.slice(0, 200) + '…' : e.key;
+  return { key, reason, detail, meta: e.meta };
 }

@@ -1,5 +1,5 @@
 import type { Entry } from '../core/index.js';
-import { PEER_PREFIX } from '../sync/index.js';
+import { admitSyncEntry } from '../sync/index.js';
 import { decodeRecord, isOwnEncoding } from './record.js';
 
 /** Files live under `__file/<path>` in the KV. */
@@ -57,7 +57,8 @@ export function pathOf(key: string): string | null {
  * logged by the core, and never reaches the disk.
  */
 export function admitFileEntry(e: Entry): string | null {
-  if (e.key.startsWith(PEER_PREFIX)) return null;
+  const sync = admitSyncEntry(e);
+  if (sync !== undefined) return sync;
   const p = pathOf(e.key);
   if (p === null) return 'not a filesync key';
   const problem = pathProblem(p);

@@ -215,8 +215,9 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     return this.incoming.get(key);
   }
 
-  put(key: string, value: Uint8Array): Promise<Entry> {
-    return this.write(key, value);
+  /** Write `value`; `aboveTs` stamps it above that ts (to overwrite a forgery made in our name). */
+  put(key: string, value: Uint8Array, aboveTs?: number): Promise<Entry> {
+    return this.write(key, value, aboveTs);
   }
 
   /** Write a tombstone; resolves to null (and writes nothing) if the key holds no live value. */
@@ -227,12 +228,13 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     return this.write(key, null);
   }
 
-  private async write(key: string, value: Uint8Array | null): Promise<Entry> {
+  private async write(key: string, value: Uint8Array | null, aboveTs = -1): Promise<Entry> {
     if (this.closed) throw new Error('node is closed');
     if (this.seqGate !== null) await this.seqGate.promise;
     const state = this.store.state;
     if (state.nextSeq > this.identity.seqLease) await this.bumpLease();
-    const entry = state.stampLocal(key, value, this.clock(), this.pendingTs.get(key));
+    const floorTs = Math.max(this.pendingTs.get(key) ?? -1, aboveTs);
+    const entry = state.stampLocal(key, value, this.clock(), floorTs);
     const rejection = this.check(entry);
     if (rejection !== null) {
       state.nextSeq--; // Nothing was logged: the seq was never used.

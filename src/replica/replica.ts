@@ -2,7 +2,15 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WaveNode, type NodeOptions } from '../node/index.js';
 import { logger } from '../log/index.js';
-import { peerKey, realScheduler, SyncDriver, type SyncOptions } from '../sync/index.js';
+import {
+  admitSyncEntry,
+  decodePeerRecord,
+  isForgotten,
+  peerKey,
+  realScheduler,
+  SyncDriver,
+  type SyncOptions,
+} from '../sync/index.js';
 import { WsTransport, type WsTransportOptions } from '../transport/index.js';
 import { metricsText, statusReport, type StatusReport } from './status.js';
 
@@ -33,7 +41,10 @@ export interface ReplicaOptions {
 
 /** Whether `peer` is a member of `node`'s cluster or advertised there (forgetting leaves a tombstone). */
 export function isMember(node: WaveNode, peer: number): boolean {
-  return node.state.members.has(peer) || (node.getEntry(peerKey(peer))?.value ?? null) !== null;
+  if (node.state.members.has(peer)) return true;
+  const v = node.getEntry(peerKey(peer))?.value;
+  const rec = v ? decodePeerRecord(v) : null;
+  return rec !== null && !isForgotten((k) => node.getEntry(k), peer, rec.incarnation);
 }
 
 /**
@@ -48,8 +59,12 @@ export class Replica {
   ) {}
 
   static async start(opts: ReplicaOptions): Promise<Replica> {
+    const embedderAdmit = opts.node?.admit;
     const node = await WaveNode.open({
       ...opts.node,
+      // The sync layer's keys by its own rules (a peer record only from its node), the rest by
+      // the embedder's.
+      admit: (e) => admitSyncEntry(e) ?? embedderAdmit?.(e) ?? null,
       dataDir: opts.dataDir,
       ...(opts.id !== undefined && { id: opts.id }),
     });

@@ -26,6 +26,9 @@ import {
 } from './blocks.js';
 import {
   decodePeerRecord,
+  forgetMember,
+  forgottenIdOf,
+  isForgotten,
   encodePeerRecord,
   PEER_PREFIX,
   peerIdOf,
@@ -139,11 +142,14 @@ export class SyncDriver {
     void this.advertise();
     // Reconcile members with the advertised records (a crash may have lost an add or remove).
     const known: string[] = [];
+    const get = (k: string): Entry | undefined => this.node.state.get(k);
     for (const e of this.node.state.entries(PEER_PREFIX)) {
       const id = peerIdOf(e.key);
       if (id === null || id === this.node.id) continue;
       const rec = e.value && decodePeerRecord(e.value);
-      if (rec) {
+      if (rec && isForgotten(get, id, rec.incarnation))
+        this.node.removePeer(id).catch(() => undefined);
+      else if (rec) {
         this.addMember(id);
         if (rec.addr) known.push(rec.addr);
       } else if (e.value === null) this.node.removePeer(id).catch(() => undefined);
@@ -171,8 +177,7 @@ export class SyncDriver {
   /** Forget a retired member: it no longer holds tombstone GC back. */
   async forgetPeer(peer: NodeId): Promise<void> {
     this.transport.hangUp(peer);
-    await this.node.removePeer(peer);
-    await this.node.delete(peerKey(peer));
+    await forgetMember(this.node, peer);
   }
 
   /** Serve block requests from peers (filesync's content transfer rides the same socket). */
@@ -240,13 +245,15 @@ export class SyncDriver {
     return i;
   }
 
-  private async advertise(): Promise<void> {
+  /** Write our peer record if it is not what we advertise, or above `forgedTs` (a forgery). */
+  private async advertise(forgedTs?: number): Promise<void> {
     const want = { addr: this.opts.advertise, incarnation: this.node.incarnation };
     const cur = this.node.state.get(peerKey(this.node.id));
     const have = cur?.value ? decodePeerRecord(cur.value) : null;
-    if (have?.addr === want.addr && have.incarnation === want.incarnation) return;
+    const same = have?.addr === want.addr && have.incarnation === want.incarnation;
+    if (same && (forgedTs === undefined || forgedTs < (cur?.meta.ts ?? 0))) return;
     try {
-      await this.node.put(peerKey(this.node.id), encodePeerRecord(want));
+      await this.node.put(peerKey(this.node.id), encodePeerRecord(want), forgedTs);
     } catch (e) {
       log.warn('could not advertise this node', { error: String(e) });
     }
@@ -292,17 +299,20 @@ export class SyncDriver {
     // Local writes go out only once durable: a seq seen by a peer before it is logged here
     // could be stamped again on another write after a crash. Remote winners went at merge.
     if (c.source === 'local') this.push.offer(c.entry, undefined);
-    if (!c.entry.key.startsWith(PEER_PREFIX)) return;
-    const id = peerIdOf(c.entry.key);
+    const forgotten = forgottenIdOf(c.entry.key);
+    const id = forgotten ?? peerIdOf(c.entry.key);
     if (id === null || id === this.node.id) return;
-    if (c.entry.value === null) {
-      // Forgotten cluster-wide: stop holding GC back for it.
-      this.transport.hangUp(id);
-      this.node.removePeer(id).catch(() => undefined);
+    const rec = c.entry.value === null ? null : decodePeerRecord(c.entry.value);
+    if (
+      forgotten !== null ||
+      rec === null ||
+      isForgotten((k) => this.node.state.get(k), id, rec.incarnation)
+    ) {
+      // Retired (forget-peer) or withdrawn: stop holding GC back for it, unless it is here now
+      // (a forget record for a live peer is a mistake or a forgery: its next round re-adds it).
+      if (!this.links.has(id)) this.node.removePeer(id).catch(() => undefined);
       return;
     }
-    const rec = decodePeerRecord(c.entry.value);
-    if (rec === null) return;
     // Everyone advertised is a member: tombstone GC waits for its acks too, so a newcomer that
     // has not reached us yet cannot hand back a version a collected tombstone had superseded.
     this.addMember(id);
@@ -466,7 +476,16 @@ export class SyncDriver {
     }
     this.counters.entriesReceived += entries.length;
     this.counters.rejected += r.rejected.length;
-    return r.rejected.length === 0;
+    let blocking = 0;
+    for (const x of r.rejected) {
+      // A forgery in our name claims nothing about what we cover: it parks no acks (or one
+      // forged entry held by honest peers would park them for ever). Our own peer record is
+      // written again above it, so the forgery loses everywhere.
+      if (x.reason !== 'own-origin') blocking++;
+      else if (x.key === peerKey(this.node.id) && x.meta !== undefined)
+        void this.advertise(x.meta.ts);
+    }
+    return blocking === 0;
   }
 
   // ---- initiator -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import { isNodeId, type NodeId } from '../core/index.js';
+import { isNodeId, type Entry, type NodeId } from '../core/index.js';
 
 /** Membership rides on the data: every node writes its address under `__peer/<id>`. */
 export const PEER_PREFIX = '__peer/';
@@ -14,11 +14,7 @@ export function peerKey(id: NodeId): string {
 }
 
 export function peerIdOf(key: string): NodeId | null {
-  if (!key.startsWith(PEER_PREFIX)) return null;
-  const rest = key.slice(PEER_PREFIX.length);
-  if (!/^[1-9]\d{0,9}$/.test(rest)) return null;
-  const id = Number(rest);
-  return isNodeId(id) ? id : null;
+  return idAfter(PEER_PREFIX, key);
 }
 
 export function encodePeerRecord(r: PeerRecord): Uint8Array {
@@ -40,4 +36,92 @@ export function decodePeerRecord(v: Uint8Array): PeerRecord | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * `forget-peer` writes `__forgotten/<id>` naming the incarnation it retired. Only `<id>` itself
+ * may write `__peer/<id>` (admission), so no member can silence another by deleting its record;
+ * a forget record only stops others dialling that incarnation and counting it for GC while it
+ * is not connected.
+ */
+export const FORGOTTEN_PREFIX = '__forgotten/';
+
+export function forgottenKey(id: NodeId): string {
+  return `${FORGOTTEN_PREFIX}${id}`;
+}
+
+function idAfter(prefix: string, key: string): NodeId | null {
+  if (!key.startsWith(prefix)) return null;
+  const rest = key.slice(prefix.length);
+  if (!/^[1-9]\d{0,9}$/.test(rest)) return null;
+  const id = Number(rest);
+  return isNodeId(id) ? id : null;
+}
+
+export function forgottenIdOf(key: string): NodeId | null {
+  return idAfter(FORGOTTEN_PREFIX, key);
+}
+
+export function encodeForgotten(incarnation: string | null): Uint8Array {
+  return Buffer.from(JSON.stringify({ incarnation }));
+}
+
+/** The incarnation a forget record retired (null: whichever it was), or undefined if malformed. */
+export function decodeForgotten(v: Uint8Array): string | null | undefined {
+  if (v.length > 1024) return undefined;
+  try {
+    const x = JSON.parse(Buffer.from(v).toString('utf8')) as { incarnation?: unknown };
+    const inc = x?.incarnation;
+    return inc === null || (typeof inc === 'string' && inc.length <= 64) ? inc : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Admission of the sync layer's own keys, by kind: null to admit, a reason to refuse, undefined
+ * for a key that is not the sync layer's (the embedder's hook decides those).
+ */
+export function admitSyncEntry(e: Entry): string | null | undefined {
+  if (e.key.startsWith(PEER_PREFIX)) {
+    const id = peerIdOf(e.key);
+    if (id === null) return 'malformed peer key';
+    if (e.meta.node !== id) return `peer record of node ${id} written by node ${e.meta.node}`;
+    if (e.value !== null && decodePeerRecord(e.value) === null) return 'malformed peer record';
+    return null;
+  }
+  if (e.key.startsWith(FORGOTTEN_PREFIX)) {
+    if (forgottenIdOf(e.key) === null) return 'malformed forget key';
+    if (e.value !== null && decodeForgotten(e.value) === undefined)
+      return 'malformed forget record';
+    return null;
+  }
+  return undefined;
+}
+
+/** Whether `id` in `incarnation` was retired by `forget-peer` (per the state's records). */
+export function isForgotten(
+  get: (key: string) => Entry | undefined,
+  id: NodeId,
+  incarnation: string,
+): boolean {
+  const v = get(forgottenKey(id))?.value;
+  if (v === undefined || v === null) return false;
+  const inc = decodeForgotten(v);
+  return inc === null || inc === incarnation;
+}
+
+/** What forgetting a member needs of a node (the running driver's, or one the CLI opened). */
+interface ForgettingNode {
+  readonly state: { get(key: string): Entry | undefined };
+  removePeer(peer: NodeId): Promise<void>;
+  put(key: string, value: Uint8Array): Promise<Entry>;
+}
+
+/** Retire `peer`: not a member here, and a record that tells every member to drop it too. */
+export async function forgetMember(node: ForgettingNode, peer: NodeId): Promise<void> {
+  const v = node.state.get(peerKey(peer))?.value;
+  const rec = v ? decodePeerRecord(v) : null;
+  await node.removePeer(peer);
+  await node.put(forgottenKey(peer), encodeForgotten(rec?.incarnation ?? null));
 }

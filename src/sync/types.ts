@@ -1,4 +1,4 @@
-import type { Entry, Limits, NodeId, State } from '../core/index.js';
+import type { Entry, Limits, Meta, NodeId, State } from '../core/index.js';
 import type { SyncMessage } from './messages.js';
 
 /** A connected, authenticated peer as the transport hands it to sync. */
@@ -58,7 +58,7 @@ export interface ChangeLike {
 export interface MergeOutcome {
   readonly applied: Entry[];
   readonly stale: number;
-  readonly rejected: readonly { key: string; reason: string; detail: string }[];
+  readonly rejected: readonly { key: string; reason: string; detail: string; meta?: Meta }[];
 }
 
 /** The node as sync sees it. WaveNode implements it; the simulator has a fake-disk one. */
@@ -69,7 +69,7 @@ export interface SyncNode {
   readonly limits: Readonly<Limits>;
   readonly awaitingSeqRecovery: boolean;
   seqRecovered(): void;
-  put(key: string, value: Uint8Array): Promise<Entry>;
+  put(key: string, value: Uint8Array, aboveTs?: number): Promise<Entry>;
   delete(key: string): Promise<Entry | null>;
   /**
    * Merge a peer's entries; resolves once the winners are durable and in the state.

@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import { Codec } from '../../src/codec/index.js';
+import type { Entry } from '../../src/core/index.js';
+import { toWire } from '../../src/sync/index.js';
+import { authMac, PROTOCOL_VERSION } from '../../src/transport/handshake.js';
+import { waitFor } from './tmp.js';
+
+const packr = new Codec({ useRecords: false, mapsAsObjects: true });
+
+/** A decoded frame from the node under attack. */
+export type Frame = Record<string, unknown> & { t: string };
+
+/**
+ * A hostile peer that speaks the real wire protocol: the hello (and the secret's proof, if it
+ * knows it), then whatever the test makes it send. It answers nothing unless told to.
+ */
+export class EvilPeer {
+  readonly frames: Frame[] = [];
+  closed: { code: number; reason: string } | null = null;
+  /** The node's id, from its hello. */
+  victim = 0;
+  /** Called for every frame the node sends after the handshake. */
+  onFrame: (f: Frame) => void = () => undefined;
+  private ws!: WebSocket;
+  private rid = 1_000_000;
+
+  private constructor(readonly id: number) {}
+
+  static async connect(
+    addr: string,
+    opts: { id?: number; secret?: string; advertise?: string | null } = {},
+  ): Promise<EvilPeer> {
+    const p = new EvilPeer(opts.id ?? 0x7e57_0000 + Math.floor(Math.random() * 0xffff));
+    const ws = new WebSocket(`ws://${addr}/sync`);
+    p.ws = ws;
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data: Buffer) => p.receive(data, opts.secret));
+    ws.on('close', (code, reason) => (p.closed = { code, reason: reason.toString() }));
+    ws.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    p.sendFrame({
+      t: 'hello',
+      node: p.id,
+      incarnation: randomBytes(8).toString('hex'),
+      advertise: opts.advertise ?? null,
+      protocol: PROTOCOL_VERSION,
+      nonce: randomBytes(32),
+      secret: opts.secret !== undefined,
+    });
+    await waitFor(() => p.victim !== 0 || p.closed !== null, 'the node’s hello', 10_000);
+    return p;
+  }
+
+  private receive(data: Buffer, secret: string | undefined): void {
+    let f: Frame;
+    try {
+      f = packr.unpack(data) as Frame;
+    } catch {
+      return; // a raw block frame
+    }
+    if (f.t === 'hello') {
+      this.victim = f.node as number;
+      if (secret !== undefined && f.secret === true)
+        this.sendFrame({ t: 'auth', mac: authMac(secret, f.nonce as Uint8Array, this.id) });
+      return;
+    }
+    this.frames.push(f);
+    this.onFrame(f);
+  }
+
+  sendFrame(f: Record<string, unknown>): void {
+    this.ws.send(packr.pack(f), { binary: true });
+  }
+
+  nextRid(): number {
+    return this.rid++;
+  }
+
+  /** Push entries as a relay would. */
+  push(entries: Entry[]): void {
+    this.sendFrame({ t: 'push', id: this.nextRid(), entries: entries.map(toWire) });
+  }
+
+  /** Answer every sync round the node starts with this response (acks, entries). */
+  answerRounds(make: () => { acks: number[]; entries?: Entry[] }): void {
+    const prev = this.onFrame;
+    const answer = (f: Frame): void => {
+      if (f.t !== 'sync') return;
+      const { acks, entries = [] } = make();
+      this.sendFrame({
+        t: 'sync-res',
+        rid: f.rid,
+        acks,
+        digest: '0',
+        entries: entries.map(toWire),
+        last: true,
+        merged: true,
+      });
+    };
+    this.onFrame = (f) => {
+      prev(f);
+      answer(f);
+    };
+    for (const f of this.frames) answer(f); // a round that came with the handshake
+  }
+
+  /** Wait for a frame from the node matching `pred`. */
+  async expectFrame(pred: (f: Frame) => boolean, what: string, timeoutMs = 15_000): Promise<Frame> {
+    let hit: Frame | undefined;
+    await waitFor(() => (hit = this.frames.find(pred)) !== undefined, what, timeoutMs);
+    return hit!;
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
