@@ -4,6 +4,7 @@ import path from 'node:path';
 import { logger } from '../log/index.js';
 import type { Replica } from '../replica/index.js';
 import { Applier } from './applier.js';
+import { ApplyQueue } from './apply-queue.js';
 import type { Ctx, FileEventKind } from './context.js';
 import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
@@ -52,9 +53,7 @@ export interface FileEvent {
  */
 export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly queue = new Set<string>();
-  private readonly retry = new Map<string, NodeJS.Timeout>();
-  private running = 0;
+  private readonly queue: ApplyQueue;
   /** Applies cut short by close(): the next start applies them (their KV version is newer). */
   private interrupted = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -96,6 +95,18 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     };
     this.scanner = new Scanner(this.ctx);
     this.applier = new Applier(this.ctx, this.scanner);
+    const limit = opts.applyConcurrency ?? 64;
+    this.queue = new ApplyQueue((rel) => this.applyOne(rel), {
+      limit,
+      parkedLimit: Math.max(1, Math.floor(limit / 4)),
+      reservePerSource: Math.max(1, Math.floor(limit / 8)),
+      onFailure: (rel, e, retryInMs) => this.fail(rel, e, retryInMs),
+    });
+  }
+
+  /** Paths whose apply failed and waits for its next try (content no peer serves, …). */
+  get parkedPaths(): number {
+    return this.queue.parked;
   }
 
   static async start(opts: FileSyncOptions): Promise<FileSync> {
@@ -168,12 +179,17 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
 
   /** Wait until no apply is queued or running (tests, `check`). */
   get idle(): boolean {
-    return this.queue.size === 0 && this.running === 0 && this.locks.size === 0;
+    return this.queue.size === 0 && this.queue.applying === 0 && this.locks.size === 0;
   }
 
-  /** Paths waiting to be applied and being applied, and paths the disk index holds (status). */
-  get progress(): { applyQueued: number; applying: number; indexed: number } {
-    return { applyQueued: this.queue.size, applying: this.running, indexed: this.ctx.index.size };
+  /** Paths waiting to be applied, being applied, parked after a failure, and indexed (status). */
+  get progress(): { applyQueued: number; applying: number; parked: number; indexed: number } {
+    return {
+      applyQueued: this.queue.size,
+      applying: this.queue.applying,
+      parked: this.queue.parked,
+      indexed: this.ctx.index.size,
+    };
   }
 
   get transfers(): Transfer {
@@ -213,65 +229,45 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     }, 1000).unref();
   }
 
-  private onChange = (c: { entry: { key: string }; source: 'local' | 'remote' }): void => {
+  private onChange = (c: {
+    entry: { key: string };
+    source: 'local' | 'remote';
+    from?: number;
+  }): void => {
     // A block request held for this key must look again: its version may be superseded now.
     this.ctx.transfer.progressed(c.entry.key);
     if (c.source !== 'remote') return;
     const rel = pathOf(c.entry.key);
-    if (rel !== null) this.enqueue(rel);
+    if (rel !== null) this.enqueue(rel, c.from);
   };
 
-  private enqueue(rel: string): void {
-    if (this.closed) return;
-    this.queue.add(rel);
-    this.pump();
+  private enqueue(rel: string, source?: number): void {
+    if (!this.closed) this.queue.add(rel, source);
   }
 
-  private pump(): void {
-    const limit = this.opts.applyConcurrency ?? 64;
-    // Closing: what is still queued stays for the next start (it finds the KV ahead of the
-    // index for those paths), instead of each failing on a stopped transfer.
-    while (!this.closed && this.running < limit && this.queue.size > 0) {
-      const rel = this.queue.values().next().value as string;
-      this.queue.delete(rel);
-      this.running++;
-      this.applier
-        .apply(rel)
-        .then(async () => {
-          if (rel === IGNORE_FILE) await this.ctx.ignore.reload();
-        })
-        .catch((e: unknown) => {
-          if (e instanceof SupersededError) return; // the newer version is queued behind it
-          if (this.closed) {
-            this.interrupted++; // one line at close, not one per path (100,000 when large)
-            log.debug('apply cut short by close', { path: rel, error: String(e) });
-            return;
-          }
-          this.fail(rel, e);
-          this.scheduleRetry(rel);
-        })
-        .finally(() => {
-          this.running--;
-          this.ctx.transfer.progressed(keyOf(rel));
-          this.pump();
-        });
+  /** One apply; rejects only on a failure worth a retry. */
+  private async applyOne(rel: string): Promise<void> {
+    try {
+      await this.applier.apply(rel);
+      if (rel === IGNORE_FILE) await this.ctx.ignore.reload();
+    } catch (e) {
+      if (e instanceof SupersededError) return; // the newer version is queued behind it
+      if (this.closed) {
+        this.interrupted++; // one line at close, not one per path (100,000 when large)
+        log.debug('apply cut short by close', { path: rel, error: String(e) });
+        return;
+      }
+      throw e;
+    } finally {
+      this.ctx.transfer.progressed(keyOf(rel));
     }
   }
 
-  private scheduleRetry(rel: string): void {
-    if (this.closed || this.retry.has(rel)) return;
-    const t = setTimeout(() => {
-      this.retry.delete(rel);
-      this.enqueue(rel);
-    }, 1000);
-    t.unref();
-    this.retry.set(rel, t);
-  }
-
-  private fail(rel: string, e: unknown): void {
+  private fail(rel: string, e: unknown, retryInMs?: number): void {
     log.warn('could not sync path', {
       path: rel,
       error: e instanceof Error ? e.message : String(e),
+      ...(retryInMs !== undefined && { retryInS: Math.round(retryInMs / 1000) }),
     });
     this.ctx.event('error', rel, e instanceof Error ? e.message : String(e));
   }
@@ -280,11 +276,11 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     this.closed = true;
     this.opts.replica.node.off('change', this.onChange);
     for (const t of this.timers) clearInterval(t);
-    for (const t of this.retry.values()) clearTimeout(t);
+    const queued = this.queue.close();
     await this.watcher?.close();
     this.ctx.transfer.close();
     await Promise.allSettled([...this.locks.values()]);
-    const left = this.queue.size + this.interrupted;
+    const left = queued + this.interrupted;
     if (left > 0) log.info('stopped before applying every change', { paths: left });
     await this.ctx.index.save();
   }

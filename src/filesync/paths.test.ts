@@ -22,12 +22,15 @@ function reference(p: string): string | null {
     if (seg === '' || seg === '.' || seg === '..') return `bad segment ${JSON.stringify(seg)}`;
   }
   if (p === RESERVED_DIR || p.startsWith(RESERVED_DIR + '/')) return `path under ${RESERVED_DIR}/`;
+  if (p.split('/').some((seg) => Buffer.byteLength(seg) > 255))
+    return 'a name longer than 255 bytes';
   return null;
 }
 
 describe('pathProblem', () => {
   it('accepts ordinary paths and names each kind of bad one', () => {
-    for (const ok of ['a', 'a/b.txt', '...', 'a/.../b', '.hidden/x', 'é/ü', 'x'.repeat(4096)])
+    const long = Array.from({ length: 16 }, () => 'x'.repeat(255)).join('/'); // 4095 bytes
+    for (const ok of ['a', 'a/b.txt', '...', 'a/.../b', '.hidden/x', 'é/ü', long, 'é'.repeat(127)])
       expect(pathProblem(ok)).toBeNull();
     const bad: Array<[string, string]> = [
       ['', 'empty path'],
@@ -42,6 +45,8 @@ describe('pathProblem', () => {
       ['a/..', 'bad segment ".."'],
       ['../a', 'bad segment ".."'],
       ['.filesync/tmp/x', 'path under .filesync/'],
+      ['x'.repeat(256), 'a name longer than 255 bytes'],
+      [`a/${'é'.repeat(128)}/b`, 'a name longer than 255 bytes'],
     ];
     for (const [p, why] of bad) expect(pathProblem(p)).toBe(why);
   });
@@ -96,5 +101,44 @@ describe('admitFileEntry', () => {
     for (const value of [bad, Uint8Array.from(bad)])
       expect(admitFileEntry({ key: keyOf('a'), value, meta })).toBe('malformed file record');
     expect(admitFileEntry({ key: `${FILE_PREFIX}../a`, value: own, meta })).toMatch(/^unsafe path/);
+  });
+
+  it('refuses records whose fields do not fit their kind (they could never be applied)', () => {
+    const h = 'b'.repeat(64);
+    const bad: FileRecord[] = [
+      { ...record, type: 'dir', hash: '', blocks: [h, h] },
+      { ...record, type: 'dir', hash: '', size: 5 },
+      { ...record, type: 'deleted', hash: h, size: 0 },
+      { ...record, type: 'symlink', hash: '', target: 'x', blocks: [h] },
+      { ...record, size: 3 * 1024 * 1024, blocks: [h] },
+      { ...record, size: 10, blocks: [h] },
+      { ...record, target: '/etc' },
+    ];
+    for (const r of bad)
+      expect(
+        admitFileEntry({ key: keyOf('a'), value: encodeRecord(r), meta }),
+        JSON.stringify(r),
+      ).toBe('malformed file record');
+    const good: FileRecord[] = [
+      record,
+      { ...record, type: 'dir', hash: '', size: 0 },
+      { ...record, type: 'deleted', hash: '', size: 0, mode: 0 },
+      { ...record, type: 'symlink', hash: '', size: 1, target: 'x' },
+      { ...record, size: 3 * 1024 * 1024, blocks: [h, h, h] },
+    ];
+    for (const r of good)
+      expect(admitFileEntry({ key: keyOf('a'), value: encodeRecord(r), meta })).toBeNull();
+  });
+
+  it('admits a peer record only from the node it names, and no key of an unknown kind', () => {
+    const peer = Buffer.from(JSON.stringify({ addr: null, incarnation: 'x' }));
+    expect(admitFileEntry({ key: '__peer/7', value: peer, meta: { ...meta, node: 7 } })).toBeNull();
+    expect(admitFileEntry({ key: '__peer/7', value: null, meta: { ...meta, node: 8 } })).toMatch(
+      /written by node 8/,
+    );
+    expect(
+      admitFileEntry({ key: '__peer/7', value: new Uint8Array(2000), meta: { ...meta, node: 7 } }),
+    ).toBe('malformed peer record');
+    expect(admitFileEntry({ key: '__junk/1', value: null, meta })).toBe('not a filesync key');
   });
 });

@@ -35,6 +35,22 @@ export function pathProblem(p: string): string | null {
     return `bad segment ${JSON.stringify(seg)}`;
   }
   if (p === RESERVED_DIR || p.startsWith(RESERVED_DIR + '/')) return `path under ${RESERVED_DIR}/`;
+  if (p.length > MAX_SEGMENT_BYTES / 3) return segmentProblem(p);
+  return null;
+}
+
+/** Longest name of one file or directory most filesystems take (NAME_MAX). */
+export const MAX_SEGMENT_BYTES = 255;
+
+/** A segment longer than any filesystem takes: refused, not retried at every apply. */
+function segmentProblem(p: string): string | null {
+  for (let i = 0; i < p.length;) {
+    let j = p.indexOf('/', i);
+    if (j < 0) j = p.length;
+    if (j - i > MAX_SEGMENT_BYTES / 3 && Buffer.byteLength(p.slice(i, j)) > MAX_SEGMENT_BYTES)
+      return `a name longer than ${MAX_SEGMENT_BYTES} bytes`;
+    i = j + 1;
+  }
   return null;
 }
 

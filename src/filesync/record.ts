@@ -133,19 +133,34 @@ function wellFormed(r: Record<string, unknown>): boolean {
   if (!Array.isArray(r.blocks) || !r.blocks.every((b) => typeof b === 'string' && HEX64.test(b)))
     return false;
   if (
-    r.type === 'file' &&
-    r.size > BLOCK_BYTES &&
-    r.blocks.length !== Math.ceil(r.size / BLOCK_BYTES)
-  )
-    return false;
-  if (
     r.target !== null &&
     (typeof r.target !== 'string' || r.target.length > 4096 || r.target.includes('\0'))
   )
     return false;
   if (r.type === 'symlink' && r.target === null) return false;
+  if (!kindFits(r)) return false;
   if (r.prev !== null && !isVersion(r.prev)) return false;
   return Array.isArray(r.history) && r.history.length <= MAX_HISTORY && r.history.every(isVersion);
+}
+
+/**
+ * Fields that only one kind of record has are empty in the others: a dir or a delete carries no
+ * content, blocks or target, and a file exactly as many block hashes as its size needs. A record
+ * that could never be applied is refused before it costs memory, a WAL record or a retry.
+ */
+function kindFits(r: Record<string, unknown>): boolean {
+  const blocks = (r.blocks as string[]).length;
+  const size = r.size as number;
+  switch (r.type) {
+    case 'file':
+      return (
+        r.target === null && blocks === (size > BLOCK_BYTES ? Math.ceil(size / BLOCK_BYTES) : 0)
+      );
+    case 'symlink':
+      return r.hash === '' && blocks === 0 && size <= 4096 * 3;
+    default:
+      return r.hash === '' && blocks === 0 && r.target === null && size === 0;
+  }
 }
 
 export function sameVersion(a: Version | null, b: Version | null): boolean {

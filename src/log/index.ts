@@ -26,13 +26,54 @@ export function isLogLevel(x: string): x is LogLevel {
 let threshold: LogLevel = (process.env.FILESYNC_LOG_LEVEL as LogLevel | undefined) ?? 'info';
 if (!isLogLevel(threshold)) threshold = 'info';
 
+// C0 and C1 controls, DEL and the line/paragraph separators: what can end or forge a line.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
+
+/** A value as it appears in a text log line: names from peers or disks cannot forge a line. */
+export function textValue(v: unknown): string {
+  if (typeof v === 'string' && !CONTROL.test(v)) return v;
+  const s = JSON.stringify(v) ?? String(v);
+  return s.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function formatText(r: LogRecord): string {
   const f = r.fields
     ? Object.entries(r.fields)
-        .map(([k, v]) => ` ${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .map(([k, v]) => ` ${k}=${textValue(v)}`)
         .join('')
     : '';
-  return `${new Date(r.time).toISOString()} ${r.level.toUpperCase().padEnd(5)} [${r.ns}] ${r.msg}${f}`;
+  const msg = CONTROL.test(r.msg) ? textValue(r.msg) : r.msg;
+  return `${new Date(r.time).toISOString()} ${r.level.toUpperCase().padEnd(5)} [${r.ns}] ${msg}${f}`;
+}
+
+/**
+ * Says whether a message under `key` may be logged now: at most once per `intervalMs` per key,
+ * with the count of those held back meanwhile. Keys are bounded (the oldest are dropped).
+ */
+export class LogLimiter {
+  private readonly last = new Map<string, { atMs: number; held: number }>();
+
+  constructor(
+    private readonly intervalMs = 60_000,
+    private readonly maxKeys = 1024,
+  ) {}
+
+  /** null: hold this one back; a number: log it, saying how many were held back before it. */
+  allow(key: string, nowMs: number): number | null {
+    const cur = this.last.get(key);
+    if (cur !== undefined && nowMs - cur.atMs < this.intervalMs) {
+      cur.held++;
+      return null;
+    }
+    const held = cur?.held ?? 0;
+    this.last.delete(key);
+    if (this.last.size >= this.maxKeys) this.last.delete(this.last.keys().next().value!);
+    this.last.set(key, { atMs: nowMs, held: 0 });
+    return held;
+  }
 }
 
 let sink: LogSink = (r) => process.stderr.write(formatText(r) + '\n');

@@ -13,7 +13,7 @@ import {
   type State,
   type StateOp,
 } from '../core/index.js';
-import { logger } from '../log/index.js';
+import { LogLimiter, logger } from '../log/index.js';
 import {
   newIdentity,
   readIdentity,
@@ -88,6 +88,7 @@ export class WaveNode extends EventEmitter<NodeEvents> {
   private seqGate: { promise: Promise<void>; open: () => void } | null = null;
   private closed = false;
   private store!: Store;
+  private readonly rejectLog = new LogLimiter();
 
   private readonly dataDirPath: string;
 
@@ -278,7 +279,12 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     const state = this.store.state;
     const plan = state.planMerge(entries, this.clock(), this.limits, this.admit);
     for (const r of plan.rejected) {
-      log.warn('entry rejected', { from, key: r.key, reason: r.reason, detail: r.detail });
+      // Once per peer and reason a minute: a flood of bad entries must not become one of logs.
+      const held = this.rejectLog.allow(`${from}:${r.reason}`, Date.now());
+      if (held !== null) {
+        const f = { from, key: r.key, reason: r.reason, detail: r.detail };
+        log.warn('entry rejected', held > 0 ? { ...f, alsoRejectedLastMinute: held } : f);
+      }
       this.emit('rejected', r, from);
     }
     const ops: StateOp[] = plan.winners.map((entry) => ({ type: 'set', entry }));

@@ -25,7 +25,7 @@ afterEach(async () => {
 });
 
 interface Status {
-  node: { id: number; nextSeq: number; lastSeq: number; members: number[] };
+  node: { id: number; nextSeq: number; lastSeq: number; members: number[]; keys: number };
   acks: Record<string, number>;
   peers: { id: number; connected: boolean; coversOurs: number; rounds: number }[];
   counters: Record<string, number>;
@@ -129,5 +129,51 @@ describe('a hostile member (real nodes, real wire protocol)', () => {
     const sa = await status(a);
     expect(sa.peers.find((p) => p.id === bId)?.connected).toBe(true);
     expect(sa.node.members).toContain(bId);
+  }, 60_000);
+
+  it('cannot make a node keep junk: malformed peer records, dir records with block lists and over-long names are refused and logged once', async () => {
+    const { a, b, evil } = await pair();
+    const before = await status(a);
+    const h = 'c'.repeat(64);
+    const fat = (i: number): Uint8Array =>
+      encodeRecord({
+        type: 'dir',
+        size: 0,
+        mtimeMs: i,
+        mode: 0o755,
+        hash: '',
+        blocks: Array.from({ length: 14_000 }, () => h),
+        target: null,
+        prev: null,
+        history: [],
+      });
+    let seq = 1;
+    for (let i = 0; i < 20; i++) {
+      evil.push([
+        entry(`__peer/junk-${i}`, new Uint8Array(900_000), evil.id, seq++),
+        entry(`__file/fat-dir-${i}`, fat(i), evil.id, seq++),
+        entry(`__file/${'n'.repeat(300)}-${i}`, fileRecord(), evil.id, seq++),
+      ]);
+    }
+    await waitFor(
+      async () => ((await status(a)).counters.rejected ?? 0) >= 60,
+      'a to refuse all 60 entries',
+    );
+    await writeFile(path.join(b.dir, 'honest.txt'), 'still syncing');
+    await converge([a, b], 'an honest write after the junk');
+    const after = await status(a);
+    expect(after.node.keys - before.node.keys).toBeLessThanOrEqual(2); // honest.txt, its dir none
+    const warnings = a.stderr.split('\n').filter((l) => l.includes('entry rejected'));
+    expect(warnings.length).toBeLessThanOrEqual(3); // one per reason, not one per entry
+  }, 60_000);
+
+  it('cannot forge a log line with a newline in a file name', async () => {
+    const { a, evil } = await pair();
+    const name = 'x\n2026-01-01T00:00:00.000Z ERROR [cli] FORGED';
+    evil.push([entry(`__file/${name}`, fileRecord(), evil.id, 1)]);
+    // The content is never served: the node says so in its log, about that name.
+    await waitFor(() => a.stderr.includes('FORGED'), 'a log line naming the file', 60_000);
+    for (const line of a.stderr.split('\n'))
+      expect(line.startsWith('2026-01-01T00:00:00.000Z'), line).toBe(false);
   }, 60_000);
 });
