@@ -17,7 +17,7 @@ import type { IndexEntry } from './disk-index.js';
 import { lstatOrNull } from './localfs.js';
 import { absPath, conflictName, conflictOrigin, isConflictCopy, keyOf } from './paths.js';
 import { descendsFrom, encodeRecord, lineage, sameVersion, type FileRecord } from './record.js';
-import { ensureRealParents, parentsAreReal, UnsafePathError } from './safe-fs.js';
+import { ensureRealParents, UnsafePathError } from './safe-fs.js';
 import type { Scanner } from './scanner.js';
 import { permBits } from './scanner.js';
 
@@ -51,7 +51,7 @@ export class Applier {
       kv = kvFile(ctx.node, rel);
       if (kv === null || sameVersion(ctx.index.get(rel)?.version ?? null, kv.version)) return;
     }
-    if (!(kv.record.type === 'deleted' ? parentsAreReal(ctx.root, rel) : this.parentsReady(rel))) {
+    if (!(kv.record.type === 'deleted' ? ctx.parents.ok(rel) : this.parentsReady(rel))) {
       log.warn('not applying: a parent directory is a symlink', { path: rel });
       ctx.event('error', rel, 'parent is a symlink');
       return;
@@ -88,6 +88,8 @@ export class Applier {
       return;
     }
     const abs = absPath(ctx.root, rel);
+    ctx.parents.assert(rel); // after the awaits above, in the turn that removes it
+    ctx.parents.forget();
     if (local.type === 'dir') {
       try {
         rmdirSync(abs);
@@ -109,6 +111,8 @@ export class Applier {
     for (let p = path.posix.dirname(rel); p !== '.'; p = path.posix.dirname(p)) {
       const kv = kvFile(ctx.node, p);
       if (kv?.record.type !== 'deleted' || ctx.index.get(p)?.type !== 'dir') return;
+      if (!ctx.parents.ok(p)) return;
+      ctx.parents.forget();
       try {
         rmdirSync(path.join(ctx.root, p));
       } catch {
@@ -124,6 +128,7 @@ export class Applier {
     const name = conflictName(rel, local.version![0], local.version![1]);
     const abs = absPath(ctx.root, rel);
     const dest = absPath(ctx.root, name);
+    ctx.parents.assert(rel); // `name` has the same parent
     if (lstatOrNull(dest)) {
       await ctx.trash.put(abs, rel); // that copy exists already (made here or received)
     } else {
@@ -146,6 +151,7 @@ export class Applier {
       .sort((a, b) => a.seq - b.seq);
     for (const { p } of copies.slice(0, Math.max(0, copies.length - ctx.maxConflicts))) {
       await ctx.withPath(p, async () => {
+        if (!ctx.parents.ok(p)) return;
         const moved = await ctx.trash.put(path.join(ctx.root, p), p).catch(() => null);
         if (moved) await this.scanner.checkLocked(p);
       });
@@ -169,6 +175,7 @@ export class Applier {
     const abs = absPath(ctx.root, rel);
     const local = ctx.index.get(rel);
     // New content needs no look at what is there now (done after the fetch, which takes time).
+    ctx.parents.assert(rel);
     const existing =
       r.type === 'file' && !(local?.type === 'file' && local.hash === r.hash)
         ? null
@@ -176,6 +183,7 @@ export class Applier {
     if (r.type === 'dir') {
       if (existing && !existing.isDirectory()) await this.setAside(abs, rel, local);
       if (!existing || !existing.isDirectory()) {
+        ctx.parents.assert(rel);
         try {
           mkdirSync(abs);
         } catch (e) {
@@ -185,6 +193,8 @@ export class Applier {
       chmodSync(abs, r.mode);
     } else if (r.type === 'symlink') {
       if (existing) await this.setAside(abs, rel, local);
+      ctx.parents.assert(rel);
+      ctx.parents.forget(); // a path that may have been a checked directory is a link now
       symlinkSync(r.target!, abs);
     } else if (local && local.type === 'file' && existing?.isFile() && local.hash === r.hash) {
       chmodSync(abs, r.mode); // same content: metadata only
@@ -208,6 +218,9 @@ export class Applier {
     const { ctx } = this;
     const r = kv.record;
     const tmp = await ctx.transfer.fetch(keyOf(rel), r, kv.version);
+    // Fetching took time: a parent may have been swapped meanwhile. Checked again in the turn
+    // of each step below that touches `abs`.
+    ctx.parents.assert(rel);
     if (lstatOrNull(abs)) await this.setAside(abs, rel, local);
     utimesSync(tmp, new Date(), new Date(r.mtimeMs));
     // What we wrote, stat'ed before anyone else can touch it at `abs` (rename keeps inode, size
@@ -221,6 +234,7 @@ export class Applier {
     const entry = indexEntry(kv, st, true);
     ctx.landing.set(rel, entry);
     try {
+      ctx.parents.assert(rel);
       renameSync(tmp, abs);
       await this.dirs.sync(path.dirname(abs));
     } finally {
@@ -231,6 +245,8 @@ export class Applier {
 
   /** Whatever is in the way goes to the trash (a non-empty dir in the way stops the apply). */
   private async setAside(abs: string, rel: string, local: IndexEntry | undefined): Promise<void> {
+    this.ctx.parents.assert(rel);
+    this.ctx.parents.forget();
     const st = lstatSync(abs);
     if (st.isDirectory()) {
       rmdirSync(abs); // throws if not empty: the children's records come first

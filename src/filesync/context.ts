@@ -5,6 +5,7 @@ import type { IgnoreRules } from './ignore.js';
 import { keyOf } from './paths.js';
 import { decodeRecord, type FileRecord, type Version } from './record.js';
 import type { Transfer } from './transfer.js';
+import type { RealParents } from './safe-fs.js';
 import type { Trash } from './trash.js';
 
 /** Everything the local (scanner) and remote (applier) sides share. */
@@ -20,6 +21,8 @@ export interface Ctx {
    */
   landing: Map<string, IndexEntry>;
   ignore: IgnoreRules;
+  /** Checks that no parent of a path is a symlink; see RealParents. */
+  parents: RealParents;
   trash: Trash;
   transfer: Transfer;
   maxConflicts: number;

@@ -10,6 +10,7 @@ import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
 import { FILE_PREFIX, keyOf, pathOf } from './paths.js';
 import { sameVersion } from './record.js';
+import { RealParents } from './safe-fs.js';
 import { Scanner } from './scanner.js';
 import { SupersededError, Transfer } from './transfer.js';
 import { Trash } from './trash.js';
@@ -79,6 +80,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       index,
       landing: new Map(),
       ignore,
+      parents: transfer.parents,
       trash: new Trash(path.join(opts.dataDir, 'trash'), opts.keepDeletedMs ?? 3600_000),
       transfer,
       maxConflicts: opts.maxConflicts ?? 10,
@@ -119,6 +121,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       path.join(opts.dataDir, 'tmp'),
       index,
       opts.replica.driver,
+      new RealParents(opts.root),
     );
     await transfer.init();
     const fs = new FileSync(opts, index, ignore, transfer);

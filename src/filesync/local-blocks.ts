@@ -4,6 +4,7 @@ import type { DiskIndex, IndexEntry } from './disk-index.js';
 import { sha256 } from './hasher.js';
 import { SMALL_READ_BYTES } from './localfs.js';
 import { absPath, pathOf } from './paths.js';
+import type { RealParents } from './safe-fs.js';
 import { BLOCK_BYTES, type FileRecord } from './record.js';
 
 const readAsync = promisify(read);
@@ -79,7 +80,14 @@ export class LocalBlocks {
   constructor(
     private readonly root: string,
     private readonly index: DiskIndex,
+    private readonly parents: RealParents,
   ) {}
+
+  /** A block of the indexed file `rel`, never read through a symlinked parent. */
+  private readIndexed(rel: string, i: number): Promise<Buffer | null> {
+    // The check and readBlock's open run in the same turn: no apply can swap a parent between.
+    return this.parents.ok(rel) ? readBlock(absPath(this.root, rel), i) : Promise.resolve(null);
+  }
 
   noteTrashed(hash: string, abs: string): void {
     if (hash !== '') this.trashed.set(hash, abs);
@@ -89,22 +97,23 @@ export class LocalBlocks {
   async find(tmp: string | null, key: string, r: FileRecord, i: number): Promise<Buffer | null> {
     const want = blockList(r)[i]!;
     const rel = pathOf(key);
-    const candidates: string[] = tmp === null ? [] : [tmp];
+    // Ours (tmp/, trash/) as they are; paths under the root through the parent check.
+    const candidates: Array<string | { rel: string }> = tmp === null ? [] : [tmp];
     if (this.trashed.has(r.hash)) candidates.push(this.trashed.get(r.hash)!);
-    for (const p of this.index.withHash(r.hash)) candidates.push(absPath(this.root, p));
+    for (const p of this.index.withHash(r.hash)) candidates.push({ rel: p });
     if (r.size > BLOCK_BYTES) {
       for (const p of this.index.withBlock(want)) {
         const e = this.index.get(p);
         const j = e?.blocks.indexOf(want) ?? -1;
         if (j >= 0) {
-          const data = await readBlock(absPath(this.root, p), j);
+          const data = await this.readIndexed(p, j);
           if (data && sha256(data) === want) return data;
         }
       }
     }
-    if (rel !== null && this.index.get(rel)) candidates.push(absPath(this.root, rel));
+    if (rel !== null && this.index.get(rel)) candidates.push({ rel });
     for (const c of candidates) {
-      const data = await readBlock(c, i);
+      const data = typeof c === 'string' ? await readBlock(c, i) : await this.readIndexed(c.rel, i);
       if (data && data.length > 0 && sha256(data) === want) return data;
     }
     return null;

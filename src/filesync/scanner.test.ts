@@ -8,6 +8,7 @@ import type { Ctx } from './context.js';
 import { kvFile } from './context.js';
 import { DiskIndex } from './disk-index.js';
 import { sha256 } from './hasher.js';
+import { RealParents } from './safe-fs.js';
 import { IgnoreRules } from './ignore.js';
 import { permBits, Scanner } from './scanner.js';
 import type { Transfer } from './transfer.js';
@@ -37,6 +38,7 @@ beforeEach(async () => {
     index: new DiskIndex(path.join(dir, 'index')),
     landing: new Map(),
     ignore,
+    parents: new RealParents(root),
     trash: {} as Trash, // not used by a local publish
     transfer: {} as Transfer,
     maxConflicts: 10,

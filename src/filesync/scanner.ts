@@ -95,6 +95,8 @@ export class Scanner {
 
   private async walk(dir: string, seen: Set<string>): Promise<void> {
     let ents;
+    // The directory and its parents are real directories, checked in the turn it is listed.
+    if (dir !== '' && !this.ctx.parents.ok(`${dir}/`)) return;
     try {
       ents = readdirSync(path.join(this.ctx.root, dir), { withFileTypes: true });
     } catch (e) {
@@ -130,7 +132,8 @@ export class Scanner {
     if (pathProblem(rel) !== null) return false;
     const abs = absPath(ctx.root, rel);
     const idx = ctx.index.get(rel);
-    const st = lstatOrNull(abs);
+    // Under a symlinked parent the path is not in our tree (the link itself is): as if gone.
+    const st = ctx.parents.ok(rel) ? lstatOrNull(abs) : null;
     const type = st ? typeOf(st) : null;
     if (st === null || type === null || ctx.ignore.ignores(rel, type === 'dir')) {
       if (idx === undefined) return false;
@@ -165,9 +168,12 @@ export class Scanner {
       // The descriptor's own stat after the read (no second lookup of the path): the same
       // inode as the lstat above, unchanged while it was read.
       const after = h?.statAfter;
+      // The same file as the lstat that found it through real parents (dev and inode): a
+      // parent swapped for a symlink before the open would give another file.
       if (
         h === null ||
         after?.ino !== st.ino ||
+        after.dev !== st.dev ||
         after.size !== h.size ||
         after.mtimeMs !== st.mtimeMs
       ) {

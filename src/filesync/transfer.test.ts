@@ -18,6 +18,7 @@ import {
   RecentBlocks,
   RelayRing,
 } from './recent-blocks.js';
+import { RealParents } from './safe-fs.js';
 import { DOWNLOAD_HELD_MAX_BYTES, SupersededError, Transfer } from './transfer.js';
 import { DownloadFile } from './direct-io.js';
 import { refuseDirect } from '../../test/helpers/direct-io.js';
@@ -79,7 +80,8 @@ async function transferOver(
   driver: SyncDriver,
   index = new DiskIndex(path.join(dir, 'index')),
 ): Promise<Transfer> {
-  const t = new Transfer(path.join(dir, 'root'), path.join(dir, 'tmp'), index, driver);
+  const root = path.join(dir, 'root');
+  const t = new Transfer(root, path.join(dir, 'tmp'), index, driver, new RealParents(root));
   await t.init();
   return t;
 }

@@ -14,6 +14,7 @@ import { fsyncFd } from '../store/fsutil.js';
 import { SMALL_READ_BYTES } from './localfs.js';
 import { absPath, pathOf } from './paths.js';
 import { RecentBlocks, RelayRing } from './recent-blocks.js';
+import type { RealParents } from './safe-fs.js';
 import { unchanged } from './scanner.js';
 import { BLOCK_BYTES, sameVersion, type FileRecord, type Version } from './record.js';
 import { ByteBudget } from './byte-budget.js';
@@ -133,8 +134,10 @@ export class Transfer {
     private readonly tmpDir: string,
     private readonly index: DiskIndex,
     private readonly driver: SyncDriver,
+    /** Every read of a path under the root checks its parents first (shared with the mirror). */
+    readonly parents: RealParents,
   ) {
-    this.local = new LocalBlocks(root, index);
+    this.local = new LocalBlocks(root, index, parents);
     driver.serveBlocks((peer, req) => this.serve(peer, req));
     this.batcher = new BlockBatcher(driver, this.asked);
   }
@@ -440,6 +443,8 @@ export class Transfer {
       // A large block of an indexed file whose stat has not moved since it was hashed is what
       // the index says (the scanner's own rule): no second SHA-256 of every MiB served (0.15
       // CPU-s per 256 MiB). Had it changed unseen, the asker's hash check turns the block down.
+      // Never served through a symlinked parent: checked in the turn that opens the file.
+      if (!this.parents.ok(p)) continue;
       const got = await readBlockAt(absPath(this.root, p), req.index, vouched);
       if (got === null || got.data.length === 0) continue;
       const { data, statAfter: st } = got;

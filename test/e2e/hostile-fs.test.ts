@@ -1,12 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/core/index.js';
 import { encodeRecord, type FileRecord } from '../../src/filesync/record.js';
-import { EvilPeer } from '../helpers/evil-peer.js';
+import { EvilPeer, type Frame } from '../helpers/evil-peer.js';
 import { tempDir, waitFor } from '../helpers/tmp.js';
-import { converge, FsNode } from './cluster.js';
+import { converge, exists, FsNode } from './cluster.js';
 
 /** A hostile member against the mirror: real nodes, the real wire protocol. */
 let base: string;
@@ -87,4 +87,108 @@ describe('a hostile member against the mirror', () => {
       .filter((l) => l.includes('junk/7.bin"') || l.includes('junk/7.bin ')).length;
     expect(warned).toBeLessThanOrEqual(4);
   }, 120_000);
+
+  it('cannot make a node read a file outside the root through a symlink record', async () => {
+    const { a, evil } = await pair();
+    const aId = evil.victim;
+    const outside = path.join(base, 'outside');
+    await mkdir(outside);
+    const secret = Buffer.from('the host’s secret\n');
+    await writeFile(path.join(outside, 'secret.txt'), secret);
+    const now = Date.now();
+    const link = record({ type: 'symlink', size: 0, hash: '', target: outside });
+    evil.push([{ key: '__file/s', value: link, meta: { node: evil.id, seq: 1, ts: now } }]);
+    await waitFor(
+      async () => (await lstat(path.join(a.dir, 's')).catch(() => null))?.isSymbolicLink() === true,
+      'the link made as given',
+    );
+    evil.push([
+      {
+        key: '__file/s/secret.txt',
+        value: record({}),
+        meta: { node: evil.id, seq: 2, ts: now + 1 },
+      },
+    ]);
+    const published = (f: Frame): boolean =>
+      f.t === 'push' &&
+      (f.entries as unknown[][]).some((e) => e[0] === '__file/s/secret.txt' && e[2] === aId);
+    await waitFor(
+      () => a.stderr.includes('s/secret.txt') || evil.frames.some(published),
+      'a to refuse or publish the path under the link',
+      30_000,
+    );
+    // The attacker asks for the secret's content by hash: a has nothing to give.
+    const hash = createHash('sha256').update(secret).digest('hex');
+    const rid = evil.nextRid();
+    evil.sendFrame({
+      t: 'block',
+      rid,
+      key: '__file/s/secret.txt',
+      node: aId,
+      seq: 1,
+      index: 0,
+      hash,
+    });
+    const res = await evil.expectFrame((f) => f.t === 'block-res' && f.rid === rid, 'the answer');
+    expect(res.data).toBeNull();
+    expect(evil.frames.some(published)).toBe(false);
+  }, 60_000);
+
+  it('cannot make a node write outside the root by swapping a parent for a symlink mid-fetch', async () => {
+    const { a, evil } = await pair();
+    const outside = path.join(base, 'outside');
+    await mkdir(outside);
+    await writeFile(path.join(outside, 'target.txt'), 'precious');
+    const body = Buffer.from('pwned');
+    const hash = createHash('sha256').update(body).digest('hex');
+    const held: Frame[] = [];
+    evil.onFrame = (f) => void ((f.t === 'block' || f.t === 'blocks') && held.push(f));
+    const now = Date.now();
+    const dir = record({ type: 'dir', size: 0, hash: '', mode: 0o755 });
+    evil.push([
+      { key: '__file/d', value: dir, meta: { node: evil.id, seq: 1, ts: now } },
+      {
+        key: '__file/d/evil',
+        value: record({ size: body.length, hash }),
+        meta: { node: evil.id, seq: 2, ts: now },
+      },
+      {
+        key: '__file/d/target.txt',
+        value: record({ size: body.length, hash }),
+        meta: { node: evil.id, seq: 3, ts: now },
+      },
+    ]);
+    await waitFor(() => held.length > 0, 'a to ask for the content (held by the attacker)');
+    const link = record({
+      type: 'symlink',
+      size: 0,
+      hash: '',
+      target: outside,
+      prev: [evil.id, 1],
+    });
+    evil.push([{ key: '__file/d', value: link, meta: { node: evil.id, seq: 4, ts: now + 1 } }]);
+    await waitFor(
+      async () => (await lstat(path.join(a.dir, 'd')).catch(() => null))?.isSymbolicLink() === true,
+      'd swapped for a link',
+    );
+    // Now the content arrives.
+    const answer = (f: Frame): void => {
+      if (f.t === 'block') evil.sendFrame({ t: 'block-res', rid: f.rid, data: body });
+      else
+        evil.sendFrame({
+          t: 'blocks-res',
+          rid: f.rid,
+          data: (f.refs as unknown[]).map(() => body),
+        });
+    };
+    held.forEach(answer);
+    evil.onFrame = (f) => void ((f.t === 'block' || f.t === 'blocks') && answer(f));
+    await waitFor(
+      async () => (await exists(path.join(outside, 'evil'))) || a.stderr.includes('d/evil'),
+      'a to finish or refuse the apply',
+      30_000,
+    );
+    expect(await exists(path.join(outside, 'evil'))).toBe(false);
+    expect(await readFile(path.join(outside, 'target.txt'), 'utf8')).toBe('precious');
+  }, 60_000);
 });
