@@ -5,7 +5,8 @@ import {
   type NodeId,
   type WriteRef,
 } from '../core/index.js';
-import { logger } from '../log/index.js';
+import { LogLimiter, logger } from '../log/index.js';
+import { ServeBudgets } from './budget.js';
 import {
   acksFromWire,
   acksToWire,
@@ -13,6 +14,7 @@ import {
   fromWire,
   toWire,
   type BlockRef,
+  type EntryWire,
   type ResponseMessage,
   type SyncMessage,
   type SyncRequest,
@@ -112,7 +114,11 @@ export class SyncDriver {
     divergences: 0,
     repairs: 0,
     resets: 0,
+    /** Requests refused for want of the peer's serve budget. */
+    throttled: 0,
   };
+  private readonly budgets: ServeBudgets;
+  private readonly throttleLog = new LogLimiter();
 
   constructor(
     private readonly node: SyncNode,
@@ -124,6 +130,7 @@ export class SyncDriver {
     this.opts = { ...DEFAULT_SYNC_OPTIONS, ...opts };
     this.firstRoundDone = !fresh;
     this.views = new ResponseViews(node.state, this.opts.pageEntries, this.opts.pageBytes);
+    this.budgets = new ServeBudgets(this.opts.serveBudget, () => sched.now());
     this.push = new PushRelay(this.links, sched, {
       windowMs: this.opts.pushWindowMs,
       pageEntries: this.opts.pageEntries,
@@ -329,10 +336,12 @@ export class SyncDriver {
     if (this.stopped) return;
     switch (msg.t) {
       case 'sync':
+        if (!this.withinBudget(peer, msg.rid, requestBytes(msg.entries, msg.acks.length))) return;
         if (!this.views.accept(peer, msg.rid)) return; // repeated or overtaken
         this.handleSync(peer, msg).catch((e: unknown) => this.replyError(peer, msg.rid, e));
         return;
       case 'page':
+        if (!this.withinBudget(peer, msg.rid, requestBytes([], 0))) return;
         this.sendPage(peer, msg.rid, msg.round, msg.offset);
         return;
       case 'push':
@@ -356,6 +365,8 @@ export class SyncDriver {
         return;
       }
       case 'buckets':
+        if (!this.withinBudget(peer, msg.rid, requestBytes([], 0))) return;
+        this.budgets.charge(peer, BUCKET_COUNT * 20);
         this.links
           .get(peer)
           ?.send({ t: 'buckets-res', rid: msg.rid, digests: this.node.state.bucketDigests() });
@@ -386,6 +397,8 @@ export class SyncDriver {
         return;
       }
       case 'bucket-entries':
+        if (!this.withinBudget(peer, msg.rid, requestBytes(msg.entries, msg.buckets.length)))
+          return;
         this.handleBucketEntries(peer, msg.rid, msg.buckets, msg.entries.map(fromWire)).catch(
           (e: unknown) => this.replyError(peer, msg.rid, e),
         );
@@ -707,7 +720,18 @@ export class SyncDriver {
       return;
     }
     this.counters.entriesSent += res.entries.length;
+    this.budgets.charge(peer, wireBytes(res.entries));
     link.send(res);
+  }
+
+  /** Whether `peer` may be answered; if not, it is told so (it tries again later). */
+  private withinBudget(peer: NodeId, rid: number, bytes: number): boolean {
+    if (this.budgets.allow(peer, bytes)) return true;
+    this.counters.throttled++;
+    if (this.throttleLog.allow(String(peer), this.sched.now()) !== null)
+      log.warn('peer asks for more than its serve budget; answering later', { peer });
+    this.links.get(peer)?.send({ t: 'error', rid, message: 'busy: over its serve budget' });
+    return false;
   }
 
   private async handleBucketEntries(
@@ -717,8 +741,9 @@ export class SyncDriver {
     entries: Entry[],
   ): Promise<void> {
     await this.mergeFrom(peer, entries);
-    const mine = this.bucketEntries(buckets);
-    this.links.get(peer)?.send({ t: 'bucket-entries-res', rid, entries: mine.map(toWire) });
+    const mine = this.bucketEntries(buckets).map(toWire);
+    this.budgets.charge(peer, wireBytes(mine));
+    this.links.get(peer)?.send({ t: 'bucket-entries-res', rid, entries: mine });
   }
 
   private gc(): void {
@@ -733,4 +758,16 @@ export class SyncDriver {
           this.gcTimer = this.sched.setTimeout(() => this.gc(), this.opts.gcIntervalMs);
       });
   }
+}
+
+/** Bytes a list of wire entries costs (key, value and meta), as the budgets count them. */
+function wireBytes(entries: readonly EntryWire[]): number {
+  let n = 0;
+  for (const e of entries) n += e[0].length + (e[1]?.length ?? 0) + 32;
+  return n;
+}
+
+/** About what a request cost its sender: its entries and its list of acks or buckets. */
+function requestBytes(entries: readonly EntryWire[], listLength: number): number {
+  return wireBytes(entries) + listLength * 8 + 32;
 }

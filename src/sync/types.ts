@@ -1,4 +1,5 @@
 import type { Entry, Limits, Meta, NodeId, State } from '../core/index.js';
+import { DEFAULT_SERVE_BUDGET, type ServeBudgetOptions } from './budget.js';
 import type { SyncMessage } from './messages.js';
 
 /** A connected, authenticated peer as the transport hands it to sync. */
@@ -112,6 +113,8 @@ export interface SyncOptions {
   seeds: string[];
   /** Dial every member advertised under __peer/<id> (true), or only `seeds` (benchmarks of chains). */
   discover: boolean;
+  /** What one peer's rounds, pages and repair requests may make us send (see ServeBudgets). */
+  serveBudget: ServeBudgetOptions;
 }
 
 export const DEFAULT_SYNC_OPTIONS: Readonly<SyncOptions> = Object.freeze({
@@ -127,4 +130,5 @@ export const DEFAULT_SYNC_OPTIONS: Readonly<SyncOptions> = Object.freeze({
   advertise: null,
   seeds: [],
   discover: true,
+  serveBudget: DEFAULT_SERVE_BUDGET,
 });

@@ -176,4 +176,55 @@ describe('a hostile member (real nodes, real wire protocol)', () => {
     for (const line of a.stderr.split('\n'))
       expect(line.startsWith('2026-01-01T00:00:00.000Z'), line).toBe(false);
   }, 60_000);
+
+  it('cannot make a node send far more than it is asked for (reset rounds and every bucket, in a loop)', async () => {
+    const { a, b, evil } = await pair();
+    await Promise.all(
+      Array.from({ length: 2000 }, (_, i) =>
+        writeFile(path.join(a.dir, `f${i}.txt`), `file ${i} `.repeat(10)),
+      ),
+    );
+    await converge([a, b], 'the 2000 files on both', 60_000);
+    let sentBytes = 0;
+    const ask = (): void => {
+      const f =
+        sentBytes % 2 === 0
+          ? {
+              t: 'sync',
+              rid: evil.nextRid(),
+              from: evil.id,
+              incarnation: evil.incarnation,
+              acks: [],
+              entries: [],
+              complete: true,
+              reset: true,
+            }
+          : {
+              t: 'bucket-entries',
+              rid: evil.nextRid(),
+              buckets: Array.from({ length: 256 }, (_, i) => i),
+              entries: [],
+            };
+      sentBytes += f.t === 'sync' ? 81 : 300;
+      evil.sendFrame(f);
+    };
+    const floodMs = 5000;
+    const end = Date.now() + floodMs;
+    evil.onFrame = (f) => {
+      if (
+        (f.t === 'sync-res' || f.t === 'bucket-entries-res' || f.t === 'error') &&
+        Date.now() < end
+      )
+        ask();
+    };
+    const start = evil.bytesIn;
+    for (let i = 0; i < 8; i++) ask();
+    await writeFile(path.join(b.dir, 'honest.txt'), 'honest edit during the flood');
+    await converge([a, b], 'an honest edit during the flood');
+    await waitFor(() => Date.now() >= end, 'the flood to end', floodMs + 5000);
+    const got = evil.bytesIn - start;
+    const budget = 16 * 2 ** 20 + (floodMs / 1000 + 5) * 2 * 2 ** 20 + 10 * sentBytes + 2 ** 20;
+    expect(got).toBeLessThanOrEqual(budget);
+    expect((await status(a)).counters.throttled).toBeGreaterThan(0);
+  }, 120_000);
 });

@@ -20,6 +20,9 @@ export class EvilPeer {
   closed: { code: number; reason: string } | null = null;
   /** The node's id, from its hello. */
   victim = 0;
+  /** Bytes of every frame the node sent us. */
+  bytesIn = 0;
+  readonly incarnation = randomBytes(8).toString('hex');
   /** Called for every frame the node sends after the handshake. */
   onFrame: (f: Frame) => void = () => undefined;
   private ws!: WebSocket;
@@ -45,7 +48,7 @@ export class EvilPeer {
     p.sendFrame({
       t: 'hello',
       node: p.id,
-      incarnation: randomBytes(8).toString('hex'),
+      incarnation: p.incarnation,
       advertise: opts.advertise ?? null,
       protocol: PROTOCOL_VERSION,
       nonce: randomBytes(32),
@@ -56,6 +59,7 @@ export class EvilPeer {
   }
 
   private receive(data: Buffer, secret: string | undefined): void {
+    this.bytesIn += data.length;
     let f: Frame;
     try {
       f = packr.unpack(data) as Frame;
