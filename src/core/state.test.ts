@@ -226,12 +226,12 @@ describe('ownership: what a peer may not claim', () => {
       [7, 2 ** 53 - 1],
       [8, 4],
     ]);
-    expect([...s.clipAcks(forged)]).toEqual([
+    expect([...s.clipAcks(forged, 100)]).toEqual([
       [3, 40],
       [5, 12],
       [7, 9],
     ]);
-    expect([...s.clipAcks(new Map([[3, 30]]))]).toEqual([[3, 30]]);
+    expect([...s.clipAcks(new Map([[3, 30]]), 100)]).toEqual([[3, 30]]);
   });
 });
 

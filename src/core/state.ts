@@ -57,6 +57,10 @@ export class State {
   /** Source ids of peers' current links and what each confirmed holding; volatile. */
   private readonly marks = new PeerMarks();
   private readonly ackMap: Acks = new Map();
+  /** origin → highest seq a peer reported covering, bounded; volatile (see heardSeq). */
+  private readonly heard = new Map<NodeId, number>();
+  /** origin → highest seq of any write of it applied here, superseded or not (one per origin). */
+  private readonly seenSeqs = new Map<NodeId, number>();
   /** peer → the acks map it last reported. Volatile: never persisted. */
   readonly peerAcks = new Map<NodeId, Acks>();
   private readonly memberSet = new Set<NodeId>();
@@ -73,6 +77,11 @@ export class State {
    * peers in any order: then only a complete round may raise it.
    */
   ownAcks = true;
+  /**
+   * Writes in this node's name with a lower seq are a rebuilt node's past life, accepted from
+   * peers (see checkOwnership); set when its seq was recovered. 1: none.
+   */
+  pastSeqBelow = 1;
   /**
    * key → when this node's clock first held its current tombstone. Tombstone age for GC is
    * measured from here, not from the writer's ts, so clock skew between nodes can neither
@@ -150,6 +159,7 @@ export class State {
 
   private applySet(incoming: Entry, nowMs: number): boolean {
     const { node, seq } = incoming.meta;
+    if (seq > (this.seenSeqs.get(node) ?? 0)) this.seenSeqs.set(node, seq);
     if (node === this.self) {
       if (seq >= this.nextSeq) this.nextSeq = seq + 1;
       if (this.ownAcks && seq > (this.ackMap.get(node) ?? 0)) this.ackMap.set(node, seq);
@@ -276,8 +286,9 @@ export class State {
   }
 
   /**
-   * What a peer may not claim: a write in this node's name (except while a rebuilt node gets its
-   * own past writes back, `ownAcks` false), or a seq far beyond what its origin has shown.
+   * What a peer may not claim: a write in this node's name (except a rebuilt node's own past
+   * writes: while it recovers them, `ownAcks` false, and below `pastSeqBelow` after), or a seq
+   * far beyond what its origin has shown.
    */
   private checkOwnership(
     e: Entry,
@@ -285,7 +296,7 @@ export class State {
     seqs: ReadonlyMap<NodeId, number>,
   ): Rejection | null {
     const { node, seq } = e.meta;
-    if (node === this.self && this.ownAcks)
+    if (node === this.self && this.ownAcks && seq >= this.pastSeqBelow && !this.mayHaveCollected(e))
       return reject(e, 'own-origin', `a peer sent a write in this node's name (seq ${seq})`);
     const known = Math.max(this.knownSeq(node), seqs.get(node) ?? 0);
     if (seq - known > limits.maxSeqJump)
@@ -293,10 +304,24 @@ export class State {
     return null;
   }
 
-  /** The highest seq of `node` this state covers or holds (0 when none). */
+  /**
+   * A tombstone of ours this node may have collected while a peer still held it (GC runs out
+   * of step between nodes): taking it back changes no live data, refusing it would leave the
+   * two diverged for ever.
+   */
+  private mayHaveCollected(e: Entry): boolean {
+    return (
+      e.value === null &&
+      e.meta.seq < this.nextSeq &&
+      e.meta.ts <= this.clearedTs &&
+      !this.data.has(e.key)
+    );
+  }
+
+  /** The highest seq of `node` this state covers or has applied a write of (0 when none). */
   private knownSeq(node: NodeId): number {
     if (node === this.self) return this.nextSeq - 1;
-    return Math.max(this.ack(node), this.origins.maxSeq(node));
+    return Math.max(this.ack(node), this.seenSeqs.get(node) ?? 0);
   }
 
   /**
@@ -304,13 +329,25 @@ export class State {
    * covered for each origin (for this node, above its last stamped seq). A forged ack would
    * otherwise make this node skip that origin's real writes, pass it on, and persist it.
    */
-  clipAcks(theirs: ReadonlyAcks): Acks {
+  clipAcks(theirs: ReadonlyAcks, maxSeqJump: number): Acks {
     const out: Acks = new Map();
     for (const [node, seq] of theirs) {
-      const clipped = Math.min(seq, this.knownSeq(node));
+      const known = this.knownSeq(node);
+      const clipped = Math.min(seq, known);
       if (clipped > 0) out.set(node, clipped);
+      // Kept apart, bounded, for a rebuilt origin asking how far its seqs went (heardSeq).
+      const heard = Math.min(seq, known + maxSeqJump);
+      if (heard > (this.heard.get(node) ?? 0)) this.heard.set(node, heard);
     }
     return out;
+  }
+
+  /**
+   * The highest seq of `node`'s writes this state holds, covers, or heard a peer claim to
+   * cover (bounded): never used as coverage, only to tell a rebuilt node where to resume.
+   */
+  heardSeq(node: NodeId): number {
+    return Math.max(this.knownSeq(node), this.heard.get(node) ?? 0);
   }
 
   /**

@@ -131,6 +131,7 @@ export class WaveNode extends EventEmitter<NodeEvents> {
       onApplied: (op, changed) => node.onApplied(op, changed),
     });
     const state = node.store.state;
+    if (ident.pastSeqBelow !== undefined) state.pastSeqBelow = ident.pastSeqBelow;
     // Seqs up to the lease may have been handed out before a crash: resume above them.
     state.nextSeq = Math.max(state.nextSeq, ident.seqLease + 1);
     // A fresh data dir with a chosen id may be a rebuilt node whose old writes live on at its
@@ -185,6 +186,8 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     if (gate === null) return;
     this.seqGate = null;
     this.store.state.ownAcks = true;
+    this.store.state.pastSeqBelow = this.store.state.nextSeq;
+    this.identity.pastSeqBelow = this.store.state.nextSeq;
     delete this.identity.awaitingSeq;
     // Writes wait for the flag to be durably cleared, or a crash could reopen the gate's question.
     this.saveIdentity()

@@ -19,6 +19,12 @@ export interface Identity {
    * live on at peers. Cleared once sync has recovered them; local writes wait until then.
    */
   awaitingSeq?: boolean;
+  /**
+   * Set when a rebuilt node recovered its seq: writes in its own name below this are its past
+   * life's, still accepted from peers (stragglers the first round did not bring); at or above,
+   * a peer's write in its name is a forgery.
+   */
+  pastSeqBelow?: number;
 }
 
 export class IdentityError extends Error {}
@@ -52,6 +58,8 @@ export async function readIdentity(dataDir: string): Promise<Identity | null> {
   }
   const ident: Identity = { id: o.id, incarnation: o.incarnation, seqLease: o.seqLease };
   if (o.awaitingSeq === true) ident.awaitingSeq = true;
+  if (typeof o.pastSeqBelow === 'number' && Number.isSafeInteger(o.pastSeqBelow))
+    ident.pastSeqBelow = o.pastSeqBelow;
   return ident;
 }
 

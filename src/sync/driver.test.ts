@@ -124,6 +124,7 @@ const res = (rid: number, acks: number[], entries: Entry[], last = true): SyncRe
   entries: entries.map(toWire),
   last,
   merged: true,
+  yours: 0,
 });
 
 describe('ack rules (DESIGN §3)', () => {

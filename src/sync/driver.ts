@@ -602,7 +602,7 @@ export class SyncDriver {
       // Every merge above resolved once durable: the peer may count the response as held here.
       if (received > 0) this.links.get(peer)?.send({ t: 'sync-ok', round });
       const reported = acksFromWire(res.acks);
-      const theirs = state.clipAcks(reported);
+      const theirs = state.clipAcks(reported, this.node.limits.maxSeqJump);
       this.node.raiseAcks(theirs);
       state.peerAcks.set(peer, theirs);
       state.pruneHeld(peer);
@@ -613,7 +613,7 @@ export class SyncDriver {
           // ack of our origin says how far our seqs went.
           // Bounded like a seq in an entry: a forged ack must not exhaust our seq space.
           const ours = Math.min(
-            reported.get(this.node.id) ?? 0,
+            Math.max(reported.get(this.node.id) ?? 0, res.yours),
             state.nextSeq - 1 + this.node.limits.maxSeqJump,
           );
           if (ours >= state.nextSeq) state.nextSeq = ours + 1;
@@ -700,7 +700,7 @@ export class SyncDriver {
       this.counters.resets++;
     }
     const merged = await this.mergeFrom(peer, req.entries.map(fromWire));
-    const theirAcks = state.clipAcks(acksFromWire(req.acks));
+    const theirAcks = state.clipAcks(acksFromWire(req.acks), this.node.limits.maxSeqJump);
     // Rule 1 and 5: adopt the requester's acks only for a complete, fully merged delta, and only
     // once our own coverage is known.
     if (merged && req.complete && this.firstRoundDone) this.node.raiseAcks(theirAcks);

@@ -52,6 +52,12 @@ export interface SyncResponse {
   last: boolean;
   /** Every entry of the request merged (so the responder adopted the requester's acks or could). */
   merged: boolean;
+  /**
+   * The highest seq of the requester's own writes the responder knows of (held, covered, or
+   * reported by others): a rebuilt requester resumes above it. Acks alone cannot say: they are
+   * clipped to what the responder has seen.
+   */
+  yours: number;
 }
 
 export interface Push {
@@ -275,6 +281,8 @@ export function parseMessage(x: unknown, maxEntries: number): SyncMessage {
       if (!isStr(m.digest, 64)) bad('digest');
       if (!isEntries(m.entries, maxEntries)) bad('entries');
       if (!isBool(m.last) || !isBool(m.merged)) bad('flags');
+      if (typeof m.yours !== 'number' || !Number.isSafeInteger(m.yours) || m.yours < 0)
+        bad('yours');
       break;
     case 'push':
       if (!isRid(m.id)) bad('id');

@@ -9,6 +9,8 @@ interface OpenResponse {
   acks: AcksWire;
   digest: string;
   merged: boolean;
+  /** See SyncResponse.yours. */
+  yours: number;
   /** The last page has been sent. */
   done: boolean;
 }
@@ -67,7 +69,8 @@ export class ResponseViews {
     const entries = first.complete
       ? first.entries
       : state.delta(theirAcks, { maxEntries: Infinity, maxBytes: Infinity, skipSource }).entries;
-    this.open.set(peer, { round: rid, entries, acks, digest, merged, done: false });
+    const yours = state.heardSeq(peer);
+    this.open.set(peer, { round: rid, entries, acks, digest, merged, yours, done: false });
   }
 
   /** The entries of round `round`'s response if all its pages went out (for its confirmation). */
@@ -102,6 +105,7 @@ export class ResponseViews {
       entries: view.entries.slice(offset, end).map(toWire),
       last,
       merged: view.merged,
+      yours: view.yours,
     };
   }
 }

@@ -3,7 +3,7 @@ import { isNodeId, type NodeId } from '../core/index.js';
 import { MAX_BLOCK_BYTES } from '../sync/index.js';
 
 /** Bumped on any incompatible change of the frames or the sync messages. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** First frame each side sends on a new connection. */
 export interface Hello {

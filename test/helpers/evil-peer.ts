@@ -103,6 +103,7 @@ export class EvilPeer {
         entries: entries.map(toWire),
         last: true,
         merged: true,
+        yours: 0,
       });
     };
     this.onFrame = (f) => {

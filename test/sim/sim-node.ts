@@ -16,6 +16,8 @@ export interface SimDisk {
   durable: StateOp[];
   /** Persisted "waiting to recover own seq" flag of a rebuilt node. */
   awaitSeq: boolean;
+  /** As WaveNode's identity keeps it: a rebuilt node's past seqs (see State.pastSeqBelow). */
+  pastSeqBelow?: number;
 }
 
 export interface SimNodeHooks {
@@ -50,6 +52,7 @@ export class SimNode extends EventEmitter<{ change: [ChangeLike] }> implements S
     super();
     this.state = new State(disk.id);
     this.state.ownAcks = !disk.awaitSeq;
+    this.state.pastSeqBelow = disk.pastSeqBelow ?? 1;
     const now = hooks.now();
     for (const op of disk.durable) this.state.apply(op, now);
     if (disk.awaitSeq) this.gateP = new Promise((r) => (this.gate = r));
@@ -68,6 +71,7 @@ export class SimNode extends EventEmitter<{ change: [ChangeLike] }> implements S
     const g = this.gate;
     this.gate = null;
     this.state.ownAcks = true;
+    this.state.pastSeqBelow = this.disk.pastSeqBelow = this.state.nextSeq;
     this.disk.awaitSeq = false;
     g?.();
   }
