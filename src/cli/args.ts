@@ -1,12 +1,14 @@
 import { InvalidArgumentError } from 'commander';
 
-/** "90s", "30m", "1h", "2d", "500ms" or a plain number of milliseconds. */
+/** "90s", "30m", "1h", "2d", "500ms": the unit is required ("5" alone was 5 ms by surprise). */
 export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(s.trim());
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(s.trim());
   if (!m)
-    throw new InvalidArgumentError(`not a duration: ${JSON.stringify(s)} (use e.g. 90s, 30m, 1h)`);
+    throw new InvalidArgumentError(
+      `not a duration: ${JSON.stringify(s)} (give a unit: 500ms, 90s, 30m, 1h, 2d)`,
+    );
   const n = Number(m[1]);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms']!;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2]!]!;
   return Math.round(n * unit);
 }
 
@@ -52,4 +54,30 @@ export function parseAddressList(s: string, prev: string[] = []): string[] {
 
 export function collect(s: string, prev: string[] = []): string[] {
   return [...prev, s];
+}
+
+/** The known word closest to `word` (at most two edits away), for "did you mean". */
+export function closest(word: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDist = 3;
+  for (const k of known) {
+    const d = editDistance(word, k);
+    if (d < bestDist) [best, bestDist] = [k, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(
+        prev[j]! + 1,
+        cur[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    prev = cur;
+  }
+  return prev[b.length]!;
 }

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, opendir, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import { IgnoreRules } from '../filesync/ignore.js';
+import { pathProblem } from '../filesync/paths.js';
 
 /** What `check` compares per path: type, size, permission bits, SHA-256 or link target. */
 interface Fingerprint {
@@ -26,12 +28,16 @@ async function sha256File(abs: string): Promise<string> {
 async function fingerprints(
   root: string,
   skipConflicts: boolean,
+  ignore: readonly string[],
 ): Promise<Map<string, Fingerprint>> {
   const out = new Map<string, Fingerprint>();
+  // What the node leaves out, this leaves out: its .filesyncignore, --ignore, unsafe names.
+  const rules = new IgnoreRules(root, ignore);
+  await rules.reload();
   const walk = async (dir: string): Promise<void> => {
     for await (const d of await opendir(path.join(root, dir))) {
       const rel = dir ? `${dir}/${d.name}` : d.name;
-      if (rel === '.filesync') continue;
+      if (pathProblem(rel) !== null || rules.ignores(rel, d.isDirectory())) continue;
       if (skipConflicts && /\.sync-conflict-\d+-\d+/.test(d.name)) continue;
       const abs = path.join(root, rel);
       const st = await lstat(abs);
@@ -66,9 +72,11 @@ const show = (f: Fingerprint | undefined): string | null =>
 /** Compare directory trees; the list is empty when they are identical. */
 export async function compareDirs(
   dirs: string[],
-  opts: { skipConflicts?: boolean } = {},
+  opts: { skipConflicts?: boolean; ignore?: readonly string[] } = {},
 ): Promise<Difference[]> {
-  const maps = await Promise.all(dirs.map((d) => fingerprints(d, opts.skipConflicts ?? false)));
+  const maps = await Promise.all(
+    dirs.map((d) => fingerprints(d, opts.skipConflicts ?? false, opts.ignore ?? [])),
+  );
   const all = new Set<string>();
   for (const m of maps) for (const k of m.keys()) all.add(k);
   const diffs: Difference[] = [];

@@ -20,6 +20,7 @@ export async function checkCommand(o: {
   dirs: string;
   json: boolean;
   ignoreConflicts: boolean;
+  ignore: string[];
 }): Promise<number> {
   const dirs = o.dirs.split(',').filter((d) => d !== '');
   if (dirs.length < 2) {
@@ -34,7 +35,7 @@ export async function checkCommand(o: {
       return 2;
     }
   }
-  const diffs = await compareDirs(dirs, { skipConflicts: o.ignoreConflicts });
+  const diffs = await compareDirs(dirs, { skipConflicts: o.ignoreConflicts, ignore: o.ignore });
   if (o.json)
     process.stdout.write(
       JSON.stringify({ identical: diffs.length === 0, differences: diffs }) + '\n',
@@ -52,21 +53,46 @@ export async function checkCommand(o: {
   return diffs.length === 0 ? 0 : 1;
 }
 
-async function get(url: string): Promise<Response> {
-  const secret = process.env.FILESYNC_SECRET;
+async function get(url: string, secret: string | undefined, hint: string): Promise<Response> {
   try {
     return await fetch(url, secret ? { headers: { authorization: `Bearer ${secret}` } } : {});
   } catch (e) {
-    throw new CommandError(
-      `cannot reach ${url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : String(e)}`,
-    );
+    const why =
+      (e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : String(e);
+    throw new CommandError(`cannot reach ${url}: ${why}${hint}`);
   }
 }
 
-export async function statusCommand(o: { peer: string; json: boolean }): Promise<void> {
-  const res = await get(`http://${o.peer}/status`);
+/** The node to ask: --peer, else the one running on --dir (its lock file), else the default. */
+async function statusAddress(o: {
+  peer?: string;
+  dir?: string;
+  dataDir?: string;
+}): Promise<string> {
+  if (o.peer !== undefined) return o.peer;
+  if (o.dir === undefined && o.dataDir === undefined) return '127.0.0.1:7400';
+  const dataDir = path.resolve(o.dataDir ?? path.join(path.resolve(o.dir!), '.filesync'));
+  const lock = await readLock(dataDir);
+  if (lock === null || lock.advertise === null)
+    throw new CommandError(`no node is running on ${o.dir ?? dataDir} (no lock in ${dataDir})`);
+  return lock.advertise;
+}
+
+export async function statusCommand(o: {
+  peer?: string;
+  dir?: string;
+  dataDir?: string;
+  secret?: string;
+  json: boolean;
+}): Promise<void> {
+  const addr = await statusAddress(o);
+  const hint =
+    o.peer === undefined && o.dir === undefined
+      ? ' (is a node running? give --dir <its synced dir> or --peer host:port)'
+      : '';
+  const res = await get(`http://${addr}/status`, o.secret ?? process.env.FILESYNC_SECRET, hint);
   if (res.status === 401)
-    throw new CommandError('unauthorized: set FILESYNC_SECRET to the cluster secret');
+    throw new CommandError('unauthorized: give the cluster secret (--secret or FILESYNC_SECRET)');
   if (!res.ok) throw new CommandError(`status answered ${res.status}`);
   const s = (await res.json()) as {
     node: { id: number; advertise: string; keys: number; lastSeq: number; digest: string };

@@ -7,7 +7,9 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { formatText, isLogLevel, setLogLevel, setLogSink, type LogLevel } from '../log/index.js';
+import { createRequire } from 'node:module';
 import {
+  closest,
   collect,
   parseAddress,
   parseAddressList,
@@ -34,9 +36,20 @@ function setupLogging(level: string, format: string): void {
   );
 }
 
+const COMMANDS = ['check', 'status', 'forget-peer', 'help'];
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+// `check … | head`: a reader that goes away is not an error worth a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 const program = new Command()
   .name('filesync')
   .description('Keep a directory identical across equal peers.')
+  .version(version, '--version', 'print the version')
+  .argument('[command]', 'check, status or forget-peer (none: run a node)')
   .exitOverride()
   .enablePositionalOptions()
   .configureOutput({
@@ -88,17 +101,28 @@ program
   .option('--no-discover', 'dial only --peers, not every advertised member (benchmarks of chains)')
   .option('--log-level <level>', 'debug, info, warn or error', 'info')
   .option('--log-format <fmt>', 'text or json', 'text')
-  .action(async (o: Parameters<typeof run>[0] & { logLevel: string; logFormat: string }) => {
-    if (o.dir === undefined) throw new UsageError('--dir <path> is required (see --help)');
-    // The transport refuses this too, but only once the data dir exists: refused input must
-    // leave nothing behind.
-    if (!isLoopback(o.host) && !(o.secret ?? process.env.FILESYNC_SECRET) && !o.insecure)
-      throw new UsageError(
-        `refusing to listen on ${o.host} without a cluster secret: set --secret (or FILESYNC_SECRET), or pass --insecure`,
-      );
-    setupLogging(o.logLevel, o.logFormat);
-    await run(o);
-  });
+  .action(
+    async (
+      command: string | undefined,
+      o: Parameters<typeof run>[0] & { logLevel: string; logFormat: string },
+    ) => {
+      if (command !== undefined) {
+        const near = closest(command, COMMANDS);
+        throw new UsageError(
+          `unknown command '${command}'${near ? ` (did you mean '${near}'?)` : ''}; see --help`,
+        );
+      }
+      if (o.dir === undefined) throw new UsageError('--dir <path> is required (see --help)');
+      // The transport refuses this too, but only once the data dir exists: refused input must
+      // leave nothing behind.
+      if (!isLoopback(o.host) && !(o.secret ?? process.env.FILESYNC_SECRET) && !o.insecure)
+        throw new UsageError(
+          `refusing to listen on ${o.host} without a cluster secret: set --secret (or FILESYNC_SECRET), or pass --insecure`,
+        );
+      setupLogging(o.logLevel, o.logFormat);
+      await run(o);
+    },
+  );
 
 program
   .command('check')
@@ -106,18 +130,37 @@ program
   .requiredOption('--dirs <a,b,...>', 'directories to compare')
   .option('--json', 'machine-readable output', false)
   .option('--ignore-conflicts', 'leave conflict copies out of the comparison', false)
-  .action(async (o: { dirs: string; json: boolean; ignoreConflicts: boolean }) => {
-    process.exitCode = await checkCommand(o);
-  });
+  .option('--ignore <glob>', 'also leave out what a node given this --ignore would', collect, [])
+  .action(
+    async (o: { dirs: string; json: boolean; ignoreConflicts: boolean; ignore: string[] }) => {
+      setLogLevel('warn');
+      process.exitCode = await checkCommand(o);
+    },
+  );
 
 program
   .command('status')
   .description("print a running node's status")
-  .option('--peer <host:port>', 'node to ask', parseAddress, '127.0.0.1:7400')
+  .option(
+    '--peer <host:port>',
+    'node to ask (default: the node of --dir, else 127.0.0.1:7400)',
+    parseAddress,
+  )
+  .option('--dir <path>', 'ask the node running on this synced directory')
+  .option('--data-dir <path>', 'its data dir (default: <dir>/.filesync)')
+  .option('--secret <s>', 'the cluster secret (or FILESYNC_SECRET)')
   .option('--json', 'raw JSON', false)
-  .action(async (o: { peer: string; json: boolean }) => {
-    await statusCommand(o);
-  });
+  .action(
+    async (o: {
+      peer?: string;
+      dir?: string;
+      dataDir?: string;
+      secret?: string;
+      json: boolean;
+    }) => {
+      await statusCommand(o);
+    },
+  );
 
 program
   .command('forget-peer')

@@ -22,6 +22,15 @@ describe('text log lines', () => {
     expect(line).toContain('path="a\\nb\\r\\u2028"');
     expect(line).toContain('color="x\\u001b[31m\\u0085"');
     expect(line).toContain(' ok=plain');
+    expect(
+      formatText({
+        time: 0,
+        level: 'info',
+        ns: 'x',
+        msg: 'm',
+        fields: { ms: 16.682972000000007, n: 3 },
+      }),
+    ).toMatch(/ ms=16\.68 n=3$/);
   });
 });
 

@@ -35,6 +35,8 @@ const CONTROLS = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
 /** A value as it appears in a text log line: names from peers or disks cannot forge a line. */
 export function textValue(v: unknown): string {
   if (typeof v === 'string' && !CONTROL.test(v)) return v;
+  // Rounded for reading: elapsedMs=16.68, not 16.682972000000007 (JSON lines keep them exact).
+  if (typeof v === 'number' && !Number.isInteger(v)) return String(Number(v.toPrecision(4)));
   const s = JSON.stringify(v) ?? String(v);
   return s.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

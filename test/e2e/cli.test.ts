@@ -1,0 +1,104 @@
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closest, parseDuration } from '../../src/cli/args.js';
+import { tempDir } from '../helpers/tmp.js';
+import { FsNode, runCli } from './cluster.js';
+
+/** The command line as a new user meets it: every case a real `filesync` process. */
+let base: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => ({ dir: base, cleanup } = await tempDir('filesync-cli-')));
+afterAll(() => cleanup());
+
+const MAIN = path.join(import.meta.dirname, '../../src/cli/main.ts');
+
+describe('filesync command line', () => {
+  it('prints its version', async () => {
+    const pkg = JSON.parse(
+      await readFile(path.join(import.meta.dirname, '../../package.json'), 'utf8'),
+    ) as { version: string };
+    const r = await runCli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(pkg.version);
+  });
+
+  it('names an unknown command and suggests the near one, in one line', async () => {
+    const r = await runCli(['stauts']);
+    expect(r.code).toBe(2);
+    expect(r.out.trim()).toBe(
+      "filesync: unknown command 'stauts' (did you mean 'status'?); see --help",
+    );
+    expect(closest('chek', ['check', 'status'])).toBe('check');
+    expect(closest('zzzzzz', ['check', 'status'])).toBeNull();
+  });
+
+  it('wants a unit on every duration', async () => {
+    expect(parseDuration('90s')).toBe(90_000);
+    expect(parseDuration('500ms')).toBe(500);
+    expect(() => parseDuration('5')).toThrow(/give a unit/);
+    const r = await runCli(['--dir', path.join(base, 'nounit'), '--keep-deleted', '5']);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/not a duration: "5" \(give a unit/);
+  });
+
+  it('check leaves out what the nodes leave out: each dir’s .filesyncignore and --ignore', async () => {
+    const [d1, d2] = [path.join(base, 'ign/1'), path.join(base, 'ign/2')];
+    for (const d of [d1, d2]) {
+      await mkdir(path.join(d, 'build'), { recursive: true });
+      await writeFile(path.join(d, '.filesyncignore'), 'build/\n*.tmp\n');
+      await writeFile(path.join(d, 'same.txt'), 'same');
+    }
+    await writeFile(path.join(d1, 'build/out.o'), 'local build output');
+    await writeFile(path.join(d2, 'scratch.tmp'), 'never synced');
+    await writeFile(path.join(d1, 'cache.log'), 'left out by --ignore');
+    expect((await runCli(['check', '--dirs', `${d1},${d2}`])).code).toBe(1);
+    const r = await runCli(['check', '--dirs', `${d1},${d2}`, '--ignore', '*.log']);
+    expect(r.code, r.out).toBe(0);
+  });
+
+  it('check piped into a reader that stops early ends quietly', async () => {
+    const [d1, d2] = [path.join(base, 'pipe/1'), path.join(base, 'pipe/2')];
+    await mkdir(d1, { recursive: true });
+    await mkdir(d2, { recursive: true });
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) => writeFile(path.join(d1, `f${i}`), 'x')),
+    );
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', MAIN, 'check', '--dirs', `${d1},${d2}`],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    child.stdout.once('data', () => child.stdout.destroy()); // `| head -1`
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    expect(err).not.toMatch(/EPIPE|Error|at /);
+    expect(code).not.toBeNull();
+  });
+
+  it('status finds the node running on --dir, takes --secret, and says what to give when none answers', async () => {
+    const dir = path.join(base, 'st');
+    const n = new FsNode(dir, ['--secret', 's3cret']);
+    try {
+      await n.start();
+      const ok = await runCli(['status', '--dir', dir, '--secret', 's3cret']);
+      expect(ok.code, ok.out).toBe(0);
+      expect(ok.stdout).toMatch(/^node \d+ at 127\.0\.0\.1:\d+/);
+      const wrong = await runCli(['status', '--dir', dir]);
+      expect(wrong.code).toBe(1);
+      expect(wrong.out).toMatch(
+        /unauthorized: give the cluster secret \(--secret or FILESYNC_SECRET\)/,
+      );
+    } finally {
+      await n.stop();
+    }
+    const none = await runCli(['status', '--dir', path.join(base, 'nothing-here')]);
+    expect(none.code).toBe(1);
+    expect(none.out.trim().split('\n')).toHaveLength(1);
+    expect(none.out).toMatch(/no node is running on/);
+  }, 60_000);
+});
