@@ -50,7 +50,7 @@ export async function run(o: RunOptions): Promise<void> {
       secret: o.secret ?? process.env.FILESYNC_SECRET ?? null,
       insecure: o.insecure,
       controlToken,
-      node: { admit: admitFileEntry },
+      node: { admit: admitFileEntry, ...testClock() },
       sync: { discover: o.discover },
     });
   } catch (e) {
@@ -155,4 +155,14 @@ function memoryMiB(): Record<string, number> {
     external: mib(m.external),
     arrayBuffers: mib(m.arrayBuffers),
   };
+}
+
+/**
+ * FILESYNC_TEST_CLOCK_OFFSET_MS shifts this node's write clock, for tests of skewed clocks
+ * between real processes (libfaketime would shift every clock of the process alike).
+ */
+function testClock(): { clock?: () => number } {
+  const offsetMs = Number(process.env.FILESYNC_TEST_CLOCK_OFFSET_MS ?? 0);
+  if (!Number.isFinite(offsetMs) || offsetMs === 0) return {};
+  return { clock: () => Date.now() + offsetMs };
 }

@@ -13,7 +13,10 @@ export interface Limits {
   maxMessageBytes: number;
   /** Keys held, tombstones included. */
   maxKeys: number;
-  /** How far an entry's ts may run ahead of the local clock. */
+  /**
+   * How far an entry's ts may run ahead of the local clock: a sanity bound, not a clock check.
+   * Clocks hours apart are accepted (the hybrid logical clock follows them, see stampLocal).
+   */
   maxFutureMs: number;
   /**
    * How far a peer's entry may put an origin's seq beyond the highest this node knows of it.
@@ -29,7 +32,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxEntriesPerMessage: 10_000,
   maxMessageBytes: 8 * 1024 * 1024,
   maxKeys: 10_000_000,
-  maxFutureMs: 5 * 60 * 1000,
+  maxFutureMs: 7 * 24 * 3600 * 1000,
   maxSeqJump: 2 ** 32,
 });
 

@@ -173,7 +173,8 @@ describe('local writes', () => {
     const e = s.stampLocal('k', new Uint8Array([1]), 500);
     expect(e.meta).toEqual({ node: 99, seq: 1, ts: 10_001 });
     expect(s.apply({ type: 'set', entry: e })).toBe(true);
-    expect(s.stampLocal('fresh', null, 500).meta.ts).toBe(500);
+    // Hybrid logical clock: a fresh key stamps above every ts seen too, not at the slow clock.
+    expect(s.stampLocal('fresh', null, 500).meta.ts).toBe(10_002);
   });
 
   it('recover nextSeq from every own op replayed, superseded ones too', () => {
@@ -235,6 +236,22 @@ describe('ownership: what a peer may not claim', () => {
   });
 });
 
+describe('hybrid logical clock', () => {
+  it('stamps a local write above every ts seen, so a node hours behind still supersedes', () => {
+    const s = new State(7);
+    const twoHoursMs = 2 * 3600_000;
+    const now = 1_000_000_000;
+    const theirs = { key: 'k', value: null, meta: { node: 3, seq: 1, ts: now + twoHoursMs } };
+    const plan = s.planMerge([theirs], now, DEFAULT_LIMITS);
+    expect(plan.winners).toHaveLength(1); // hours ahead is accepted, not refused
+    s.apply({ type: 'set', entry: theirs });
+    expect(s.aheadMs.get(3)).toBe(twoHoursMs);
+    const mine = s.stampLocal('other-key', null, now);
+    expect(mine.meta.ts).toBe(now + twoHoursMs + 1);
+    expect(compareMeta(s.stampLocal('k', null, now).meta, theirs.meta)).toBe(1);
+  });
+});
+
 describe('limits and admission', () => {
   const now = 1_000_000;
   const meta = { node: 1, seq: 1, ts: now };
@@ -244,7 +261,11 @@ describe('limits and admission', () => {
       [
         { key: 'x'.repeat(4097), value: null, meta },
         { key: 'big', value: new Uint8Array(1024 * 1024 + 1), meta: { ...meta, seq: 2 } },
-        { key: 'future', value: null, meta: { ...meta, seq: 3, ts: now + 5 * 60 * 1000 + 1 } },
+        {
+          key: 'future',
+          value: null,
+          meta: { ...meta, seq: 3, ts: now + 7 * 24 * 3600 * 1000 + 1 },
+        },
         { key: 'bad/..', value: null, meta: { ...meta, seq: 4 } },
         { key: '', value: null, meta: { ...meta, seq: 5 } },
         { key: 'ok', value: new Uint8Array([1]), meta: { ...meta, seq: 6 } },

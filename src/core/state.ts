@@ -94,6 +94,10 @@ export class State {
    * every version the collected tombstone did, whatever the local clock says.
    */
   clearedTs = 0;
+  /** Highest ts of any write applied here: local writes stamp above it (see stampLocal). */
+  maxTs = 0;
+  /** origin → how far ahead of our clock its writes ran at most (ms; status shows it). */
+  readonly aheadMs = new Map<NodeId, number>();
 
   constructor(readonly self: NodeId) {}
 
@@ -159,6 +163,7 @@ export class State {
 
   private applySet(incoming: Entry, nowMs: number): boolean {
     const { node, seq } = incoming.meta;
+    if (incoming.meta.ts > this.maxTs) this.maxTs = incoming.meta.ts;
     if (seq > (this.seenSeqs.get(node) ?? 0)) this.seenSeqs.set(node, seq);
     if (node === this.self) {
       if (seq >= this.nextSeq) this.nextSeq = seq + 1;
@@ -217,7 +222,9 @@ export class State {
   /** Stamp a local write on top of the current winner (or `floorTs`, a pending write's ts). */
   stampLocal(key: string, value: Uint8Array | null, nowMs: number, floorTs = -1): Entry {
     const cur = this.data.get(key)?.meta;
-    let ts = stampTs(nowMs, cur);
+    // Hybrid logical clock: never below the highest ts seen, so a write made after seeing a
+    // version supersedes it whatever the wall clocks say (a node hours behind included).
+    let ts = Math.max(stampTs(nowMs, cur), this.maxTs + 1);
     if (cur === undefined && ts <= this.clearedTs) ts = this.clearedTs + 1;
     if (ts <= floorTs) ts = floorTs + 1;
     const seq = this.nextSeq++;
@@ -280,9 +287,15 @@ export class State {
       }
       planned.set(e.key, e);
       if (e.meta.seq > (seqs.get(e.meta.node) ?? 0)) seqs.set(e.meta.node, e.meta.seq);
+      if (remote) this.noteAhead(e.meta.node, e.meta.ts - nowMs);
       winners.push(e);
     }
     return { winners, stale, rejected };
+  }
+
+  /** Remember the largest clock lead seen per origin (bounded: one number per origin). */
+  private noteAhead(node: NodeId, aheadMs: number): void {
+    if (aheadMs > (this.aheadMs.get(node) ?? 0)) this.aheadMs.set(node, aheadMs);
   }
 
   /**

@@ -15,6 +15,8 @@ export interface PeerStatus {
   coversOurs: number;
   /** This peer's writes we cover. */
   weCoverTheirs: number;
+  /** How far ahead of our clock this peer's writes ran at most (its clock's lead; 0 if never). */
+  clockAheadMs: number;
 }
 
 export interface StatusReport {
@@ -59,6 +61,7 @@ export function statusReport(
         digestAgrees: info.digestAgrees,
         coversOurs: state.peerAcks.get(id)?.get(node.id) ?? 0,
         weCoverTheirs: state.ack(id),
+        clockAheadMs: Math.round(state.aheadMs.get(id) ?? 0),
       };
     });
   return {
@@ -113,6 +116,12 @@ export function metricsText(s: StatusReport): string {
   );
   for (const p of s.peers)
     lines.push(`wavekv_peer_covers_ours{node="${s.node.id}",peer="${p.id}"} ${p.coversOurs}`);
+  lines.push(
+    '# HELP wavekv_peer_clock_ahead_ms Largest lead of a peer’s write stamps over our clock, in ms.',
+    '# TYPE wavekv_peer_clock_ahead_ms gauge',
+  );
+  for (const p of s.peers)
+    lines.push(`wavekv_peer_clock_ahead_ms{node="${s.node.id}",peer="${p.id}"} ${p.clockAheadMs}`);
   for (const [k, v] of Object.entries(s.counters)) {
     counter(
       `wavekv_${k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())}_total`,

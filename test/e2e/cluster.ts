@@ -19,6 +19,8 @@ export class FsNode {
     readonly args: string[] = [],
     /** Start through bin/filesync.cjs, as a user would, instead of the sources through tsx. */
     readonly viaBin = false,
+    /** Extra environment (FILESYNC_TEST_CLOCK_OFFSET_MS for a skewed clock). */
+    readonly env: NodeJS.ProcessEnv = {},
   ) {}
 
   get dataDir(): string {
@@ -48,7 +50,12 @@ export class FsNode {
       ],
       {
         stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, FILESYNC_LOG_LEVEL: undefined, UV_THREADPOOL_SIZE: undefined },
+        env: {
+          ...process.env,
+          FILESYNC_LOG_LEVEL: undefined,
+          UV_THREADPOOL_SIZE: undefined,
+          ...this.env,
+        },
       },
     );
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (this.stderr += c));
