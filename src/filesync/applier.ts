@@ -190,7 +190,7 @@ export class Applier {
           if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // a child's apply made it
         }
       }
-      chmodSync(abs, r.mode);
+      chmodSync(abs, r.mode | 0o700); // see the scanner: never locked out of a synced dir
     } else if (r.type === 'symlink') {
       if (existing) await this.setAside(abs, rel, local);
       ctx.parents.assert(rel);

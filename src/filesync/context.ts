@@ -5,6 +5,7 @@ import type { IgnoreRules } from './ignore.js';
 import { keyOf } from './paths.js';
 import { decodeRecord, type FileRecord, type Version } from './record.js';
 import type { Transfer } from './transfer.js';
+import type { UnreadablePaths } from './localfs.js';
 import type { RealParents } from './safe-fs.js';
 import type { Trash } from './trash.js';
 
@@ -23,6 +24,8 @@ export interface Ctx {
   ignore: IgnoreRules;
   /** Checks that no parent of a path is a symlink; see RealParents. */
   parents: RealParents;
+  /** Paths that cannot be read now: unknown, never deleted (status shows how many). */
+  unreadable: UnreadablePaths;
   trash: Trash;
   transfer: Transfer;
   maxConflicts: number;

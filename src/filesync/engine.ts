@@ -10,6 +10,7 @@ import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
 import { FILE_PREFIX, keyOf, pathOf } from './paths.js';
 import { sameVersion } from './record.js';
+import { UnreadablePaths } from './localfs.js';
 import { RealParents } from './safe-fs.js';
 import { Scanner } from './scanner.js';
 import { SupersededError, Transfer } from './transfer.js';
@@ -81,6 +82,10 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       landing: new Map(),
       ignore,
       parents: transfer.parents,
+      unreadable: new UnreadablePaths((rel, code) => {
+        log.warn('cannot read; not published, not deleted anywhere', { path: rel, error: code });
+        this.ctx.event('error', rel, `cannot read (${code})`);
+      }),
       trash: new Trash(path.join(opts.dataDir, 'trash'), opts.keepDeletedMs ?? 3600_000),
       transfer,
       maxConflicts: opts.maxConflicts ?? 10,
@@ -186,11 +191,18 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   }
 
   /** Paths waiting to be applied, being applied, parked after a failure, and indexed (status). */
-  get progress(): { applyQueued: number; applying: number; parked: number; indexed: number } {
+  get progress(): {
+    applyQueued: number;
+    applying: number;
+    parked: number;
+    unreadable: number;
+    indexed: number;
+  } {
     return {
       applyQueued: this.queue.size,
       applying: this.queue.applying,
       parked: this.queue.parked,
+      unreadable: this.ctx.unreadable.size,
       indexed: this.ctx.index.size,
     };
   }

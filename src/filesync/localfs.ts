@@ -58,3 +58,62 @@ export function readSmallFile(abs: string, expectBytes: number): SmallFile | nul
     closeSync(fd);
   }
 }
+
+/** A path that exists or may exist but cannot be looked at (EACCES, EPERM, EIO, …). */
+export class Unreadable {
+  constructor(readonly code: string) {}
+}
+
+/** Errors that say a path is not there; any other error says nothing about it. */
+const GONE = new Set(['ENOENT', 'ENOTDIR']);
+
+/**
+ * lstat, telling "not there" (null) from "cannot tell" (Unreadable): a directory we may not
+ * enter must never read as its files being deleted.
+ */
+export function lstatOrUnknown(abs: string): Stats | null | Unreadable {
+  try {
+    return lstatSync(abs, { throwIfNoEntry: false }) ?? null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    return GONE.has(code) ? null : new Unreadable(code);
+  }
+}
+
+/** Whether an error reading a path means it cannot be read (as opposed to gone or changing). */
+export function isUnreadableError(e: unknown): string | null {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return code === 'EACCES' || code === 'EPERM' || code === 'EIO' ? code : null;
+}
+
+/** Paths this node cannot read, with why; each logged once per cause. Bounded. */
+export class UnreadablePaths {
+  private readonly paths = new Map<string, string>();
+
+  constructor(
+    private readonly onNew: (rel: string, code: string) => void,
+    private readonly max = 10_000,
+  ) {}
+
+  note(rel: string, code: string): void {
+    if (this.paths.get(rel) === code) return;
+    if (!this.paths.has(rel) && this.paths.size >= this.max) return; // counted up to the bound
+    this.paths.set(rel, code);
+    this.onNew(rel, code);
+  }
+
+  readable(rel: string): void {
+    this.paths.delete(rel);
+  }
+
+  /** Whether `rel` is at or under an unreadable directory noted here. */
+  covers(rel: string): boolean {
+    for (let i = rel.lastIndexOf('/'); i > 0; i = rel.lastIndexOf('/', i - 1))
+      if (this.paths.has(rel.slice(0, i))) return true;
+    return this.paths.has(rel);
+  }
+
+  get size(): number {
+    return this.paths.size;
+  }
+}

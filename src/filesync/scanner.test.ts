@@ -8,6 +8,7 @@ import type { Ctx } from './context.js';
 import { kvFile } from './context.js';
 import { DiskIndex } from './disk-index.js';
 import { sha256 } from './hasher.js';
+import { UnreadablePaths } from './localfs.js';
 import { RealParents } from './safe-fs.js';
 import { IgnoreRules } from './ignore.js';
 import { permBits, Scanner } from './scanner.js';
@@ -39,6 +40,7 @@ beforeEach(async () => {
     landing: new Map(),
     ignore,
     parents: new RealParents(root),
+    unreadable: new UnreadablePaths(() => undefined),
     trash: {} as Trash, // not used by a local publish
     transfer: {} as Transfer,
     maxConflicts: 10,

@@ -5,7 +5,7 @@ import { logger } from '../log/index.js';
 import { kvFile, sameContent, type Ctx } from './context.js';
 import type { IndexEntry } from './disk-index.js';
 import { hashFile } from './hasher.js';
-import { lstatOrNull } from './localfs.js';
+import { isUnreadableError, lstatOrNull, lstatOrUnknown, Unreadable } from './localfs.js';
 import { absPath, keyOf, pathProblem } from './paths.js';
 import { encodeRecord, lineage, sameVersion, type FileRecord, type FileType } from './record.js';
 
@@ -64,6 +64,8 @@ export class Scanner {
     const rootOk = lstatOrNull(ctx.root)?.isDirectory() ?? false;
     const seen = new Set<string>();
     if (rootOk) await this.walk('', seen);
+    // Under a directory that cannot be listed, what the index holds is unknown, not gone.
+    const gone = [...ctx.index.paths()].filter((p) => !seen.has(p) && !ctx.unreadable.covers(p));
     // Safety: a vanished or emptied root while the index held files is far more likely an
     // unmounted disk or a mistake than a wish to delete everything on every peer.
     const indexedFiles = [...ctx.index.entries()].filter(([, e]) => e.type === 'file').length;
@@ -82,7 +84,7 @@ export class Scanner {
     }
     ctx.deletionsHeld = false;
     // Many checks at once: their puts share WAL group commits instead of one fsync each.
-    const todo = [...seen, ...[...ctx.index.paths()].filter((p) => !seen.has(p))];
+    const todo = [...seen, ...gone];
     let published = 0;
     let next = 0;
     await Promise.all(
@@ -100,9 +102,12 @@ export class Scanner {
     try {
       ents = readdirSync(path.join(this.ctx.root, dir), { withFileTypes: true });
     } catch (e) {
-      log.warn('cannot read directory', { dir, error: String(e) });
+      const code = isUnreadableError(e);
+      if (code !== null) this.ctx.unreadable.note(dir, code);
+      else log.warn('cannot read directory', { dir, error: String(e) });
       return;
     }
+    if (dir !== '') this.ctx.unreadable.readable(dir);
     // One directory per turn of the event loop: a large tree never stalls the sockets.
     await new Promise((r) => setImmediate(r));
     for (const d of ents) {
@@ -133,7 +138,15 @@ export class Scanner {
     const abs = absPath(ctx.root, rel);
     const idx = ctx.index.get(rel);
     // Under a symlinked parent the path is not in our tree (the link itself is): as if gone.
-    const st = ctx.parents.ok(rel) ? lstatOrNull(abs) : null;
+    const found = ctx.parents.ok(rel) ? lstatOrUnknown(abs) : null;
+    if (found instanceof Unreadable) {
+      // Unknown is not deleted: nothing is published. lstat needs no right on the path itself,
+      // so it is the directory it is in that may not be entered.
+      const slash = rel.lastIndexOf('/');
+      ctx.unreadable.note(slash > 0 ? rel.slice(0, slash) : rel, found.code);
+      return false;
+    }
+    const st = found;
     const type = st ? typeOf(st) : null;
     if (st === null || type === null || ctx.ignore.ignores(rel, type === 'dir')) {
       if (idx === undefined) return false;
@@ -150,7 +163,10 @@ export class Scanner {
       if (ctx.deletionsHeld && st === null) return false;
       return this.publishDelete(rel, idx);
     }
-    if (idx !== undefined && unchanged(idx, st, type)) return false;
+    if (idx !== undefined && unchanged(idx, st, type)) {
+      ctx.unreadable.readable(rel); // as it was when last read
+      return false;
+    }
     // Modified a moment ago: a writer may be between truncating the file and writing it (an
     // editor's save, `>` in a shell). Publishing that empty or partial state would make a
     // spurious version, and a spurious conflict copy wherever another node edits too.
@@ -164,7 +180,15 @@ export class Scanner {
     let target: string | null = null;
     let size = 0;
     if (type === 'file') {
-      const h = await hashFile(abs, st.size).catch(() => null);
+      let unreadable: string | null = null;
+      const h = await hashFile(abs, st.size).catch((e: unknown) => {
+        unreadable = isUnreadableError(e);
+        return null;
+      });
+      if (unreadable !== null) {
+        ctx.unreadable.note(rel, unreadable);
+        return false;
+      }
       // The descriptor's own stat after the read (no second lookup of the path): the same
       // inode as the lstat above, unchanged while it was read.
       const after = h?.statAfter;
@@ -189,7 +213,10 @@ export class Scanner {
       target = readlinkSync(abs);
       size = Buffer.byteLength(target);
     }
-    const mode = permBits(st.mode);
+    ctx.unreadable.readable(rel);
+    // A directory's owner keeps rwx everywhere: a chmod 000 here must not lock every peer's
+    // node out of its own copy (its other bits travel as they are).
+    const mode = type === 'dir' ? permBits(st.mode) | 0o700 : permBits(st.mode);
     const entry: IndexEntry = {
       type,
       size,

@@ -21,6 +21,8 @@ export class FsNode {
     readonly viaBin = false,
     /** Extra environment (FILESYNC_TEST_CLOCK_OFFSET_MS for a skewed clock). */
     readonly env: NodeJS.ProcessEnv = {},
+    /** Run as this uid and gid (root ignores file modes: tests of EACCES run as nobody). */
+    readonly uid?: number,
   ) {}
 
   get dataDir(): string {
@@ -50,6 +52,7 @@ export class FsNode {
       ],
       {
         stdio: ['ignore', 'ignore', 'pipe'],
+        ...(this.uid !== undefined && { uid: this.uid, gid: this.uid }),
         env: {
           ...process.env,
           FILESYNC_LOG_LEVEL: undefined,
