@@ -97,8 +97,10 @@ export class Applier {
         return; // not empty yet: the deletes of its children will come, then we retry
       }
     } else {
-      const moved = await ctx.trash.put(abs, rel).catch(() => null);
-      if (moved) ctx.transfer.noteTrashed(local.hash, moved);
+      // A failed move to the trash fails the apply (retried with backoff): the file is still
+      // here, so the index must keep it, or the next scan would publish it again as new.
+      const moved = await ctx.trash.put(abs, rel);
+      ctx.transfer.noteTrashed(local.hash, moved);
     }
     ctx.index.delete(rel);
     await this.removeDeletedParents(rel);

@@ -8,7 +8,7 @@ import { ApplyQueue } from './apply-queue.js';
 import type { Ctx, FileEventKind } from './context.js';
 import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
-import { FILE_PREFIX, keyOf, pathOf } from './paths.js';
+import { FILE_PREFIX, keyOf, pathOf, RESERVED_DIR } from './paths.js';
 import { sameVersion } from './record.js';
 import { UnreadablePaths } from './localfs.js';
 import { RealParents } from './safe-fs.js';
@@ -50,6 +50,15 @@ export interface FileEvent {
 }
 
 /**
+ * Where downloads and removed files wait: `<root>/.filesync`, on the root's filesystem whatever
+ * `--data-dir` says, since both are renamed into or out of the tree (across filesystems a
+ * rename fails with EXDEV, for ever). Never synced (the reserved name).
+ */
+export function workDir(root: string): string {
+  return path.join(root, RESERVED_DIR);
+}
+
+/**
  * The directory mirror on one node: start scan + watcher publish local changes as FileRecords;
  * remote records are applied to disk. One lock per path orders the two sides.
  */
@@ -86,7 +95,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
         log.warn('cannot read; not published, not deleted anywhere', { path: rel, error: code });
         this.ctx.event('error', rel, `cannot read (${code})`);
       }),
-      trash: new Trash(path.join(opts.dataDir, 'trash'), opts.keepDeletedMs ?? 3600_000),
+      trash: new Trash(path.join(workDir(opts.root), 'trash'), opts.keepDeletedMs ?? 3600_000),
       transfer,
       maxConflicts: opts.maxConflicts ?? 10,
       allowMassDelete: opts.allowMassDelete ?? false,
@@ -123,7 +132,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     await ignore.reload();
     const transfer = new Transfer(
       opts.root,
-      path.join(opts.dataDir, 'tmp'),
+      path.join(workDir(opts.root), 'tmp'),
       index,
       opts.replica.driver,
       new RealParents(opts.root),

@@ -26,7 +26,8 @@ export class FsNode {
   ) {}
 
   get dataDir(): string {
-    return path.join(this.dir, '.filesync');
+    const i = this.args.indexOf('--data-dir');
+    return i >= 0 ? this.args[i + 1]! : path.join(this.dir, '.filesync');
   }
 
   get pid(): number {
