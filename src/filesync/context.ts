@@ -1,6 +1,7 @@
 import type { Entry } from '../core/index.js';
 import type { WaveNode } from '../node/index.js';
 import type { DiskIndex, IndexEntry } from './disk-index.js';
+import type { HeldDeletions } from './held-deletions.js';
 import type { IgnoreRules } from './ignore.js';
 import { keyOf } from './paths.js';
 import { decodeRecord, type FileRecord, type Version } from './record.js';
@@ -31,7 +32,7 @@ export interface Ctx {
   maxConflicts: number;
   allowMassDelete: boolean;
   /** Set when the root vanished or was emptied: deletions are not published meanwhile. */
-  deletionsHeld: boolean;
+  deletions: HeldDeletions;
   /** Events for the UI / log (received, sent, conflicts, errors). */
   event: (kind: FileEventKind, path: string, detail?: string) => void;
   /** Run `fn` with `rel` locked against every other change of that path. */

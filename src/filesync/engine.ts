@@ -7,6 +7,7 @@ import { Applier } from './applier.js';
 import { ApplyQueue } from './apply-queue.js';
 import type { Ctx, FileEventKind } from './context.js';
 import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
+import { HeldDeletions } from './held-deletions.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
 import { FILE_PREFIX, keyOf, pathOf, RESERVED_DIR } from './paths.js';
 import { sameVersion } from './record.js';
@@ -99,7 +100,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       transfer,
       maxConflicts: opts.maxConflicts ?? 10,
       allowMassDelete: opts.allowMassDelete ?? false,
-      deletionsHeld: false,
+      deletions: new HeldDeletions(opts.dataDir, opts.allowMassDelete ?? false),
       event: (kind, p, detail) =>
         this.emit('event', {
           kind,

@@ -8,6 +8,7 @@ import type { Ctx } from './context.js';
 import { kvFile } from './context.js';
 import { DiskIndex } from './disk-index.js';
 import { sha256 } from './hasher.js';
+import { HeldDeletions } from './held-deletions.js';
 import { UnreadablePaths } from './localfs.js';
 import { RealParents } from './safe-fs.js';
 import { IgnoreRules } from './ignore.js';
@@ -45,7 +46,7 @@ beforeEach(async () => {
     transfer: {} as Transfer,
     maxConflicts: 10,
     allowMassDelete: false,
-    deletionsHeld: false,
+    deletions: new HeldDeletions(path.join(dir, 'data'), false),
     event: (kind, p) => kind === 'published' && published.push(p),
     withPath: (_rel, fn) => fn(),
   };

@@ -51,6 +51,9 @@ export class ChangedWhileHashing extends Error {}
  * look; the truth is always a fresh lstat (and a hash when size, mtime, inode or mode moved).
  */
 export class Scanner {
+  /** Whether this process said deletions are held (once per start, not per rescan). */
+  private heldSaid = false;
+
   constructor(
     private readonly ctx: Ctx,
     /** How the quiet period is waited out (a test holds it to make the race certain). */
@@ -71,18 +74,24 @@ export class Scanner {
     const indexedFiles = [...ctx.index.entries()].filter(([, e]) => e.type === 'file').length;
     const held = !rootOk || (seen.size === 0 && indexedFiles > 0);
     if (held && !ctx.allowMassDelete) {
-      if (!ctx.deletionsHeld) {
-        log.error(
-          rootOk
-            ? `the folder ${ctx.root} is empty but held ${indexedFiles} files: NOT propagating deletions (use --allow-mass-delete if this is intended)`
-            : `the folder ${ctx.root} is missing: NOT propagating deletions`,
-        );
-        ctx.event('held', '', 'deletions held: root missing or emptied');
-      }
-      ctx.deletionsHeld = true;
+      this.hold(
+        rootOk
+          ? `the folder ${ctx.root} is empty but held ${indexedFiles} files`
+          : `the folder ${ctx.root} is missing`,
+      );
       return { seen: 0, published: 0 };
     }
-    ctx.deletionsHeld = false;
+    if (ctx.deletions.held) {
+      if (gone.length === 0) {
+        ctx.deletions.release();
+        log.info('deletions no longer held: every file the index holds is back');
+      } else if (!this.heldSaid) {
+        this.heldSaid = true;
+        log.error(
+          `still holding ${gone.length} deletions since the folder was emptied: restore the files, or restart with --allow-mass-delete to propagate them`,
+        );
+      }
+    }
     // Many checks at once: their puts share WAL group commits instead of one fsync each.
     const todo = [...seen, ...gone];
     let published = 0;
@@ -151,18 +160,14 @@ export class Scanner {
     if (st === null || type === null || ctx.ignore.ignores(rel, type === 'dir')) {
       if (idx === undefined) return false;
       if (st === null && !ctx.allowMassDelete && (await this.rootLooksEmptied())) {
-        if (!ctx.deletionsHeld) {
-          log.error(
-            `the folder ${ctx.root} is missing or empty: NOT propagating deletions (use --allow-mass-delete if this is intended)`,
-          );
-          ctx.event('held', rel, 'deletions held: root missing or emptied');
-        }
-        ctx.deletionsHeld = true;
+        this.hold(`the folder ${ctx.root} is missing or empty`);
         return false;
       }
-      if (ctx.deletionsHeld && st === null) return false;
+      if (ctx.deletions.held && st === null) return false;
+      if (idx.type === 'dir') await this.checkGoneChildren(rel);
       return this.publishDelete(rel, idx);
     }
+    if (idx?.type === 'dir' && type !== 'dir') await this.checkGoneChildren(rel);
     if (idx !== undefined && unchanged(idx, st, type)) {
       ctx.unreadable.readable(rel); // as it was when last read
       return false;
@@ -272,6 +277,20 @@ export class Scanner {
     return true;
   }
 
+  /** Hold every deletion from now on (persisted: see HeldDeletions), saying so once. */
+  private hold(why: string): void {
+    if (!this.ctx.deletions.held) {
+      log.error(`${why}: NOT propagating deletions (use --allow-mass-delete if this is intended)`);
+      this.ctx.event('held', '', 'deletions held: root missing or emptied');
+      this.ctx.deletions.hold(why);
+    } else if (!this.heldSaid) {
+      log.error(
+        `${why}: still NOT propagating deletions, held since an earlier start (use --allow-mass-delete if this is intended)`,
+      );
+    }
+    this.heldSaid = true;
+  }
+
   /** The KV record the index version names, if it is still the current one. */
   private recordAt(rel: string, idx: IndexEntry): FileRecord | null {
     const cur = kvFile(this.ctx.node, rel);
@@ -292,6 +311,22 @@ export class Scanner {
     let files = 0;
     for (const [, e] of this.ctx.index.entries()) if (e.type === 'file' && ++files > 1) return true;
     return false;
+  }
+
+  /**
+   * A directory gone (renamed, removed, replaced by a file): so is everything under it. The
+   * watcher says so once, for the directory: without this its children waited for the next
+   * full rescan (a minute) while the peers kept both trees.
+   */
+  private async checkGoneChildren(rel: string): Promise<void> {
+    const prefix = `${rel}/`;
+    const todo = [...this.ctx.index.paths()].filter((p) => p.startsWith(prefix));
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(SCAN_CONCURRENCY, todo.length) }, async () => {
+        while (next < todo.length) await this.check(todo[next++]!);
+      }),
+    );
   }
 
   private async publishDelete(rel: string, idx: IndexEntry): Promise<boolean> {

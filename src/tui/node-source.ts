@@ -99,7 +99,7 @@ export class NodeSource implements StatusSource {
     const behind = peers.some(
       (p) => p.connected && (p.oursCovered < p.oursTotal || p.theirsCovered < p.theirsTotal),
     );
-    const syncState = this.fs.ctx.deletionsHeld
+    const syncState = this.fs.ctx.deletions.held
       ? 'deletions held'
       : peers.every((p) => !p.connected)
         ? 'alone'
