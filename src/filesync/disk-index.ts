@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Codec } from '../codec/index.js';
 import { logger } from '../log/index.js';
 import { writeFileAtomic } from '../store/fsutil.js';
+import { IndexJournal } from './index-journal.js';
 import { fileType, HEX64, isUint, isVersion, type FileType, type Version } from './record.js';
 
 const log = logger('filesync');
@@ -42,33 +43,47 @@ export class DiskIndex {
   private dirty = false;
   private saving: Promise<void> | null = null;
   private nextSaveAtMs = 0;
+  /** Changes since the last save (see IndexJournal); null for an index that is never loaded. */
+  private journal: IndexJournal | null = null;
 
   constructor(private readonly file: string) {}
 
   static async load(dataDir: string): Promise<DiskIndex> {
     const idx = new DiskIndex(path.join(dataDir, 'index'));
-    let buf: Buffer;
+    let buf: Buffer | null = null;
     try {
       buf = await readFile(idx.file);
     } catch {
-      return idx;
+      // No saved index yet (a first start, or lost): the journals and a full scan rebuild it.
     }
+    if (buf !== null) idx.loadSaved(buf);
+    idx.journal = IndexJournal.open(dataDir, (row) => idx.replay(row));
+    return idx;
+  }
+
+  private loadSaved(buf: Buffer): void {
     try {
       const x = packr.unpack(buf) as { format?: unknown; rows?: unknown };
       if (x.format !== FORMAT || !Array.isArray(x.rows)) throw new Error('unknown format');
       for (const row of x.rows as unknown[]) {
         const got = decodeRow(row);
         if (got === null) throw new Error('bad row');
-        idx.set(got[0], got[1]);
+        this.set(got[0], got[1]);
       }
-      idx.dirty = false;
+      this.dirty = false;
     } catch (e) {
       log.warn('disk index unreadable; rebuilding it from a full scan', { error: String(e) });
-      idx.map.clear();
-      idx.byHash.clear();
-      idx.byBlock.clear();
+      this.map.clear();
+      this.byHash.clear();
+      this.byBlock.clear();
     }
-    return idx;
+  }
+
+  /** One journal row: ['s', …row] sets a path, ['d', path] removes it; a bad row is skipped. */
+  private replay(row: unknown[]): void {
+    if (row[0] === 'd' && typeof row[1] === 'string') this.delete(row[1], false);
+    const got = row[0] === 's' ? decodeRow(row.slice(1)) : null;
+    if (got !== null) this.set(got[0], got[1], false);
   }
 
   get size(): number {
@@ -87,22 +102,24 @@ export class DiskIndex {
     return this.map.entries();
   }
 
-  set(p: string, e: IndexEntry): void {
-    this.delete(p);
+  set(p: string, e: IndexEntry, journal = true): void {
+    this.delete(p, false);
     if (e.blocks.length === 0) e.blocks = NO_BLOCKS; // the entry is the index's from here on
     this.map.set(p, e);
     if (e.hash !== '') addTo(this.byHash, e.hash, p);
     for (const b of e.blocks) addTo(this.byBlock, b, p);
     this.dirty = true;
+    if (journal) this.journal?.append(['s', ...encodeRow(p, e)]);
   }
 
-  delete(p: string): void {
+  delete(p: string, journal = true): void {
     const old = this.map.get(p);
     if (old === undefined) return;
     this.map.delete(p);
     removeFrom(this.byHash, old.hash, p);
     for (const b of old.blocks) removeFrom(this.byBlock, b, p);
     this.dirty = true;
+    if (journal) this.journal?.append(['d', p]);
   }
 
   /** Paths whose indexed content has this hash. */
@@ -140,6 +157,8 @@ export class DiskIndex {
     this.dirty = false;
     const paths = [...this.map.keys()];
     const entries = [...this.map.values()];
+    // The copy above is what the journals so far describe: changes from here go to a new one.
+    const covered = this.journal?.rotate();
     this.saving = writeFileAtomic(this.file, async (write) => {
       // The document is `{format, rows: [...]}`, as one encode of it would make.
       await write(
@@ -160,6 +179,7 @@ export class DiskIndex {
       }
     }).finally(() => (this.saving = null));
     await this.saving;
+    if (covered !== undefined) this.journal?.dropUpTo(covered);
   }
 }
 

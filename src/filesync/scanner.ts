@@ -2,12 +2,20 @@ import { readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { logger } from '../log/index.js';
-import { kvFile, sameContent, type Ctx } from './context.js';
+import { kvFile, sameContent, type Ctx, type KvFile } from './context.js';
 import type { IndexEntry } from './disk-index.js';
 import { hashFile } from './hasher.js';
 import { isUnreadableError, lstatOrNull, lstatOrUnknown, Unreadable } from './localfs.js';
 import { absPath, keyOf, pathProblem } from './paths.js';
-import { encodeRecord, lineage, sameVersion, type FileRecord, type FileType } from './record.js';
+import {
+  descendsFrom,
+  encodeRecord,
+  lineage,
+  sameVersion,
+  type FileRecord,
+  type FileType,
+  type Version,
+} from './record.js';
 
 const log = logger('scanner');
 
@@ -245,17 +253,18 @@ export class Scanner {
       ctx.index.set(rel, { ...entry, version: idx.version });
       return false;
     }
-    if (
-      idx === undefined &&
-      cur !== null &&
-      cur.record.type !== 'deleted' &&
-      sameContent(entry, cur.record)
-    ) {
-      // Already what the cluster has (a rebuilt index, or a copy made by hand): adopt it.
+    if (cur !== null && cur.record.type !== 'deleted' && sameContent(entry, cur.record)) {
+      // Already what the cluster has: adopt it, never publish it again in our name. A rebuilt
+      // index, a copy made by hand, or an index behind the disk after a crash (the version was
+      // applied here, its index entry not yet saved): publishing that with the older version as
+      // `prev` made conflict copies of our own versions and undid later changes.
       ctx.index.set(rel, { ...entry, version: cur.version });
       return false;
     }
-    const prev = idx?.version ?? (cur?.record.type === 'deleted' ? cur.version : null);
+    const prev =
+      this.ownLaterWrite(cur, idx) ??
+      idx?.version ??
+      (cur?.record.type === 'deleted' ? cur.version : null);
     const history = lineage(
       prev,
       cur !== null && sameVersion(cur.version, prev) ? cur.record : null,
@@ -289,6 +298,19 @@ export class Scanner {
       );
     }
     this.heldSaid = true;
+  }
+
+  /**
+   * The KV's current version when it is a write of ours made on top of what the index holds:
+   * the index missed it (the process died between the put and the index), and a change or
+   * delete made now builds on it. Using the index's older version as `prev` made peers take
+   * our own change for a concurrent one (conflict copies of our own versions, deletes undone).
+   */
+  private ownLaterWrite(cur: KvFile | null, idx: IndexEntry | undefined): Version | null {
+    if (cur === null || cur.entry.meta.node !== this.ctx.node.id) return null;
+    if (idx === undefined || sameVersion(cur.version, idx.version)) return null;
+    if (idx.version !== null && !descendsFrom(cur.record, idx.version)) return null;
+    return cur.version;
   }
 
   /** The KV record the index version names, if it is still the current one. */
@@ -330,6 +352,9 @@ export class Scanner {
   }
 
   private async publishDelete(rel: string, idx: IndexEntry): Promise<boolean> {
+    const cur = kvFile(this.ctx.node, rel);
+    const own = this.ownLaterWrite(cur, idx);
+    const prev = own ?? idx.version;
     const record: FileRecord = {
       type: 'deleted',
       size: 0,
@@ -338,8 +363,8 @@ export class Scanner {
       hash: '',
       blocks: [],
       target: null,
-      prev: idx.version,
-      history: lineage(idx.version, this.recordAt(rel, idx)),
+      prev,
+      history: lineage(prev, own !== null ? cur!.record : this.recordAt(rel, idx)),
     };
     await this.ctx.node.put(keyOf(rel), encodeRecord(record));
     this.ctx.index.delete(rel);

@@ -13,6 +13,8 @@ export class FsNode {
   child: ChildProcess | null = null;
   advertise = '';
   stderr = '';
+  /** stderr of every start of this node, for a failure's story. */
+  allStderr = '';
 
   constructor(
     readonly dir: string,
@@ -62,7 +64,10 @@ export class FsNode {
         },
       },
     );
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => (this.stderr += c));
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+      this.stderr += c;
+      this.allStderr += c;
+    });
     this.child = child;
     // The lock file names the address once the node listens.
     await waitFor(
