@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { FileSync, admitFileEntry } from '../filesync/index.js';
 import { logger } from '../log/index.js';
@@ -34,7 +34,8 @@ export interface RunOptions {
 export async function run(o: RunOptions): Promise<void> {
   const root = path.resolve(o.dir);
   const dataDir = path.resolve(o.dataDir ?? path.join(root, '.filesync'));
-  await mkdir(dataDir, { recursive: true });
+  // A start refused (port taken, say) leaves nothing behind that it made.
+  const made = (await mkdir(dataDir, { recursive: true })) ?? null;
   const lock = await takeLock(dataDir);
   // Lets `filesync forget-peer` (which can read the data dir) reach this node while it runs.
   const controlToken = randomBytes(16).toString('hex');
@@ -55,6 +56,7 @@ export async function run(o: RunOptions): Promise<void> {
     });
   } catch (e) {
     await lock.release();
+    if (made !== null) await rm(made, { recursive: true, force: true });
     throw e;
   }
   await lock.update({

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import type { RawData } from 'ws';
 import { Codec } from '../codec/index.js';
 import type { NodeId } from '../core/index.js';
-import { logger } from '../log/index.js';
+import { LogLimiter, logger } from '../log/index.js';
 import {
   parseMessage,
   ProtocolError,
@@ -76,6 +76,8 @@ export class TransportConfigError extends Error {}
 interface Conn {
   ws: WebSocket;
   dialer: Dialer | null;
+  /** Where the other side is: the address dialled, or the socket's remote address. */
+  addr: string;
   nonce: Buffer;
   hello: Hello | null;
   ready: boolean;
@@ -110,6 +112,7 @@ export class WsTransport implements Transport {
   private readonly conns = new Set<Conn>();
   private readonly dialers = new Map<string, Dialer>();
   private handler: TransportHandler | null = null;
+  private readonly connLog = new LogLimiter();
   private heartbeat: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly o: Required<Omit<WsTransportOptions, 'http' | 'advertise' | 'secret'>> & {
@@ -123,6 +126,8 @@ export class WsTransport implements Transport {
     framesOut: 0,
     badFrames: 0,
     authFailures: 0,
+    /** Connections this node opened to peers (every redial counts). */
+    dials: 0,
   };
 
   private constructor(opts: WsTransportOptions, server: Server) {
@@ -144,8 +149,11 @@ export class WsTransport implements Transport {
     };
     this.server = server;
     this.wss = new WebSocketServer({ server, path: '/sync', maxPayload: this.o.maxFrameBytes });
-    this.wss.on('connection', (ws) => this.adopt(ws, null));
-    this.wss.on('error', (e) => log.warn('websocket server error', { error: e.message }));
+    this.wss.on('connection', (ws, req) =>
+      this.adopt(ws, null, `${req.socket.remoteAddress}:${req.socket.remotePort}`),
+    );
+    // A listen error is the caller's to report (listen rejects with it).
+    this.wss.on('error', (e) => log.debug('websocket server error', { error: e.message }));
   }
 
   /** Bind the HTTP + WebSocket server; refuses an exposed address without a secret. */
@@ -159,9 +167,17 @@ export class WsTransport implements Transport {
     const t = new WsTransport(opts, server);
     server.on('request', (req, res) => t.serveHttp(opts.http, req, res));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      const refused = (e: NodeJS.ErrnoException): void =>
+        reject(
+          e.code === 'EADDRINUSE'
+            ? new TransportConfigError(
+                `port ${opts.port} on ${opts.host} is in use (another node?): choose another --port`,
+              )
+            : e,
+        );
+      server.once('error', refused);
       server.listen(opts.port, opts.host, () => {
-        server.off('error', reject);
+        server.off('error', refused);
         resolve();
       });
     });
@@ -250,7 +266,8 @@ export class WsTransport implements Transport {
       maxPayload: this.o.maxFrameBytes,
       handshakeTimeout: this.o.handshakeTimeoutMs,
     });
-    d.conn = this.adopt(ws, d);
+    this.counters.dials++;
+    d.conn = this.adopt(ws, d, d.address);
   }
 
   private redial(d: Dialer): void {
@@ -265,10 +282,11 @@ export class WsTransport implements Transport {
     d.timer.unref();
   }
 
-  private adopt(ws: WebSocket, dialer: Dialer | null): Conn {
+  private adopt(ws: WebSocket, dialer: Dialer | null, addr: string): Conn {
     const conn: Conn = {
       ws,
       dialer,
+      addr,
       nonce: newNonce(),
       hello: null,
       ready: false,
@@ -299,7 +317,11 @@ export class WsTransport implements Transport {
     ws.on('pong', () => {
       conn.alive = true;
     });
-    ws.on('error', (e) => log.debug('socket error', { peer: conn.hello?.node, error: e.message }));
+    ws.on('error', (e) => {
+      if (conn.dialer !== null && conn.hello === null)
+        this.warnOnce(conn, `cannot reach ${conn.addr}; trying again`, e.message);
+      else log.debug('socket error', { peer: conn.hello?.node, error: e.message });
+    });
     ws.on('close', (code, reason) => this.onClose(conn, code, reason.toString()));
     return conn;
   }
@@ -340,13 +362,25 @@ export class WsTransport implements Transport {
     conn.ws.send(bytes, { binary: true }, done);
   }
 
+  /**
+   * A connection problem, logged once a minute per address and kind (a node that keeps
+   * redialling a wrong peer would otherwise print it at every backoff step, many a minute);
+   * the expected close of a duplicate link only at debug level.
+   */
+  private warnOnce(conn: Conn, what: string, reason: string): void {
+    const fields = { addr: conn.addr, peer: conn.hello?.node ?? 'unknown', reason };
+    if (reason === 'duplicate connection') return log.debug(what, fields);
+    // Keyed by host for a caller (its every attempt comes from a new port), by address dialled.
+    const who = conn.dialer !== null ? conn.addr : conn.addr.replace(/:\d+$/, '');
+    if (this.connLog.allow(`${who}|${what}|${reason}`, Date.now()) !== null) log.warn(what, fields);
+  }
+
   /** Close with a reason both sides log: ours here, theirs from the close frame. */
   private shut(conn: Conn, code: number, reason: string): void {
     if (conn.ws.readyState === WebSocket.OPEN && code >= 4000) {
       this.sendRaw(conn, { t: 'bye', reason });
     }
-    if (code >= 4001 && code !== 4009)
-      log.warn('closing connection', { peer: conn.hello?.node, reason });
+    if (code >= 4001 && code !== 4009) this.warnOnce(conn, 'closing connection', reason);
     const short = Buffer.from(reason).subarray(0, 120).toString();
     if (conn.ws.readyState === WebSocket.CONNECTING) conn.ws.terminate();
     else conn.ws.close(code, short);
@@ -375,10 +409,7 @@ export class WsTransport implements Transport {
       return;
     }
     if (control?.t === 'bye') {
-      log.warn('peer is closing the connection', {
-        peer: conn.hello?.node,
-        reason: control.reason,
-      });
+      this.warnOnce(conn, 'peer is closing the connection', control.reason);
       return;
     }
     if (!conn.ready) {
@@ -446,7 +477,9 @@ export class WsTransport implements Transport {
         return this.shut(
           conn,
           4005,
-          f.secret ? 'peer requires a cluster secret' : 'this node requires a cluster secret',
+          f.secret
+            ? 'the peer requires a cluster secret: give this node the same --secret (or FILESYNC_SECRET)'
+            : 'this node requires a cluster secret: give the peer the same --secret (or FILESYNC_SECRET)',
         );
       }
       conn.hello = f;
@@ -502,8 +535,8 @@ export class WsTransport implements Transport {
     clearTimeout(conn.timer);
     this.conns.delete(conn);
     const peer = conn.hello?.node;
-    if (code >= 4001 && code !== 4009 && reason)
-      log.warn('peer closed the connection', { peer, code, reason });
+    // Its reason came in its bye, logged then.
+    if (code >= 4001 && reason) log.debug('peer closed the connection', { peer, code, reason });
     if (peer !== undefined && this.links.get(peer) === conn) {
       this.links.delete(peer);
       this.handler?.linkDown(peer, reason || `closed (${code})`);

@@ -3,8 +3,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closest, parseDuration } from '../../src/cli/args.js';
-import { tempDir } from '../helpers/tmp.js';
-import { FsNode, runCli } from './cluster.js';
+import { tempDir, waitFor } from '../helpers/tmp.js';
+import { exists, FsNode, runCli } from './cluster.js';
 
 /** The command line as a new user meets it: every case a real `filesync` process. */
 let base: string;
@@ -100,5 +100,65 @@ describe('filesync command line', () => {
     expect(none.code).toBe(1);
     expect(none.out.trim().split('\n')).toHaveLength(1);
     expect(none.out).toMatch(/no node is running on/);
+  }, 60_000);
+
+  it('a start refused because the port is taken says so in one line and leaves nothing on disk', async () => {
+    const holder = new FsNode(path.join(base, 'holder'));
+    try {
+      await holder.start();
+      const port = holder.advertise.split(':').pop()!;
+      const dir = path.join(base, 'refused');
+      const r = await runCli(['--dir', dir, '--port', port, '--no-tui']);
+      expect(r.code).toBe(1);
+      expect(r.out.trim().split('\n').at(-1)).toBe(
+        `filesync: port ${port} on 127.0.0.1 is in use (another node?): choose another --port`,
+      );
+      expect(await exists(dir)).toBe(false);
+    } finally {
+      await holder.stop();
+    }
+  }, 60_000);
+
+  it('a normal cluster start prints no warning; an unreachable peer and a secret mismatch are named once, with what to do', async () => {
+    const a = new FsNode(path.join(base, 'w/a'));
+    const b = new FsNode(path.join(base, 'w/b'));
+    const c = new FsNode(path.join(base, 'w/c'), ['--secret', 'only-c-knows']);
+    try {
+      await a.start();
+      await b.start(['--peers', `${a.advertise},127.0.0.1:1`]);
+      await waitFor(() => b.stderr.includes('cannot reach 127.0.0.1:1'), 'b to name the dead peer');
+      await c.start(['--peers', a.advertise]);
+      await waitFor(
+        () => (c.stderr.match(/requires a cluster secret/g)?.length ?? 0) > 0,
+        'c to name the mismatch',
+      );
+      // Several redials later: still said once.
+      await waitFor(() => (a.stderr.match(/addr=127\.0\.0\.1/g)?.length ?? 0) > 0, 'a to see c');
+      type S = { counters: { dials: number } };
+      const dials = async (n: FsNode): Promise<number> =>
+        (
+          (await (
+            await fetch(`http://${n.advertise}/status`, {
+              headers: { authorization: 'Bearer only-c-knows' },
+            })
+          ).json()) as S
+        ).counters.dials;
+      const first = await dials(c);
+      await waitFor(
+        async () => (await dials(c)) >= first + 3,
+        'c to redial a few times',
+        30_000,
+        100,
+      );
+      expect(c.stderr.match(/closing connection.*requires a cluster secret/g)?.length).toBe(1);
+      expect(c.stderr).toMatch(/addr=127\.0\.0\.1:\d+ .*give this node the same --secret/);
+      expect(b.stderr.match(/cannot reach 127\.0\.0\.1:1;/g)?.length).toBe(1);
+      const warnings = (n: FsNode): string[] =>
+        n.stderr.split('\n').filter((l) => / WARN /.test(l) && !/127\.0\.0\.1:1;|secret/.test(l));
+      expect(warnings(a)).toEqual([]);
+      expect(warnings(b)).toEqual([]);
+    } finally {
+      await Promise.all([a.stop(), b.stop(), c.stop()]);
+    }
   }, 60_000);
 });
