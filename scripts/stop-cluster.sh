@@ -44,5 +44,10 @@ for pid in "${pids[@]}"; do
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
 done
-tmux kill-session -t "$session" 2>/dev/null || true
+had_session=0
+tmux kill-session -t "$session" 2>/dev/null && had_session=1
+if [[ ${#pids[@]} -eq 0 && $had_session -eq 0 ]]; then
+  echo "stop-cluster.sh: nothing was running (no node in $base/{1,2,3}, no tmux session '$session')"
+  exit 0
+fi
 echo "stopped ${#pids[@]} node(s) and session '$session'"

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,4 +138,36 @@ describe('demo cluster in a real tmux', () => {
     // Exit is asynchronous even after the script saw it (tmux reaps its panes' processes).
     await waitFor(() => pids.every(gone), 'the three nodes to be gone', 10_000, 50);
   }, 180_000);
+
+  it('refuses to start on a taken port (exit 1, the port named), and stop says when nothing ran', async () => {
+    const port = await freePortBase([0, 1, 2]);
+    const server = createServer().listen(port + 1, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const other = `${session}-taken`;
+      const r = await sh(script('test-cluster.sh'), [
+        '--base',
+        path.join(base, 'taken'),
+        '--session',
+        other,
+        '--base-port',
+        String(port),
+        '--detach',
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.out.trim()).toBe(
+        `test-cluster.sh: port ${port + 1} is in use: pick other ports with --base-port`,
+      );
+      const stop = await sh(script('stop-cluster.sh'), [
+        '--base',
+        path.join(base, 'taken'),
+        '--session',
+        other,
+      ]);
+      expect(stop.code).toBe(0);
+      expect(stop.out).toMatch(/nothing was running/);
+    } finally {
+      server.close();
+    }
+  });
 });
