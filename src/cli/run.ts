@@ -74,8 +74,11 @@ export async function run(o: RunOptions): Promise<void> {
     allowMassDelete: o.allowMassDelete,
     rescanIntervalMs: o.rescanInterval,
   });
+  let conflicts = 0;
+  fs.on('event', (ev) => void (ev.kind === 'conflict' && conflicts++));
   replica.statusExtras = () => ({
     transfers: fs.transfers.active(),
+    conflicts,
     ...fs.progress,
     startScanMs: fs.startScanMs,
     memory: memoryMiB(),
@@ -83,7 +86,9 @@ export async function run(o: RunOptions): Promise<void> {
   const flog = logger('filesync');
   fs.on('event', (ev) => {
     const fields = { path: ev.path, ...(ev.detail !== undefined && { detail: ev.detail }) };
-    if (ev.kind === 'error' || ev.kind === 'held') flog.warn(ev.kind, fields);
+    // Errors and holds are logged where they happen, with their details (and rate-limited
+    // there): a second line here made two warnings per failing path per retry.
+    if (ev.kind === 'error' || ev.kind === 'held') flog.debug(ev.kind, fields);
     else if (ev.kind === 'conflict' || ev.kind === 'kept-edit') flog.warn(ev.kind, fields);
     else flog.info(ev.kind, fields);
   });

@@ -161,4 +161,27 @@ describe('filesync command line', () => {
       await Promise.all([a.stop(), b.stop(), c.stop()]);
     }
   }, 60_000);
+
+  it('/metrics labels every series alike, says what each counts, and has the file-level series', async () => {
+    const n = new FsNode(path.join(base, 'metrics'));
+    try {
+      await n.start();
+      const text = await (await fetch(`http://${n.advertise}/metrics`)).text();
+      const series = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+      expect(series.length).toBeGreaterThan(20);
+      for (const l of series) expect(l, l).toMatch(/^[a-z_]+\{node="\d+"(,peer="\d+")?\} -?\d+$/);
+      const helps = text.split('\n').filter((l) => l.startsWith('# HELP'));
+      for (const h of helps) expect(h, h).not.toMatch(/Counter \w+\.$|Count of/);
+      for (const name of [
+        'filesync_files',
+        'filesync_applies_failing',
+        'filesync_paths_unreadable',
+        'filesync_conflicts_total',
+        'filesync_transfers_running',
+      ])
+        expect(text).toMatch(new RegExp(`^${name}\\{node="\\d+"\\} \\d+$`, 'm'));
+    } finally {
+      await n.stop();
+    }
+  }, 60_000);
 });

@@ -242,7 +242,7 @@ describe('replication over WebSocket on loopback', () => {
     );
     const metrics = await (await fetch(`http://${r1.transport.advertise}/metrics`)).text();
     expect(metrics).toMatch(/^wavekv_keys\{node="\d+"\} \d+$/m);
-    expect(metrics).toMatch(/^wavekv_rounds_ok_total \d+$/m);
+    expect(metrics).toMatch(/^wavekv_rounds_ok_total\{node="\d+"\} \d+$/m);
     expect((await fetch(`http://${r1.transport.advertise}/nope`)).status).toBe(404);
   });
 
