@@ -6,30 +6,16 @@
  * amplification (reset rounds and all-bucket requests in a loop); junk (200 values of ~0.9 MiB
  * that can never be valid). fsync policy: the node's default (every WAL group commit).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { encodeRecord, type FileRecord } from '../src/filesync/record.js';
 import { FsNode } from '../test/e2e/cluster.js';
 import { EvilPeer } from '../test/helpers/evil-peer.js';
+import { junkRecord } from '../test/helpers/records.js';
 import { waitFor } from '../test/helpers/tmp.js';
 import { envInt, fmt, median, record, withDir } from './util.js';
 
 const EDITS = envInt('EDITS', 7);
-
-const fileRecord = (over: Partial<FileRecord> = {}): Uint8Array =>
-  encodeRecord({
-    type: 'file',
-    size: 100,
-    mtimeMs: Date.now(),
-    mode: 0o644,
-    hash: randomBytes(32).toString('hex'),
-    blocks: [],
-    target: null,
-    prev: null,
-    history: [],
-    ...over,
-  });
 
 type Flood = (evil: EvilPeer, a: FsNode) => () => void;
 
@@ -40,42 +26,13 @@ const floods: Record<string, Flood> = {
       evil.push(
         Array.from({ length: 100 }, (_, j) => ({
           key: `__file/junk/${i + j}.bin`,
-          value: fileRecord(),
+          value: junkRecord(),
           meta: { node: evil.id, seq: i + j + 1, ts: Date.now() },
         })),
       );
     return () => undefined;
   },
-  amplification: (evil) => {
-    let stop = false;
-    const ask = (n: number): void =>
-      evil.sendFrame(
-        n % 2 === 0
-          ? {
-              t: 'sync',
-              rid: evil.nextRid(),
-              from: evil.id,
-              incarnation: evil.incarnation,
-              acks: [],
-              entries: [],
-              complete: true,
-              reset: true,
-            }
-          : {
-              t: 'bucket-entries',
-              rid: evil.nextRid(),
-              buckets: [...Array(256).keys()],
-              entries: [],
-            },
-      );
-    let n = 0;
-    evil.onFrame = (f) => {
-      if (!stop && (f.t === 'sync-res' || f.t === 'bucket-entries-res' || f.t === 'error'))
-        ask(n++);
-    };
-    for (let i = 0; i < 8; i++) ask(n++);
-    return () => void (stop = true);
-  },
+  amplification: (evil) => evil.floodRequests().stop,
   junk: (evil) => {
     for (let i = 0; i < 200; i++)
       evil.push([

@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/core/index.js';
-import { encodeRecord, type FileRecord } from '../../src/filesync/record.js';
 import { EvilPeer, type Frame } from '../helpers/evil-peer.js';
+import { junkRecord } from '../helpers/records.js';
 import { tempDir, waitFor } from '../helpers/tmp.js';
 import { converge, exists, FsNode } from './cluster.js';
 
@@ -29,20 +29,6 @@ interface Status {
 const status = async (n: FsNode): Promise<Status> =>
   (await (await fetch(`http://${n.advertise}/status`)).json()) as Status;
 
-export const record = (r: Partial<FileRecord>): Uint8Array =>
-  encodeRecord({
-    type: 'file',
-    size: 100,
-    mtimeMs: Date.now(),
-    mode: 0o644,
-    hash: randomBytes(32).toString('hex'),
-    blocks: [],
-    target: null,
-    prev: null,
-    history: [],
-    ...r,
-  });
-
 async function pair(): Promise<{ a: FsNode; b: FsNode; evil: EvilPeer }> {
   const a = new FsNode(path.join(base, 'a'), ['--no-discover']);
   const b = new FsNode(path.join(base, 'b'), ['--no-discover']);
@@ -64,7 +50,7 @@ describe('a hostile member against the mirror', () => {
     const { a, b, evil } = await pair();
     const junk: Entry[] = Array.from({ length: 300 }, (_, i) => ({
       key: `__file/junk/${i}.bin`,
-      value: record({}),
+      value: junkRecord({}),
       meta: { node: evil.id, seq: i + 1, ts: Date.now() },
     }));
     for (let i = 0; i < junk.length; i += 100) evil.push(junk.slice(i, i + 100));
@@ -96,7 +82,7 @@ describe('a hostile member against the mirror', () => {
     const secret = Buffer.from('the host’s secret\n');
     await writeFile(path.join(outside, 'secret.txt'), secret);
     const now = Date.now();
-    const link = record({ type: 'symlink', size: 0, hash: '', target: outside });
+    const link = junkRecord({ type: 'symlink', size: 0, hash: '', target: outside });
     evil.push([{ key: '__file/s', value: link, meta: { node: evil.id, seq: 1, ts: now } }]);
     await waitFor(
       async () => (await lstat(path.join(a.dir, 's')).catch(() => null))?.isSymbolicLink() === true,
@@ -105,7 +91,7 @@ describe('a hostile member against the mirror', () => {
     evil.push([
       {
         key: '__file/s/secret.txt',
-        value: record({}),
+        value: junkRecord({}),
         meta: { node: evil.id, seq: 2, ts: now + 1 },
       },
     ]);
@@ -144,22 +130,22 @@ describe('a hostile member against the mirror', () => {
     const held: Frame[] = [];
     evil.onFrame = (f) => void ((f.t === 'block' || f.t === 'blocks') && held.push(f));
     const now = Date.now();
-    const dir = record({ type: 'dir', size: 0, hash: '', mode: 0o755 });
+    const dir = junkRecord({ type: 'dir', size: 0, hash: '', mode: 0o755 });
     evil.push([
       { key: '__file/d', value: dir, meta: { node: evil.id, seq: 1, ts: now } },
       {
         key: '__file/d/evil',
-        value: record({ size: body.length, hash }),
+        value: junkRecord({ size: body.length, hash }),
         meta: { node: evil.id, seq: 2, ts: now },
       },
       {
         key: '__file/d/target.txt',
-        value: record({ size: body.length, hash }),
+        value: junkRecord({ size: body.length, hash }),
         meta: { node: evil.id, seq: 3, ts: now },
       },
     ]);
     await waitFor(() => held.length > 0, 'a to ask for the content (held by the attacker)');
-    const link = record({
+    const link = junkRecord({
       type: 'symlink',
       size: 0,
       hash: '',

@@ -2,9 +2,10 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/core/index.js';
-import { encodeRecord, type FileRecord } from '../../src/filesync/record.js';
+import { encodeRecord } from '../../src/filesync/record.js';
 import { forgottenKey, peerKey } from '../../src/sync/index.js';
 import { EvilPeer } from '../helpers/evil-peer.js';
+import { junkRecord } from '../helpers/records.js';
 import { tempDir, waitFor } from '../helpers/tmp.js';
 import { converge, FsNode } from './cluster.js';
 
@@ -33,21 +34,6 @@ interface Status {
 const status = async (n: FsNode): Promise<Status> =>
   (await (await fetch(`http://${n.advertise}/status`)).json()) as Status;
 
-const fileRecord = (hash = 'ab'.repeat(32)): Uint8Array => {
-  const r: FileRecord = {
-    type: 'file',
-    size: 1,
-    mtimeMs: Date.now(),
-    mode: 0o644,
-    hash,
-    blocks: [],
-    target: null,
-    prev: null,
-    history: [],
-  };
-  return encodeRecord(r);
-};
-
 /** Two honest nodes, b dialling a, linked; and an attacker connected to a. */
 async function pair(): Promise<{ a: FsNode; b: FsNode; evil: EvilPeer; aId: number; bId: number }> {
   const a = new FsNode(path.join(base, 'a'), ['--no-discover']);
@@ -74,7 +60,7 @@ const entry = (key: string, value: Uint8Array | null, node: number, seq: number)
 describe('a hostile member (real nodes, real wire protocol)', () => {
   it('cannot brick a node by writing in its name with seq 2^53-1: later writes still replicate, and after a kill -9 it starts', async () => {
     const { a, b, evil, aId } = await pair();
-    evil.push([entry('__file/forged.txt', fileRecord(), aId, 2 ** 53 - 1)]);
+    evil.push([entry('__file/forged.txt', junkRecord(), aId, 2 ** 53 - 1)]);
     await writeFile(path.join(a.dir, 'after.txt'), 'written after the forgery');
     await converge([a, b], 'a later write of a to reach b');
     const s = await status(a);
@@ -152,7 +138,7 @@ describe('a hostile member (real nodes, real wire protocol)', () => {
       evil.push([
         entry(`__peer/junk-${i}`, new Uint8Array(900_000), evil.id, seq++),
         entry(`__file/fat-dir-${i}`, fat(i), evil.id, seq++),
-        entry(`__file/${'n'.repeat(300)}-${i}`, fileRecord(), evil.id, seq++),
+        entry(`__file/${'n'.repeat(300)}-${i}`, junkRecord(), evil.id, seq++),
       ]);
     }
     await waitFor(
@@ -170,7 +156,7 @@ describe('a hostile member (real nodes, real wire protocol)', () => {
   it('cannot forge a log line with a newline in a file name', async () => {
     const { a, evil } = await pair();
     const name = 'x\n2026-01-01T00:00:00.000Z ERROR [cli] FORGED';
-    evil.push([entry(`__file/${name}`, fileRecord(), evil.id, 1)]);
+    evil.push([entry(`__file/${name}`, junkRecord(), evil.id, 1)]);
     // The content is never served: the node says so in its log, about that name.
     await waitFor(() => a.stderr.includes('FORGED'), 'a log line naming the file', 60_000);
     for (const line of a.stderr.split('\n'))
@@ -185,44 +171,16 @@ describe('a hostile member (real nodes, real wire protocol)', () => {
       ),
     );
     await converge([a, b], 'the 2000 files on both', 60_000);
-    let sentBytes = 0;
-    const ask = (): void => {
-      const f =
-        sentBytes % 2 === 0
-          ? {
-              t: 'sync',
-              rid: evil.nextRid(),
-              from: evil.id,
-              incarnation: evil.incarnation,
-              acks: [],
-              entries: [],
-              complete: true,
-              reset: true,
-            }
-          : {
-              t: 'bucket-entries',
-              rid: evil.nextRid(),
-              buckets: Array.from({ length: 256 }, (_, i) => i),
-              entries: [],
-            };
-      sentBytes += f.t === 'sync' ? 81 : 300;
-      evil.sendFrame(f);
-    };
     const floodMs = 5000;
-    const end = Date.now() + floodMs;
-    evil.onFrame = (f) => {
-      if (
-        (f.t === 'sync-res' || f.t === 'bucket-entries-res' || f.t === 'error') &&
-        Date.now() < end
-      )
-        ask();
-    };
     const start = evil.bytesIn;
-    for (let i = 0; i < 8; i++) ask();
+    const flood = evil.floodRequests();
     await writeFile(path.join(b.dir, 'honest.txt'), 'honest edit during the flood');
     await converge([a, b], 'an honest edit during the flood');
-    await waitFor(() => Date.now() >= end, 'the flood to end', floodMs + 5000);
+    const end = Date.now() + floodMs;
+    await waitFor(() => Date.now() >= end, 'the flood to have run its time', floodMs + 5000);
+    flood.stop();
     const got = evil.bytesIn - start;
+    const sentBytes = flood.sentBytes();
     const budget = 16 * 2 ** 20 + (floodMs / 1000 + 5) * 2 * 2 ** 20 + 10 * sentBytes + 2 ** 20;
     expect(got).toBeLessThanOrEqual(budget);
     expect((await status(a)).counters.throttled).toBeGreaterThan(0);

@@ -113,6 +113,48 @@ export class EvilPeer {
     for (const f of this.frames) answer(f); // a round that came with the handshake
   }
 
+  /**
+   * The amplification attack: ask for everything, again and again (a reset round, then every
+   * bucket's entries), one more request per answer, `inFlight` at a time, until `stop()`.
+   * Returns the bytes the requests cost us and the stop.
+   */
+  floodRequests(inFlight = 8): { sentBytes: () => number; stop: () => void } {
+    let sent = 0;
+    let stopped = false;
+    let n = 0;
+    const ask = (): void => {
+      const f =
+        n++ % 2 === 0
+          ? {
+              t: 'sync',
+              rid: this.nextRid(),
+              from: this.id,
+              incarnation: this.incarnation,
+              acks: [],
+              entries: [],
+              complete: true,
+              reset: true,
+            }
+          : {
+              t: 'bucket-entries',
+              rid: this.nextRid(),
+              buckets: [...Array(256).keys()],
+              entries: [],
+            };
+      const bytes = packr.pack(f);
+      sent += bytes.length;
+      this.ws.send(bytes, { binary: true });
+    };
+    const prev = this.onFrame;
+    this.onFrame = (f) => {
+      prev(f);
+      if (!stopped && (f.t === 'sync-res' || f.t === 'bucket-entries-res' || f.t === 'error'))
+        ask();
+    };
+    for (let i = 0; i < inFlight; i++) ask();
+    return { sentBytes: () => sent, stop: () => void (stopped = true) };
+  }
+
   /** Wait for a frame from the node matching `pred`. */
   async expectFrame(pred: (f: Frame) => boolean, what: string, timeoutMs = 15_000): Promise<Frame> {
     let hit: Frame | undefined;

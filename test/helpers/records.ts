@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { sha256 } from '../../src/filesync/hasher.js';
-import type { FileRecord } from '../../src/filesync/record.js';
+import { encodeRecord, type FileRecord } from '../../src/filesync/record.js';
 
 /** The FileRecord of a new regular file (one block at most) holding `content`. */
 export function fileRecordOf(content: Uint8Array, mtimeMs = 0): FileRecord {
@@ -14,4 +15,23 @@ export function fileRecordOf(content: Uint8Array, mtimeMs = 0): FileRecord {
     prev: null,
     history: [],
   };
+}
+
+/**
+ * An encoded FileRecord for a hostile peer to push: a 100-byte file whose content nobody has
+ * (a random hash), with `over` applied.
+ */
+export function junkRecord(over: Partial<FileRecord> = {}): Uint8Array {
+  return encodeRecord({
+    type: 'file',
+    size: 100,
+    mtimeMs: Date.now(),
+    mode: 0o644,
+    hash: randomBytes(32).toString('hex'),
+    blocks: [],
+    target: null,
+    prev: null,
+    history: [],
+    ...over,
+  });
 }
