@@ -20,6 +20,18 @@ export const DEFAULT_SERVE_BUDGET: Readonly<ServeBudgetOptions> = Object.freeze(
 });
 
 /**
+ * Block bytes one peer's requests may draw: far above what a transfer needs (a 256 MiB file
+ * crosses loopback at about 100 MiB/s), so only a peer asking for the same content again and
+ * again, faster than any download, is slowed (its requests are answered "not here").
+ */
+export const DEFAULT_BLOCK_BUDGET: Readonly<ServeBudgetOptions> = Object.freeze({
+  burstBytes: 512 * 1024 * 1024,
+  refillBytesPerSec: 256 * 1024 * 1024,
+  perRequestByteFactor: 10,
+  minRequestBytes: 0,
+});
+
+/**
  * Per-peer token buckets over the bytes of what we answer to rounds, pages and repair requests:
  * a peer asking again and again for everything (a reset round, every bucket) gets at most
  * about ten times what it sends plus a steady allowance, never hundreds of MiB for a few KiB.

@@ -408,3 +408,41 @@ describe('push confirmations', () => {
     expect(sentKeys(h.take('sync-res'))).toEqual([]);
   });
 });
+
+describe('serve budgets', () => {
+  it('answer a peer asking for the same block again and again "not here" once its budget is spent', async () => {
+    const budget = {
+      burstBytes: 3 * 1024,
+      refillBytesPerSec: 0,
+      perRequestByteFactor: 0,
+      minRequestBytes: 0,
+    };
+    const h = new Harness({ sync: { blockBudget: budget } });
+    h.driver.serveBlocks(async () => ({ data: Buffer.alloc(1024, 7) }));
+    h.linkUp(2);
+    await h.settle();
+    h.outbox.length = 0;
+    const ask = { t: 'block', key: 'k', node: 2, seq: 1, index: 0, hash: 'a'.repeat(64) } as const;
+    for (let rid = 1; rid <= 5; rid++) await h.deliver(2, { ...ask, rid });
+    const answers = h.outbox
+      .filter((m) => m.t === 'block-res')
+      .map((m) => (m as { data: Uint8Array | null }).data);
+    expect(answers.map((d) => d?.length ?? null)).toEqual([1024, 1024, 1024, null, null]);
+  });
+
+  it('answer reset rounds "busy" once a peer’s round budget is spent', async () => {
+    const budget = {
+      burstBytes: 100,
+      refillBytesPerSec: 0,
+      perRequestByteFactor: 0,
+      minRequestBytes: 60,
+    };
+    const h = new Harness({ sync: { serveBudget: budget } });
+    h.linkUp(2);
+    await h.settle();
+    h.outbox.length = 0;
+    for (let rid = 1; rid <= 4; rid++) await h.deliver(2, syncFrom2(rid, []));
+    expect(h.outbox.filter((m) => m.t === 'error').length).toBeGreaterThan(0);
+    expect(h.driver.counters.throttled).toBeGreaterThan(0);
+  });
+});

@@ -118,6 +118,7 @@ export class SyncDriver {
     throttled: 0,
   };
   private readonly budgets: ServeBudgets;
+  private readonly blockBudgets: ServeBudgets;
   private readonly throttleLog = new LogLimiter();
 
   constructor(
@@ -131,6 +132,7 @@ export class SyncDriver {
     this.firstRoundDone = !fresh;
     this.views = new ResponseViews(node.state, this.opts.pageEntries, this.opts.pageBytes);
     this.budgets = new ServeBudgets(this.opts.serveBudget, () => sched.now());
+    this.blockBudgets = new ServeBudgets(this.opts.blockBudget, () => sched.now());
     this.push = new PushRelay(this.links, sched, {
       windowMs: this.opts.pushWindowMs,
       pageEntries: this.opts.pageEntries,
@@ -372,9 +374,10 @@ export class SyncDriver {
           ?.send({ t: 'buckets-res', rid: msg.rid, digests: this.node.state.bucketDigests() });
         return;
       case 'block': {
-        const serve = this.blockServer;
+        const serve = this.blockBudgets.allow(peer, 64) ? this.blockServer : null;
         const reply = (b: ServedBlock | null): void => {
           const sent = b?.sent;
+          this.blockBudgets.charge(peer, b?.data?.length ?? 0);
           const link = this.links.get(peer);
           if (!link?.send({ t: 'block-res', rid: msg.rid, data: b?.data ?? null, sent })) sent?.();
         };
@@ -387,13 +390,14 @@ export class SyncDriver {
         return;
       }
       case 'blocks': {
-        const serve = this.blockServer;
         const refs = msg.refs.map(refFromWire);
+        const serve = this.blockBudgets.allow(peer, 64 * refs.length) ? this.blockServer : null;
         const answer =
           serve === null ? Promise.resolve(refs.map(() => null)) : serveBatch(serve, peer, refs);
-        void answer.then((data) =>
-          this.links.get(peer)?.send({ t: 'blocks-res', rid: msg.rid, data }),
-        );
+        void answer.then((data) => {
+          for (const d of data) this.blockBudgets.charge(peer, d?.length ?? 0);
+          this.links.get(peer)?.send({ t: 'blocks-res', rid: msg.rid, data });
+        });
         return;
       }
       case 'bucket-entries':

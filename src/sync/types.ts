@@ -1,5 +1,5 @@
 import type { Entry, Limits, Meta, NodeId, State } from '../core/index.js';
-import { DEFAULT_SERVE_BUDGET, type ServeBudgetOptions } from './budget.js';
+import { DEFAULT_BLOCK_BUDGET, DEFAULT_SERVE_BUDGET, type ServeBudgetOptions } from './budget.js';
 import type { SyncMessage } from './messages.js';
 
 /** A connected, authenticated peer as the transport hands it to sync. */
@@ -115,6 +115,8 @@ export interface SyncOptions {
   discover: boolean;
   /** What one peer's rounds, pages and repair requests may make us send (see ServeBudgets). */
   serveBudget: ServeBudgetOptions;
+  /** What one peer's block requests may make us send. */
+  blockBudget: ServeBudgetOptions;
 }
 
 export const DEFAULT_SYNC_OPTIONS: Readonly<SyncOptions> = Object.freeze({
@@ -131,4 +133,5 @@ export const DEFAULT_SYNC_OPTIONS: Readonly<SyncOptions> = Object.freeze({
   seeds: [],
   discover: true,
   serveBudget: DEFAULT_SERVE_BUDGET,
+  blockBudget: DEFAULT_BLOCK_BUDGET,
 });
