@@ -68,6 +68,12 @@ describe('TUI', () => {
       header: { ...src.model.header, syncState: 'in sync' },
     };
     await waitUntil(() => /ours .*100%/.test(frame()) && frame().includes('in sync'));
+    expect(frame()).not.toContain('unreadable');
+    src.model = {
+      ...src.model,
+      header: { ...src.model.header, problems: '3 unreadable · 2 failing' },
+    };
+    await waitUntil(() => frame().includes('in sync · 3 unreadable · 2 failing'));
     ui.unmount();
   });
 

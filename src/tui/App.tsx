@@ -40,6 +40,7 @@ function Header({ m }: { m: TuiModel['header'] }): React.JSX.Element {
         {m.files} files · {humanBytes(m.bytes)} · next seq {m.nextSeq} · digest{' '}
         {m.digest.slice(0, 12)} ·{' '}
         <Text color={m.syncState === 'in sync' ? 'green' : 'yellow'}>{m.syncState}</Text>
+        {m.problems ? <Text color="red"> · {m.problems}</Text> : null}
       </Text>
     </Box>
   );

@@ -10,6 +10,8 @@ export interface HeaderModel {
   digest: string;
   /** "in sync", "syncing", "alone", "deletions held" … */
   syncState: string;
+  /** Paths that need the user: "3 unreadable · 2 failing", or empty. */
+  problems?: string;
 }
 
 export interface PeerModel {

@@ -116,6 +116,7 @@ export class NodeSource implements StatusSource {
         nextSeq: status.node.nextSeq,
         digest: status.node.digest,
         syncState,
+        problems: problemsOf(this.fs.progress),
       },
       peers,
       origins: [...origins.entries()]
@@ -125,4 +126,12 @@ export class NodeSource implements StatusSource {
       events: [...this.events],
     };
   }
+}
+
+/** What the header shows in red: paths this node cannot read, applies that keep failing. */
+function problemsOf(p: { unreadable: number; parked: number }): string {
+  const out: string[] = [];
+  if (p.unreadable > 0) out.push(`${p.unreadable} unreadable`);
+  if (p.parked > 0) out.push(`${p.parked} failing`);
+  return out.join(' · ');
 }
