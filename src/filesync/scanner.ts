@@ -22,6 +22,9 @@ const log = logger('scanner');
 /** A file modified less than this long ago is looked at again before it is hashed. */
 const QUIET_MS = 50;
 
+/** How long a path must stay gone before its delete is published (see checkLocked). */
+export const DELETE_QUIET_MS = 200;
+
 /**
  * Paths checked at once during a full scan. Each check's put waits for its WAL group commit,
  * so this is how many records share one fdatasync: at 32 a 100,000-file start scan spent most
@@ -167,6 +170,13 @@ export class Scanner {
     const type = st ? typeOf(st) : null;
     if (st === null || type === null || ctx.ignore.ignores(rel, type === 'dir')) {
       if (idx === undefined) return false;
+      if (st === null && !ctx.allowMassDelete && attempt === 0) {
+        // A delete is published after a short pause: a folder being emptied (rm -rf, a
+        // disk going away) loses its files one by one, and the first ones were published
+        // before the guard below could see the folder empty.
+        await this.waitMs(DELETE_QUIET_MS);
+        return this.checkLocked(rel, 1);
+      }
       if (st === null && !ctx.allowMassDelete && (await this.rootLooksEmptied())) {
         this.hold(`the folder ${ctx.root} is missing or empty`);
         return false;

@@ -22,15 +22,16 @@ describe('a renamed directory', () => {
     const b = new FsNode(path.join(base, 'b'), slow);
     const c = new FsNode(path.join(base, 'c'), slow);
     nodes.push(a, b, c);
-    await a.start();
-    await b.start(['--peers', a.advertise]);
-    await c.start(['--peers', b.advertise]);
+    // Written before a starts: its start scan publishes them (no watcher race with the writes).
     await mkdir(path.join(a.dir, 'big/deeper'), { recursive: true });
     await Promise.all(
       Array.from({ length: 2000 }, (_, i) =>
         writeFile(path.join(a.dir, i % 10 ? 'big' : 'big/deeper', `f${i}.txt`), `file ${i}`),
       ),
     );
+    await a.start();
+    await b.start(['--peers', a.advertise]);
+    await c.start(['--peers', b.advertise]);
     await converge(nodes, 'the 2000 files everywhere', 60_000);
     await rename(path.join(a.dir, 'big'), path.join(a.dir, 'moved'));
     await converge(nodes, 'the renamed directory everywhere', 30_000);
