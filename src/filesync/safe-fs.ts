@@ -31,19 +31,6 @@ export function ensureRealParents(root: string, rel: string): void {
   }
 }
 
-/** True when no parent of `rel` under `root` is a symlink (missing parents are fine). */
-export function parentsAreReal(root: string, rel: string): boolean {
-  const parts = rel.split('/').slice(0, -1);
-  let cur = root;
-  for (const part of parts) {
-    cur = absPath(cur, part);
-    const st = lstatOrNull(cur);
-    if (st === null) return true;
-    if (st.isSymbolicLink() || !st.isDirectory()) return false;
-  }
-  return true;
-}
-
 /** How long a parent directory checked real is trusted without a fresh lstat. */
 const PARENT_TRUST_MS = 1000;
 /** Checked parents remembered at most (cleared when full). */

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { converge, exists, FsNode } from '../e2e/cluster.js';
-import { tempDir } from '../helpers/tmp.js';
+import { tempNodes } from '../helpers/temp-nodes.js';
 import { Prng } from '../sim/prng.js';
 
 /**
@@ -15,14 +15,8 @@ import { Prng } from '../sim/prng.js';
 const SEED = Number(process.env.CHURN_SEED ?? 7);
 const KILLS = Number(process.env.CHURN_KILLS ?? 20);
 
-let base: string;
-let cleanup: () => Promise<void>;
-const nodes: FsNode[] = [];
-beforeAll(async () => ({ dir: base, cleanup } = await tempDir('filesync-churn-')));
-afterAll(async () => {
-  await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
-  await cleanup();
-});
+const t = tempNodes('filesync-churn-');
+const nodes = t.nodes;
 
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -41,7 +35,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 describe(`kill -9 during churn (seed ${SEED})`, () => {
   it(`${KILLS} kills: every writer's last content everywhere, no delete undone, no conflict copy`, async () => {
     const rng = new Prng(SEED);
-    for (let i = 1; i <= 3; i++) nodes.push(new FsNode(path.join(base, String(i))));
+    for (let i = 1; i <= 3; i++) nodes.push(new FsNode(path.join(t.dir, String(i))));
     const [n1, n2, n3] = nodes as [FsNode, FsNode, FsNode];
     await n1.start();
     await n2.start(['--peers', n1.advertise]);

@@ -1,18 +1,13 @@
 import { statfs } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir, waitFor } from '../helpers/tmp.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/tmp.js';
+import { tempNodes } from '../helpers/temp-nodes.js';
 import { converge, exists, FsNode } from './cluster.js';
 
-let base: string;
-let cleanup: () => Promise<void>;
-const nodes: FsNode[] = [];
-beforeEach(async () => ({ dir: base, cleanup } = await tempDir('filesync-datadir-')));
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((n) => n.stop('SIGKILL')));
-  await cleanup();
-});
+const t = tempNodes('filesync-datadir-', true);
+const nodes = t.nodes;
 
 const fsType = (p: string): Promise<number> =>
   new Promise((r, j) => statfs(p, (e, s) => (e ? j(e) : r(s.type))));
@@ -20,11 +15,11 @@ const fsType = (p: string): Promise<number> =>
 describe('where downloads and removed files wait', () => {
   it('a --data-dir on another filesystem still receives, replaces and deletes files', async (ctx) => {
     const shm = '/dev/shm';
-    if (!(await exists(shm)) || (await fsType(shm)) === (await fsType(base))) ctx.skip();
+    if (!(await exists(shm)) || (await fsType(shm)) === (await fsType(t.dir))) ctx.skip();
     const dataDir = await mkdtemp(path.join(shm, 'filesync-test-'));
     try {
-      const a = new FsNode(path.join(base, 'a'));
-      const b = new FsNode(path.join(base, 'b'), ['--data-dir', dataDir]);
+      const a = new FsNode(path.join(t.dir, 'a'));
+      const b = new FsNode(path.join(t.dir, 'b'), ['--data-dir', dataDir]);
       nodes.push(a, b);
       await a.start();
       await b.start(['--peers', a.advertise]);
@@ -40,8 +35,8 @@ describe('where downloads and removed files wait', () => {
   }, 60_000);
 
   it('a delete whose move to the trash fails keeps the file, is retried, and is not undone', async () => {
-    const a = new FsNode(path.join(base, 'a'));
-    const b = new FsNode(path.join(base, 'b'));
+    const a = new FsNode(path.join(t.dir, 'a'));
+    const b = new FsNode(path.join(t.dir, 'b'));
     nodes.push(a, b);
     await a.start();
     await b.start(['--peers', a.advertise]);

@@ -1,26 +1,20 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, it } from 'vitest';
-import { tempDir } from '../helpers/tmp.js';
+import { describe, it } from 'vitest';
+import { tempNodes } from '../helpers/temp-nodes.js';
 import { converge, FsNode } from './cluster.js';
 
 /** Renamed directories reach peers at watch speed, not at the next full rescan. */
-let base: string;
-let cleanup: () => Promise<void>;
-const nodes: FsNode[] = [];
-beforeAll(async () => ({ dir: base, cleanup } = await tempDir('filesync-dirmv-')));
-afterAll(async () => {
-  await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
-  await cleanup();
-});
+const t = tempNodes('filesync-dirmv-');
+const nodes = t.nodes;
 
 describe('a renamed directory', () => {
   it('of 2000 files, and then a case-only rename of it, is identical on the peers long before a rescan', async () => {
     // Rescans every 10 minutes: whatever converges below came through the watcher.
     const slow = ['--rescan-interval', '10m'];
-    const a = new FsNode(path.join(base, 'a'), slow);
-    const b = new FsNode(path.join(base, 'b'), slow);
-    const c = new FsNode(path.join(base, 'c'), slow);
+    const a = new FsNode(path.join(t.dir, 'a'), slow);
+    const b = new FsNode(path.join(t.dir, 'b'), slow);
+    const c = new FsNode(path.join(t.dir, 'c'), slow);
     nodes.push(a, b, c);
     // Written before a starts: its start scan publishes them (no watcher race with the writes).
     await mkdir(path.join(a.dir, 'big/deeper'), { recursive: true });

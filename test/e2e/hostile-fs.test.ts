@@ -1,24 +1,20 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/core/index.js';
 import { EvilPeer, type Frame } from '../helpers/evil-peer.js';
 import { junkRecord } from '../helpers/records.js';
-import { tempDir, waitFor } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/tmp.js';
+import { tempNodes } from '../helpers/temp-nodes.js';
 import { converge, exists, FsNode } from './cluster.js';
 
 /** A hostile member against the mirror: real nodes, the real wire protocol. */
-let base: string;
-let cleanup: () => Promise<void>;
-const nodes: FsNode[] = [];
+const t = tempNodes('filesync-hostile-fs-', true);
+const nodes = t.nodes;
 const peers: EvilPeer[] = [];
-
-beforeEach(async () => ({ dir: base, cleanup } = await tempDir('filesync-hostile-fs-')));
-afterEach(async () => {
+afterEach(() => {
   for (const p of peers.splice(0)) p.close();
-  await Promise.all(nodes.splice(0).map((n) => n.stop('SIGKILL')));
-  await cleanup();
 });
 
 interface Status {
@@ -30,8 +26,8 @@ const status = async (n: FsNode): Promise<Status> =>
   (await (await fetch(`http://${n.advertise}/status`)).json()) as Status;
 
 async function pair(): Promise<{ a: FsNode; b: FsNode; evil: EvilPeer }> {
-  const a = new FsNode(path.join(base, 'a'), ['--no-discover']);
-  const b = new FsNode(path.join(base, 'b'), ['--no-discover']);
+  const a = new FsNode(path.join(t.dir, 'a'), ['--no-discover']);
+  const b = new FsNode(path.join(t.dir, 'b'), ['--no-discover']);
   nodes.push(a, b);
   await a.start();
   await b.start(['--peers', a.advertise]);
@@ -77,7 +73,7 @@ describe('a hostile member against the mirror', () => {
   it('cannot make a node read a file outside the root through a symlink record', async () => {
     const { a, evil } = await pair();
     const aId = evil.victim;
-    const outside = path.join(base, 'outside');
+    const outside = path.join(t.dir, 'outside');
     await mkdir(outside);
     const secret = Buffer.from('the host’s secret\n');
     await writeFile(path.join(outside, 'secret.txt'), secret);
@@ -122,7 +118,7 @@ describe('a hostile member against the mirror', () => {
 
   it('cannot make a node write outside the root by swapping a parent for a symlink mid-fetch', async () => {
     const { a, evil } = await pair();
-    const outside = path.join(base, 'outside');
+    const outside = path.join(t.dir, 'outside');
     await mkdir(outside);
     await writeFile(path.join(outside, 'target.txt'), 'precious');
     const body = Buffer.from('pwned');

@@ -1,28 +1,24 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/core/index.js';
 import { encodeRecord } from '../../src/filesync/record.js';
 import { forgottenKey, peerKey } from '../../src/sync/index.js';
 import { EvilPeer } from '../helpers/evil-peer.js';
 import { junkRecord } from '../helpers/records.js';
-import { tempDir, waitFor } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/tmp.js';
+import { tempNodes } from '../helpers/temp-nodes.js';
 import { converge, FsNode } from './cluster.js';
 
 /**
  * A member gone hostile, speaking the real wire protocol to real nodes: it may not write in
  * another node's name where that node can tell, forge coverage, or cut members apart.
  */
-let base: string;
-let cleanup: () => Promise<void>;
-const nodes: FsNode[] = [];
+const t = tempNodes('filesync-hostile-kv-', true);
+const nodes = t.nodes;
 const peers: EvilPeer[] = [];
-
-beforeEach(async () => ({ dir: base, cleanup } = await tempDir('filesync-hostile-kv-')));
-afterEach(async () => {
+afterEach(() => {
   for (const p of peers.splice(0)) p.close();
-  await Promise.all(nodes.splice(0).map((n) => n.stop('SIGKILL')));
-  await cleanup();
 });
 
 interface Status {
@@ -36,8 +32,8 @@ const status = async (n: FsNode): Promise<Status> =>
 
 /** Two honest nodes, b dialling a, linked; and an attacker connected to a. */
 async function pair(): Promise<{ a: FsNode; b: FsNode; evil: EvilPeer; aId: number; bId: number }> {
-  const a = new FsNode(path.join(base, 'a'), ['--no-discover']);
-  const b = new FsNode(path.join(base, 'b'), ['--no-discover']);
+  const a = new FsNode(path.join(t.dir, 'a'), ['--no-discover']);
+  const b = new FsNode(path.join(t.dir, 'b'), ['--no-discover']);
   nodes.push(a, b);
   await a.start();
   await b.start(['--peers', a.advertise]);

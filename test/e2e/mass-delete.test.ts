@@ -1,22 +1,17 @@
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir, waitFor } from '../helpers/tmp.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/tmp.js';
+import { tempNodes } from '../helpers/temp-nodes.js';
 import { converge, exists, FsNode } from './cluster.js';
 
-let base: string;
-let cleanup: () => Promise<void>;
-const nodes: FsNode[] = [];
-beforeAll(async () => ({ dir: base, cleanup } = await tempDir('filesync-massdel-')));
-afterAll(async () => {
-  await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
-  await cleanup();
-});
+const t = tempNodes('filesync-massdel-');
+const nodes = t.nodes;
 
 describe('the mass-delete guard', () => {
   it('holds the deletes of an emptied folder across a new file and restarts, until allowed', async () => {
-    const a = new FsNode(path.join(base, 'a'));
-    const b = new FsNode(path.join(base, 'b'));
+    const a = new FsNode(path.join(t.dir, 'a'));
+    const b = new FsNode(path.join(t.dir, 'b'));
     nodes.push(a, b);
     await a.start();
     await b.start(['--peers', a.advertise]);

@@ -1,28 +1,23 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir, waitFor } from '../helpers/tmp.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/tmp.js';
+import { tempNodes } from '../helpers/temp-nodes.js';
 import { converge, exists, FsNode } from './cluster.js';
 
 /** Three real nodes, two of them with clocks two hours off (one behind, one ahead). */
-let base: string;
-let cleanup: () => Promise<void>;
-const nodes: FsNode[] = [];
-beforeAll(async () => ({ dir: base, cleanup } = await tempDir('filesync-skew-')));
-afterAll(async () => {
-  await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
-  await cleanup();
-});
+const t = tempNodes('filesync-skew-');
+const nodes = t.nodes;
 
 const HOURS_2 = 2 * 3600_000;
 const skewed = (name: string, offsetMs: number): FsNode =>
-  new FsNode(path.join(base, name), [], false, {
+  new FsNode(path.join(t.dir, name), [], false, {
     FILESYNC_TEST_CLOCK_OFFSET_MS: String(offsetMs),
   });
 
 describe('clocks two hours apart', () => {
   it('converge, a later edit on the slow node wins, and a delete made after seeing a version stays', async () => {
-    const a = new FsNode(path.join(base, 'a'));
+    const a = new FsNode(path.join(t.dir, 'a'));
     const slow = skewed('slow', -HOURS_2);
     const fast = skewed('fast', HOURS_2);
     nodes.push(a, slow, fast);
