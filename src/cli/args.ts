@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { parseDeviceId } from '../transport/index.js';
 
 /** "90s", "30m", "1h", "2d", "500ms": the unit is required ("5" alone was 5 ms by surprise). */
 export function parseDuration(s: string): number {
@@ -42,13 +43,36 @@ export function parseAddress(s: string): string {
   return s.trim();
 }
 
+/** host:port, or DEVICE-ID@host:port (only that device is accepted there). */
+export function parsePeerAddress(s: string): string {
+  const at = s.lastIndexOf('@');
+  if (at < 0) return parseAddress(s);
+  const device = parseDeviceId(s.slice(0, at).trim());
+  if (device === null)
+    throw new InvalidArgumentError(`not a device ID before the @: ${JSON.stringify(s)}`);
+  return `${device}@${parseAddress(s.slice(at + 1))}`;
+}
+
 export function parseAddressList(s: string, prev: string[] = []): string[] {
   return [
     ...prev,
     ...s
       .split(',')
       .filter((x) => x.trim() !== '')
-      .map(parseAddress),
+      .map(parsePeerAddress),
+  ];
+}
+
+/** Device IDs, comma-separated or repeated. */
+export function parseDeviceList(s: string, prev: string[] = []): string[] {
+  const ids = s.split(',').filter((x) => x.trim() !== '');
+  return [
+    ...prev,
+    ...ids.map((x) => {
+      const d = parseDeviceId(x.trim());
+      if (d === null) throw new InvalidArgumentError(`not a device ID: ${JSON.stringify(x)}`);
+      return d;
+    }),
   ];
 }
 

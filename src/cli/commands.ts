@@ -1,8 +1,18 @@
-import { access } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { access, readFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { WaveNode } from '../node/index.js';
 import { isMember } from '../replica/index.js';
 import { forgetMember } from '../sync/index.js';
+import {
+  channelKey,
+  deviceIdOf,
+  httpProof,
+  isLoopback,
+  REASON_HEADER,
+} from '../transport/index.js';
 import { compareDirs } from './check.js';
 import { LockedError, readLock, takeLock } from './lock.js';
 
@@ -53,14 +63,97 @@ export async function checkCommand(o: {
   return diffs.length === 0 ? 0 : 1;
 }
 
-async function get(url: string, secret: string | undefined, hint: string): Promise<Response> {
+interface Answer {
+  status: number;
+  body: string;
+}
+
+/**
+ * GET a route of a node: plain HTTP on this machine (the secret as a bearer, the control token
+ * if we have it), else TLS with a proof of the secret bound to the channel (the secret itself
+ * never crosses the network, even to an impostor).
+ */
+async function get(
+  addr: string,
+  route: string,
+  auth: { secret?: string | undefined; token?: string | undefined },
+  hint: string,
+): Promise<Answer> {
+  const host = addr.replace(/:\d+$/, '');
+  const local = isLoopback(host) || host === '0.0.0.0' || host === '[::]';
   try {
-    return await fetch(url, secret ? { headers: { authorization: `Bearer ${secret}` } } : {});
+    if (local) {
+      const headers: Record<string, string> = {};
+      if (auth.secret) headers.authorization = `Bearer ${auth.secret}`;
+      if (auth.token) headers['x-wavekv-token'] = auth.token;
+      const res = await fetch(`http://${addr}${route}`, {
+        headers,
+        signal: AbortSignal.timeout(10_000),
+      });
+      return { status: res.status, body: await res.text() };
+    }
+    return await getOverTls(addr, route, auth.secret);
   } catch (e) {
+    if (e instanceof CommandError) throw e;
     const why =
       (e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : String(e);
-    throw new CommandError(`cannot reach ${url}: ${why}${hint}`);
+    throw new CommandError(`cannot reach ${addr}: ${why}${hint}`);
   }
+}
+
+function getOverTls(addr: string, route: string, secret: string | undefined): Promise<Answer> {
+  const m = /^\[?(.*?)\]?:(\d+)$/.exec(addr)!;
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: m[1],
+      port: Number(m[2]),
+      path: route,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.3',
+      timeout: 10_000,
+    });
+    req.once('socket', (s) =>
+      s.once('secureConnect', () => {
+        if (secret)
+          req.setHeader(
+            'authorization',
+            `Filesync-Proof ${httpProof(secret, channelKey(s as TLSSocket))}`,
+          );
+        req.end();
+      }),
+    );
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const why = res.headers[REASON_HEADER];
+        resolve({
+          status: res.statusCode ?? 0,
+          body: typeof why === 'string' ? why : Buffer.concat(chunks).toString(),
+        });
+      });
+    });
+  });
+}
+
+/** `id`: the device ID of the node using `dir`, for its peers' --trust or --peers ID@. */
+export async function idCommand(o: { dir: string; dataDir?: string }): Promise<void> {
+  const dataDir = path.resolve(o.dataDir ?? path.join(path.resolve(o.dir), '.filesync'));
+  let pem: string;
+  try {
+    pem = await readFile(path.join(dataDir, 'device-cert.pem'), 'utf8');
+  } catch {
+    throw new CommandError(`no device in ${dataDir}: start the node once to make one`);
+  }
+  let id: string;
+  try {
+    id = deviceIdOf(new X509Certificate(pem).raw);
+  } catch {
+    throw new CommandError(`${path.join(dataDir, 'device-cert.pem')} is not a certificate`);
+  }
+  process.stdout.write(`${id}\n`);
 }
 
 /** The node to ask: --peer, else the one running on --dir (its lock file), else the default. */
@@ -68,14 +161,14 @@ async function statusAddress(o: {
   peer?: string;
   dir?: string;
   dataDir?: string;
-}): Promise<string> {
-  if (o.peer !== undefined) return o.peer;
-  if (o.dir === undefined && o.dataDir === undefined) return '127.0.0.1:7400';
+}): Promise<{ addr: string; token?: string | undefined }> {
+  if (o.peer !== undefined) return { addr: o.peer };
+  if (o.dir === undefined && o.dataDir === undefined) return { addr: '127.0.0.1:7400' };
   const dataDir = path.resolve(o.dataDir ?? path.join(path.resolve(o.dir!), '.filesync'));
   const lock = await readLock(dataDir);
   if (lock === null || lock.advertise === null)
     throw new CommandError(`no node is running on ${o.dir ?? dataDir} (no lock in ${dataDir})`);
-  return lock.advertise;
+  return { addr: lock.advertise, token: lock.token };
 }
 
 export async function statusCommand(o: {
@@ -85,17 +178,26 @@ export async function statusCommand(o: {
   secret?: string;
   json: boolean;
 }): Promise<void> {
-  const addr = await statusAddress(o);
+  const { addr, token } = await statusAddress(o);
   const hint =
     o.peer === undefined && o.dir === undefined
       ? ' (is a node running? give --dir <its synced dir> or --peer host:port)'
       : '';
-  const res = await get(`http://${addr}/status`, o.secret ?? process.env.FILESYNC_SECRET, hint);
+  const secret = o.secret ?? process.env.FILESYNC_SECRET;
+  const res = await get(addr, '/status', { secret, token }, hint);
   if (res.status === 401)
     throw new CommandError('unauthorized: give the cluster secret (--secret or FILESYNC_SECRET)');
-  if (!res.ok) throw new CommandError(`status answered ${res.status}`);
-  const s = (await res.json()) as {
-    node: { id: number; advertise: string; keys: number; lastSeq: number; digest: string };
+  if (res.status !== 200)
+    throw new CommandError(`status answered ${res.status}: ${res.body.trim()}`);
+  const s = JSON.parse(res.body) as {
+    node: {
+      id: number;
+      device?: string;
+      advertise: string;
+      keys: number;
+      lastSeq: number;
+      digest: string;
+    };
     peers: {
       id: number;
       connected: boolean;
@@ -109,7 +211,7 @@ export async function statusCommand(o: {
     return;
   }
   process.stdout.write(
-    `node ${s.node.id} at ${s.node.advertise}: ${s.node.keys} keys, last seq ${s.node.lastSeq}, digest ${s.node.digest}\n`,
+    `node ${s.node.id} (device ${s.node.device ?? '?'}) at ${s.node.advertise}: ${s.node.keys} keys, last seq ${s.node.lastSeq}, digest ${s.node.digest}\n`,
   );
   for (const p of s.peers) {
     const pct = s.node.lastSeq === 0 ? 100 : Math.floor((100 * p.coversOurs) / s.node.lastSeq);

@@ -1,5 +1,5 @@
 /**
- * cli — the `filesync` command (commander): run (default), check, status, forget-peer.
+ * cli — the `filesync` command (commander): run (default), check, status, id, forget-peer.
  * Bad input of any kind gets a one-line error and a non-zero exit, never a stack trace.
  *
  * Owns: argument parsing, log output format, signals, exit codes. Must not touch: sync or
@@ -14,11 +14,18 @@ import {
   parseAddress,
   parseAddressList,
   parseCount,
+  parseDeviceList,
   parseDuration,
   parseId,
   parsePort,
 } from './args.js';
-import { checkCommand, CommandError, forgetPeerCommand, statusCommand } from './commands.js';
+import {
+  checkCommand,
+  CommandError,
+  forgetPeerCommand,
+  idCommand,
+  statusCommand,
+} from './commands.js';
 import { isLoopback } from '../transport/index.js';
 import { run } from './run.js';
 
@@ -36,7 +43,7 @@ function setupLogging(level: string, format: string): void {
   );
 }
 
-const COMMANDS = ['check', 'status', 'forget-peer', 'help'];
+const COMMANDS = ['check', 'status', 'id', 'forget-peer', 'help'];
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 // `check … | head`: a reader that goes away is not an error worth a stack trace.
@@ -49,7 +56,7 @@ const program = new Command()
   .name('filesync')
   .description('Keep a directory identical across equal peers.')
   .version(version, '--version', 'print the version')
-  .argument('[command]', 'check, status or forget-peer (none: run a node)')
+  .argument('[command]', 'check, status, id or forget-peer (none: run a node)')
   .exitOverride()
   .enablePositionalOptions()
   .configureOutput({
@@ -67,15 +74,25 @@ program
   .option('--host <addr>', 'address to bind', '127.0.0.1')
   .option('--advertise <host:port>', 'address peers should dial (default: host:port)', parseAddress)
   .option(
-    '--peers <host:port,...>',
-    'members to connect to at start (any one is enough)',
+    '--peers <[ID@]host:port,...>',
+    'members to connect to at start (any one is enough); ID@ accepts only that device there',
     parseAddressList,
     [],
   )
   .option('--data-dir <path>', 'where WaveKV keeps its files (default: <dir>/.filesync)')
   .option('--id <n>', 'node id (default: random on first start)', parseId)
   .option('--secret <s>', 'cluster secret (or FILESYNC_SECRET): peers must prove it')
-  .option('--insecure', 'allow binding a non-loopback address without a secret', false)
+  .option(
+    '--trust <device-id,...>',
+    'devices admitted without the secret (see `filesync id`)',
+    parseDeviceList,
+    [],
+  )
+  .option(
+    '--insecure',
+    'admit any device on a non-loopback address (encrypted, not authenticated)',
+    false,
+  )
   .option('--ignore <glob>', 'ignore pattern, gitignore syntax (repeatable)', collect, [])
   .addOption(
     new Option('--keep-deleted <dur>', 'how long replaced or deleted files stay in trash')
@@ -115,9 +132,11 @@ program
       if (o.dir === undefined) throw new UsageError('--dir <path> is required (see --help)');
       // The transport refuses this too, but only once the data dir exists: refused input must
       // leave nothing behind.
-      if (!isLoopback(o.host) && !(o.secret ?? process.env.FILESYNC_SECRET) && !o.insecure)
+      const pinned = o.trust.length > 0 || o.peers.some((p) => p.includes('@'));
+      const secret = o.secret ?? process.env.FILESYNC_SECRET;
+      if (!isLoopback(o.host) && !secret && !pinned && !o.insecure)
         throw new UsageError(
-          `refusing to listen on ${o.host} without a cluster secret: set --secret (or FILESYNC_SECRET), or pass --insecure`,
+          `refusing to listen on ${o.host} without a cluster secret or a trusted device: set --secret (or FILESYNC_SECRET) or --trust, or pass --insecure`,
         );
       setupLogging(o.logLevel, o.logFormat);
       await run(o);
@@ -161,6 +180,15 @@ program
       await statusCommand(o);
     },
   );
+
+program
+  .command('id')
+  .description("print this node's device ID (made at the data dir's first start)")
+  .requiredOption('--dir <path>', 'the synced directory of this node')
+  .option('--data-dir <path>', 'its data dir (default: <dir>/.filesync)')
+  .action(async (o: { dir: string; dataDir?: string }) => {
+    await idCommand(o);
+  });
 
 program
   .command('forget-peer')

@@ -18,6 +18,8 @@ export interface RunOptions {
   dataDir?: string;
   id?: number;
   secret?: string;
+  /** Device IDs admitted without the secret. */
+  trust: string[];
   insecure: boolean;
   ignore: string[];
   keepDeleted: number;
@@ -49,6 +51,7 @@ export async function run(o: RunOptions): Promise<void> {
       advertise: o.advertise ?? null,
       peers: o.peers,
       secret: o.secret ?? process.env.FILESYNC_SECRET ?? null,
+      trust: o.trust,
       insecure: o.insecure,
       controlToken,
       node: { admit: admitFileEntry, ...testClock() },

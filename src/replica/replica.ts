@@ -11,7 +11,7 @@ import {
   SyncDriver,
   type SyncOptions,
 } from '../sync/index.js';
-import { WsTransport, type WsTransportOptions } from '../transport/index.js';
+import { loadOrCreateDevice, WsTransport, type WsTransportOptions } from '../transport/index.js';
 import { metricsText, statusReport, type StatusReport } from './status.js';
 
 const log = logger('replica');
@@ -27,6 +27,8 @@ export interface ReplicaOptions {
   /** host:port of members to dial at start. */
   peers?: string[];
   secret?: string | null;
+  /** Device IDs admitted without the secret (--trust). */
+  trust?: string[];
   insecure?: boolean;
   /**
    * Enables `POST /forget-peer/<id>` for callers that send this token in `x-wavekv-token`
@@ -36,7 +38,9 @@ export interface ReplicaOptions {
   controlToken?: string | null;
   node?: Omit<NodeOptions, 'dataDir' | 'id'>;
   sync?: Partial<SyncOptions>;
-  transport?: Partial<Omit<WsTransportOptions, 'node' | 'incarnation' | 'host' | 'port' | 'http'>>;
+  transport?: Partial<
+    Omit<WsTransportOptions, 'node' | 'incarnation' | 'host' | 'port' | 'http' | 'device'>
+  >;
 }
 
 /** Whether `peer` is a member of `node`'s cluster or advertised there (forgetting leaves a tombstone). */
@@ -45,6 +49,27 @@ export function isMember(node: WaveNode, peer: number): boolean {
   const v = node.getEntry(peerKey(peer))?.value;
   const rec = v ? decodePeerRecord(v) : null;
   return rec !== null && !isForgotten((k) => node.getEntry(k), peer, rec.incarnation);
+}
+
+function tokenMatches(req: IncomingMessage, token: string | null): boolean {
+  if (token === null) return false;
+  const given = Buffer.from(String(req.headers['x-wavekv-token'] ?? ''));
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+/**
+ * /status for a caller that proved neither the secret nor the control token: counts and
+ * digests, no file names (the embedder's transfers) and no peer addresses.
+ */
+function redacted(s: StatusReport): StatusReport {
+  const { transfers, ...rest } = s;
+  return {
+    ...rest,
+    ...(Array.isArray(transfers) && { transfers: transfers.length }),
+    peers: s.peers.map((p) => ({ ...p, advertise: null })),
+    redacted: true,
+  };
 }
 
 /**
@@ -71,6 +96,7 @@ export class Replica {
     let replica: Replica | null = null;
     let transport: WsTransport;
     try {
+      const device = await loadOrCreateDevice(opts.dataDir);
       transport = await WsTransport.listen({
         ...opts.transport,
         node: node.id,
@@ -78,16 +104,19 @@ export class Replica {
         host: opts.host ?? '127.0.0.1',
         port: opts.port ?? 7400,
         advertise: opts.advertise ?? null,
+        device,
         secret: opts.secret ?? null,
+        trust: opts.trust ?? [],
         insecure: opts.insecure ?? false,
         maxEntriesPerMessage: node.limits.maxEntriesPerMessage,
-        http: (req, res) => {
+        http: (req, res, access) => {
           if (replica === null) return false;
           const path = (req.url ?? '').split('?')[0];
           if (req.method === 'GET' && path === '/status') {
+            const full = access.proven || tokenMatches(req, opts.controlToken ?? null);
             res
               .writeHead(200, { 'content-type': 'application/json' })
-              .end(JSON.stringify(replica.status()) + '\n');
+              .end(JSON.stringify(full ? replica.status() : redacted(replica.status())) + '\n');
             return true;
           }
           if (req.method === 'GET' && path === '/metrics') {
@@ -145,10 +174,7 @@ export class Replica {
     const reply = (code: number, body: Record<string, unknown>): void => {
       res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body) + '\n');
     };
-    const given = Buffer.from(String(req.headers['x-wavekv-token'] ?? ''));
-    const want = Buffer.from(token);
-    if (given.length !== want.length || !timingSafeEqual(given, want))
-      return reply(403, { error: 'wrong or missing control token' });
+    if (!tokenMatches(req, token)) return reply(403, { error: 'wrong or missing control token' });
     if (peer === this.node.id) return reply(400, { error: 'a node cannot forget itself' });
     if (!isMember(this.node, peer))
       return reply(404, { error: `node ${peer} is not a member here` });

@@ -22,6 +22,8 @@ export interface PeerStatus {
 export interface StatusReport {
   node: {
     id: NodeId;
+    /** Its certificate's device ID (what peers pin with --trust). */
+    device: string;
     incarnation: string;
     advertise: string;
     nextSeq: number;
@@ -67,6 +69,7 @@ export function statusReport(
   return {
     node: {
       id: node.id,
+      device: transport.device,
       incarnation: node.incarnation,
       advertise: transport.advertise,
       nextSeq: state.nextSeq,

@@ -32,9 +32,12 @@ export type WriteChunk = (bytes: Uint8Array) => Promise<void>;
 export async function writeFileAtomic(
   file: string,
   data: Uint8Array | ((write: WriteChunk) => Promise<void>),
+  mode = 0o666,
 ): Promise<void> {
   const tmp = `${file}.tmp`;
-  const fh = await open(tmp, 'w');
+  const fh = await open(tmp, 'w', mode);
+  // A tmp left by a crash keeps its old mode: a key file must not stay readable by others.
+  if (mode !== 0o666) await fh.chmod(mode);
   try {
     if (data instanceof Uint8Array) await fh.writeFile(data);
     else await data((bytes) => fh.writeFile(bytes));

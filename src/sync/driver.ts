@@ -35,6 +35,7 @@ import {
   PEER_PREFIX,
   peerIdOf,
   peerKey,
+  type PeerRecord,
 } from './peer-record.js';
 import { PushRelay } from './push.js';
 import { ResponseViews } from './responder.js';
@@ -160,6 +161,7 @@ export class SyncDriver {
         this.node.removePeer(id).catch(() => undefined);
       else if (rec) {
         this.addMember(id);
+        if (rec.device !== undefined) this.transport.learn?.(id, rec.device);
         if (rec.addr) known.push(rec.addr);
       } else if (e.value === null) this.node.removePeer(id).catch(() => undefined);
     }
@@ -256,10 +258,14 @@ export class SyncDriver {
 
   /** Write our peer record if it is not what we advertise, or above `forgedTs` (a forgery). */
   private async advertise(forgedTs?: number): Promise<void> {
-    const want = { addr: this.opts.advertise, incarnation: this.node.incarnation };
+    const want: PeerRecord = { addr: this.opts.advertise, incarnation: this.node.incarnation };
+    if (this.transport.device !== undefined) want.device = this.transport.device;
     const cur = this.node.state.get(peerKey(this.node.id));
     const have = cur?.value ? decodePeerRecord(cur.value) : null;
-    const same = have?.addr === want.addr && have.incarnation === want.incarnation;
+    const same =
+      have?.addr === want.addr &&
+      have?.incarnation === want.incarnation &&
+      have?.device === want.device;
     if (same && (forgedTs === undefined || forgedTs < (cur?.meta.ts ?? 0))) return;
     try {
       await this.node.put(peerKey(this.node.id), encodePeerRecord(want), forgedTs);
@@ -325,6 +331,7 @@ export class SyncDriver {
     // Everyone advertised is a member: tombstone GC waits for its acks too, so a newcomer that
     // has not reached us yet cannot hand back a version a collected tombstone had superseded.
     this.addMember(id);
+    if (rec.device !== undefined) this.transport.learn?.(id, rec.device);
     if (this.opts.discover && rec.addr && !this.links.has(id)) this.transport.dial(rec.addr);
   };
 

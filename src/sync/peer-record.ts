@@ -7,6 +7,8 @@ export interface PeerRecord {
   /** host:port the node can be dialled at, or null when it only dials out. */
   addr: string | null;
   incarnation: string;
+  /** The device ID it runs on (its certificate's), if its transport has one. */
+  device?: string;
 }
 
 export function peerKey(id: NodeId): string {
@@ -18,7 +20,9 @@ export function peerIdOf(key: string): NodeId | null {
 }
 
 export function encodePeerRecord(r: PeerRecord): Uint8Array {
-  return Buffer.from(JSON.stringify({ addr: r.addr, incarnation: r.incarnation }));
+  const o: PeerRecord = { addr: r.addr, incarnation: r.incarnation };
+  if (r.device !== undefined) o.device = r.device;
+  return Buffer.from(JSON.stringify(o));
 }
 
 /** Parse a peer record from replicated data; null if it is not one (never trusted blindly). */
@@ -32,7 +36,11 @@ export function decodePeerRecord(v: Uint8Array): PeerRecord | null {
       o.addr === null || (typeof o.addr === 'string' && o.addr.length <= 300) ? o.addr : undefined;
     if (addr === undefined || typeof o.incarnation !== 'string' || o.incarnation.length > 64)
       return null;
-    return { addr, incarnation: o.incarnation };
+    if (o.device !== undefined && (typeof o.device !== 'string' || o.device.length > 64))
+      return null;
+    const rec: PeerRecord = { addr, incarnation: o.incarnation };
+    if (typeof o.device === 'string') rec.device = o.device;
+    return rec;
   } catch {
     return null;
   }

@@ -22,6 +22,10 @@ export interface Transport {
   dial(address: string): void;
   /** Drop and stop redialling the connection to `peer`. */
   hangUp(peer: NodeId): void;
+  /** This node's device ID, advertised in its peer record (transports with certificates). */
+  readonly device?: string;
+  /** A peer record names the device `peer` runs on: admit it by that. */
+  learn?(peer: NodeId, device: string): void;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,9 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { createRequire } from 'node:module';
+import type { ClientRequest } from 'node:http';
 import type { RawData } from 'ws';
 import { Codec } from '../codec/index.js';
 import type { NodeId } from '../core/index.js';
@@ -14,16 +17,22 @@ import {
   type Transport,
   type TransportHandler,
 } from '../sync/index.js';
+import { Admission } from './admission.js';
+import { deviceIdOf, parseDeviceId, type Device, type DeviceId } from './device.js';
 import {
-  authMac,
+  channelKey,
+  helloHeaders,
+  httpProof,
   isLoopback,
   macMatches,
-  newNonce,
   parseControl,
+  parseHello,
   PROTOCOL_VERSION,
+  REASON_HEADER,
   type ControlFrame,
   type Hello,
 } from './handshake.js';
+import { Listener } from './listener.js';
 import { scavenger } from './scavenger.js';
 
 const log = logger('transport');
@@ -39,26 +48,40 @@ const packr = new Codec({ useRecords: false, mapsAsObjects: true });
 /** Blocks at least this large are written to the socket as they are (see sendBlock). */
 const UNCOPIED_BLOCK_MIN_BYTES = 64 * 1024;
 
+/** What a plain HTTP route may show its caller. */
+export interface HttpAccess {
+  /** The caller proved the cluster secret (bearer over loopback, or a channel-bound proof). */
+  proven: boolean;
+  tls: boolean;
+}
+
 /** Every option of the WebSocket transport. Units are in the names. */
 export interface WsTransportOptions {
   node: NodeId;
   incarnation: string;
-  /** Address to bind; a non-loopback one needs `secret` or `insecure`. */
+  /** This node's key and certificate (see device.ts). */
+  device: Device;
+  /** Address to bind; a non-loopback one needs `secret`, `trust` or `insecure`. */
   host: string;
   /** Port to bind; 0 picks a free one. */
   port: number;
   /** host:port peers should dial to reach us; defaults to host:boundPort. */
   advertise?: string | null;
-  /** Cluster secret: both sides prove it by HMAC before anything else is accepted. */
+  /** Cluster secret: each side proves it over the TLS channel before anything else. */
   secret?: string | null;
-  /** Allow binding a non-loopback address without a secret. */
+  /** Device IDs admitted without the secret. */
+  trust?: DeviceId[];
+  /** Admit any device on a non-loopback address (links stay encrypted, not authenticated). */
   insecure?: boolean;
-  /** Largest frame accepted (ws maxPayload). */
+  /** Largest frame accepted (ws maxPayload), once a peer is admitted. */
   maxFrameBytes?: number;
   /** Entries per sync message accepted from a peer. */
   maxEntriesPerMessage?: number;
-  /** A connection not through hello (and auth) in this long is closed. */
+  /** A connection not admitted in this long is closed. */
   handshakeTimeoutMs?: number;
+  /** Connections not yet admitted, in all and per source address. */
+  maxPendingConns?: number;
+  maxPendingConnsPerAddr?: number;
   /** Ping every this often; a peer silent for two intervals is dropped. */
   heartbeatIntervalMs?: number;
   /** Reconnect backoff: first delay and cap (jittered, doubling). */
@@ -67,20 +90,22 @@ export interface WsTransportOptions {
   /** A link refuses sends while this much is queued on its socket (backpressure). */
   maxBufferedBytes?: number;
   /** Handler for plain HTTP requests (/status, /metrics); return false for 404. */
-  http?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  http?: (req: IncomingMessage, res: ServerResponse, access: HttpAccess) => boolean;
 }
 
 export class TransportConfigError extends Error {}
 
-/** One WebSocket, from open through hello and auth to a registered link. */
+/** One WebSocket, from open through the handshake to a registered link. */
 interface Conn {
   ws: WebSocket;
   dialer: Dialer | null;
   /** Where the other side is: the address dialled, or the socket's remote address. */
   addr: string;
-  nonce: Buffer;
+  /** The peer's hello, once it was admitted. */
   hello: Hello | null;
   ready: boolean;
+  /** We decided to close: nothing more from it is decoded. */
+  closing: boolean;
   alive: boolean;
   timer: NodeJS.Timeout;
   bytesIn: number;
@@ -90,7 +115,10 @@ interface Conn {
 }
 
 interface Dialer {
+  /** host:port */
   address: string;
+  /** The device a pinned address (`ID@host:port`) must present. */
+  expected: DeviceId | null;
   attempt: number;
   timer: NodeJS.Timeout | null;
   conn: Conn | null;
@@ -99,22 +127,34 @@ interface Dialer {
   peer: NodeId | null;
 }
 
+/** `ID@host:port` or `host:port`. */
+export function splitPeerAddress(s: string): { address: string; device: DeviceId | null } {
+  const at = s.lastIndexOf('@');
+  if (at < 0) return { address: s, device: null };
+  const device = parseDeviceId(s.slice(0, at));
+  if (device === null) throw new TransportConfigError(`${s}: not a device ID before the @`);
+  return { address: s.slice(at + 1), device };
+}
+
 /**
- * WebSocket transport: one socket per peer pair (on a duplicate, the one dialled by the lower
- * id stays), binary msgpack frames validated per type, hello with protocol version, optional
- * HMAC challenge–response, reconnect with backoff and jitter, heartbeats, backpressure. The
- * same HTTP server answers /status and /metrics through `http`.
+ * WebSocket transport over TLS 1.3 with both sides' certificates: one socket per peer pair (on
+ * a duplicate, the one dialled by the lower id stays), hello and admission in the HTTP upgrade
+ * (admission.ts), binary msgpack frames validated per type, reconnect with backoff and jitter,
+ * heartbeats, backpressure. The same port answers /status and /metrics through `http`.
  */
 export class WsTransport implements Transport {
-  private readonly server: Server;
   private readonly wss: WebSocketServer;
+  private readonly admission: Admission;
   private readonly links = new Map<NodeId, Conn>();
   private readonly conns = new Set<Conn>();
   private readonly dialers = new Map<string, Dialer>();
+  /** Our hello headers for an upgrade being accepted (ws asks for them by request). */
+  private readonly answers = new WeakMap<IncomingMessage, Record<string, string>>();
   private handler: TransportHandler | null = null;
   private readonly connLog = new LogLimiter();
   private heartbeat: NodeJS.Timeout | null = null;
   private closed = false;
+  private listener!: Listener;
   private readonly o: Required<Omit<WsTransportOptions, 'http' | 'advertise' | 'secret'>> & {
     secret: string | null;
     advertise: string | null;
@@ -130,59 +170,80 @@ export class WsTransport implements Transport {
     dials: 0,
   };
 
-  private constructor(opts: WsTransportOptions, server: Server) {
+  private constructor(opts: WsTransportOptions) {
     this.o = {
       node: opts.node,
       incarnation: opts.incarnation,
+      device: opts.device,
       host: opts.host,
       port: opts.port,
       advertise: opts.advertise ?? null,
       secret: opts.secret ?? null,
+      trust: opts.trust ?? [],
       insecure: opts.insecure ?? false,
       maxFrameBytes: opts.maxFrameBytes ?? 32 * 1024 * 1024,
       maxEntriesPerMessage: opts.maxEntriesPerMessage ?? 10_000,
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5000,
+      maxPendingConns: opts.maxPendingConns ?? 64,
+      maxPendingConnsPerAddr: opts.maxPendingConnsPerAddr ?? 16,
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 5000,
       reconnectBaseMs: opts.reconnectBaseMs ?? 200,
       reconnectMaxMs: opts.reconnectMaxMs ?? 10_000,
       maxBufferedBytes: opts.maxBufferedBytes ?? 64 * 1024 * 1024,
     };
-    this.server = server;
-    this.wss = new WebSocketServer({ server, path: '/sync', maxPayload: this.o.maxFrameBytes });
-    this.wss.on('connection', (ws, req) =>
-      this.adopt(ws, null, `${req.socket.remoteAddress}:${req.socket.remotePort}`),
-    );
-    // A listen error is the caller's to report (listen rejects with it).
-    this.wss.on('error', (e) => log.debug('websocket server error', { error: e.message }));
+    this.admission = new Admission({
+      node: opts.node,
+      device: opts.device.id,
+      secret: this.o.secret,
+      pinned: this.o.trust,
+      insecure: this.o.insecure,
+      localLoopback: isLoopback(opts.host),
+    });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.o.maxFrameBytes });
+    this.wss.on('headers', (headers, req) => {
+      for (const [k, v] of Object.entries(this.answers.get(req) ?? {})) headers.push(`${k}: ${v}`);
+    });
   }
 
-  /** Bind the HTTP + WebSocket server; refuses an exposed address without a secret. */
+  /** Bind the port; refuses an exposed address with no way to authenticate peers. */
   static async listen(opts: WsTransportOptions): Promise<WsTransport> {
-    if (!isLoopback(opts.host) && !opts.secret && !opts.insecure) {
+    if (!isLoopback(opts.host) && !opts.secret && !opts.trust?.length && !opts.insecure) {
       throw new TransportConfigError(
-        `refusing to listen on ${opts.host} without a cluster secret: set --secret (or FILESYNC_SECRET), or pass --insecure`,
+        `refusing to listen on ${opts.host} without a cluster secret or a trusted device: set --secret (or FILESYNC_SECRET) or --trust, or pass --insecure`,
       );
     }
-    const server = createServer();
-    const t = new WsTransport(opts, server);
-    server.on('request', (req, res) => t.serveHttp(opts.http, req, res));
-    await new Promise<void>((resolve, reject) => {
-      const refused = (e: NodeJS.ErrnoException): void =>
-        reject(
-          e.code === 'EADDRINUSE'
-            ? new TransportConfigError(
-                `port ${opts.port} on ${opts.host} is in use (another node?): choose another --port`,
-              )
-            : e,
-        );
-      server.once('error', refused);
-      server.listen(opts.port, opts.host, () => {
-        server.off('error', refused);
-        resolve();
+    const t = new WsTransport(opts);
+    try {
+      t.listener = await Listener.listen({
+        host: opts.host,
+        port: opts.port,
+        device: opts.device,
+        handshakeTimeoutMs: t.o.handshakeTimeoutMs,
+        maxPendingConns: t.o.maxPendingConns,
+        maxPendingConnsPerAddr: t.o.maxPendingConnsPerAddr,
+        maxHeaderBytes: 8 * 1024,
+        onUpgrade: (req, s, head, tls) => t.onUpgrade(req, s, head, tls),
+        onRequest: (req, res, tls) => t.serveHttp(opts.http, req, res, tls),
       });
-    });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+        throw new TransportConfigError(
+          `port ${opts.port} on ${opts.host} is in use (another node?): choose another --port`,
+        );
+      throw e;
+    }
     t.o.advertise ??= `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${t.port}`;
     return t;
+  }
+
+  get device(): DeviceId {
+    return this.o.device.id;
+  }
+
+  /** A `__peer/<id>` record names the device `<id>` runs on. */
+  learn(peer: NodeId, device: string): void {
+    const d = parseDeviceId(device);
+    if (d !== null) this.admission.learn(peer, d);
   }
 
   /** Bytes exchanged with `peer` on its current connection. */
@@ -192,30 +253,55 @@ export class WsTransport implements Transport {
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return this.listener.port;
   }
 
   get advertise(): string {
     return this.o.advertise!;
   }
 
+  /** Plain HTTP routes: never from a browser page, the secret proven when there is one. */
   private serveHttp(
     http: WsTransportOptions['http'],
     req: IncomingMessage,
     res: ServerResponse,
+    tls: boolean,
   ): void {
-    if (this.o.secret !== null && req.headers.authorization !== `Bearer ${this.o.secret}`) {
-      res.writeHead(401, { 'content-type': 'text/plain' }).end('unauthorized\n');
-      return;
-    }
+    const deny = (code: number, why: string): void =>
+      void res
+        .writeHead(code, { 'content-type': 'text/plain', connection: 'close' })
+        .end(`${why}\n`);
+    if (!this.hostAllowed(req.headers.host)) return deny(403, 'unknown Host (DNS rebinding?)');
+    if (req.headers.origin !== undefined) return deny(403, 'browser origins are refused');
+    const proven = this.o.secret !== null && this.proven(req, tls);
+    if (this.o.secret !== null && !proven) return deny(401, 'unauthorized');
     try {
-      if (http?.(req, res)) return;
+      if (http?.(req, res, { proven, tls })) return;
     } catch (e) {
       log.warn('http handler failed', { url: req.url, error: String(e) });
       if (!res.headersSent) res.writeHead(500).end('internal error\n');
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    deny(404, 'not found');
+  }
+
+  /** An IP literal, localhost or our advertised name: a rebound DNS name is someone else's. */
+  private hostAllowed(host: string | undefined): boolean {
+    if (host === undefined) return false;
+    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    const ours = (this.o.advertise ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    return isIP(name) !== 0 || name === 'localhost' || name === ours;
+  }
+
+  /** The secret as a bearer (only over loopback plain HTTP) or proven over this TLS channel. */
+  private proven(req: IncomingMessage, tls: boolean): boolean {
+    const auth = req.headers.authorization ?? '';
+    const secret = this.o.secret!;
+    if (!tls) return macMatches(Buffer.from(`Bearer ${secret}`), Buffer.from(auth));
+    const m = /^Filesync-Proof ([0-9a-f]{64})$/.exec(auth);
+    if (m === null) return false;
+    const want = Buffer.from(httpProof(secret, channelKey(req.socket as TLSSocket)));
+    return macMatches(want, Buffer.from(m[1]!));
   }
 
   start(handler: TransportHandler): void {
@@ -224,9 +310,32 @@ export class WsTransport implements Transport {
     this.heartbeat.unref();
   }
 
-  dial(address: string): void {
-    if (this.closed || address === this.o.advertise || this.dialers.has(address)) return;
-    const d: Dialer = { address, attempt: 0, timer: null, conn: null, stopped: false, peer: null };
+  /** Keep a link to `host:port`, or to `ID@host:port` (then only that device is accepted). */
+  dial(target: string): void {
+    if (this.closed) return;
+    let address: string;
+    let device: DeviceId | null;
+    try {
+      ({ address, device } = splitPeerAddress(target));
+    } catch (e) {
+      return log.warn('not dialling a malformed address', { target, error: (e as Error).message });
+    }
+    if (address === this.o.advertise) return;
+    const have = this.dialers.get(address);
+    if (have !== undefined) {
+      have.expected ??= device;
+      return;
+    }
+    if (device !== null) this.admission.pin(device);
+    const d: Dialer = {
+      address,
+      expected: device,
+      attempt: 0,
+      timer: null,
+      conn: null,
+      stopped: false,
+      peer: null,
+    };
     this.dialers.set(address, d);
     this.connect(d);
   }
@@ -253,8 +362,7 @@ export class WsTransport implements Transport {
     this.dialers.clear();
     for (const c of this.conns) this.shut(c, 1001, 'shutting down');
     await new Promise<void>((r) => this.wss.close(() => r()));
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
+    await this.listener.close();
   }
 
   private connect(d: Dialer): void {
@@ -262,12 +370,164 @@ export class WsTransport implements Transport {
     d.timer = null;
     // A link to this peer already up (through its own dial): stay quiet until it drops.
     if (d.peer !== null && this.links.has(d.peer)) return;
-    const ws = new WebSocket(`ws://${d.address}/sync`, {
+    const ws = new WebSocket(`wss://${d.address}/sync`, {
+      key: this.o.device.keyPem,
+      cert: this.o.device.certPem,
+      // Certificates are self-signed: the device ID and the secret's proof authenticate.
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.3',
       maxPayload: this.o.maxFrameBytes,
       handshakeTimeout: this.o.handshakeTimeoutMs,
+      // Called inside the constructor, before `conn` exists; the hello goes out later.
+      finishRequest: (req: ClientRequest) => this.sendHello(req, () => conn),
     });
     this.counters.dials++;
-    d.conn = this.adopt(ws, d, d.address);
+    const conn: Conn = this.adopt(ws, d, d.address);
+    d.conn = conn;
+    ws.on('upgrade', (res) => this.onAnswer(conn, res));
+    ws.on('unexpected-response', (req, res) => {
+      const why = res.headers[REASON_HEADER];
+      this.warnOnce(
+        conn,
+        `${conn.addr} refused the connection`,
+        typeof why === 'string' ? why : `HTTP ${res.statusCode}`,
+      );
+      req.destroy();
+    });
+  }
+
+  /** Once TLS is up: our hello and proof in the upgrade request (they need the channel's key). */
+  private sendHello(req: ClientRequest, connOf: () => Conn): void {
+    req.once('socket', (s) =>
+      s.once('secureConnect', () => {
+        const conn = connOf();
+        const tls = s as TLSSocket;
+        const raw = tls.getPeerCertificate().raw;
+        if (raw === undefined) return void req.destroy(new Error('the peer sent no certificate'));
+        const theirs = deviceIdOf(raw);
+        const expected = conn.dialer?.expected ?? null;
+        if (expected !== null && theirs !== expected) {
+          this.refused(conn, `device ${theirs} is not the pinned ${expected}`);
+          return void req.destroy(new Error('wrong device'));
+        }
+        const ekm = channelKey(tls);
+        for (const [k, v] of Object.entries(this.ourHello(ekm, 'dialler', theirs)))
+          req.setHeader(k, v);
+        req.end();
+      }),
+    );
+  }
+
+  private ourHello(
+    ekm: Buffer,
+    role: 'dialler' | 'listener',
+    theirs: DeviceId,
+  ): Record<string, string> {
+    return helloHeaders({
+      node: this.o.node,
+      incarnation: this.o.incarnation,
+      advertise: this.o.advertise,
+      protocol: PROTOCOL_VERSION,
+      secret: this.o.secret !== null,
+      proof: this.admission.proofFor(ekm, role, theirs),
+    });
+  }
+
+  /** The listener's 101 answer: admit it, or close before a single frame is read. */
+  private onAnswer(conn: Conn, res: IncomingMessage): void {
+    const tls = res.socket as TLSSocket;
+    let hello: Hello;
+    try {
+      hello = parseHello(res.headers);
+    } catch (e) {
+      return this.refused(conn, (e as Error).message);
+    }
+    const why = this.compatible(hello, conn.dialer);
+    if (why !== null) return this.refused(conn, why);
+    const d = this.admission.decide({
+      hello,
+      device: deviceIdOf(tls.getPeerCertificate().raw),
+      ekm: channelKey(tls),
+      role: 'listener',
+      remoteLoopback: isLoopback(tls.remoteAddress),
+      expected: conn.dialer?.expected ?? null,
+    });
+    if (!d.ok) return this.refused(conn, d.reason);
+    conn.hello = hello;
+    if (conn.dialer) conn.dialer.peer = hello.node;
+  }
+
+  private refused(conn: Conn, reason: string): void {
+    if (reason === 'wrong cluster secret') this.counters.authFailures++;
+    conn.closing = true;
+    this.warnOnce(conn, 'refusing peer', reason);
+    conn.ws.terminate();
+  }
+
+  /** Why this hello cannot be a peer of ours, or null; `theirs`: phrased for the peer's log. */
+  private compatible(h: Hello, dialer: Dialer | null, theirs = false): string | null {
+    if (h.protocol !== PROTOCOL_VERSION)
+      return `protocol ${h.protocol} is not supported (this node speaks ${PROTOCOL_VERSION}): run the same filesync version on every node`;
+    if (h.node === this.o.node) {
+      if (dialer) dialer.stopped = true;
+      return 'connected to self';
+    }
+    if (h.secret === (this.o.secret !== null)) return null;
+    const hasIt = h.secret !== theirs ? 'the peer' : 'this node';
+    const lacks = hasIt === 'the peer' ? 'this node' : 'the peer';
+    return `${hasIt} requires a cluster secret and ${lacks} has none: give every node the same --secret (or FILESYNC_SECRET)`;
+  }
+
+  /** A dialler's upgrade request: its hello in the headers, admitted before the 101. */
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, tls: boolean): void {
+    const addr = `${(socket as TLSSocket).remoteAddress}:${(socket as TLSSocket).remotePort}`;
+    const refuse = (code: number, reason: string, log = true): void => {
+      if (code !== 409 && log) this.warnOnceAddr(addr, 'refusing peer', reason);
+      const text = reason.replace(/[^\x20-\x7e]/g, '?');
+      socket.end(
+        `HTTP/1.1 ${code} Refused\r\n${REASON_HEADER}: ${text}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+      );
+    };
+    if (!tls)
+      return refuse(426, 'links need TLS: the peer runs an older filesync (protocol 4 or earlier)');
+    if ((req.url ?? '').split('?')[0] !== '/sync') return refuse(404, 'not found');
+    if (req.headers.origin !== undefined) return refuse(403, 'browser origins are refused');
+    let hello: Hello;
+    try {
+      hello = parseHello(req.headers);
+    } catch (e) {
+      return refuse(400, (e as Error).message);
+    }
+    const why = this.compatible(hello, null, true);
+    if (why !== null) {
+      if (why !== 'connected to self')
+        this.warnOnceAddr(addr, 'refusing peer', this.compatible(hello, null)!);
+      return refuse(why === 'connected to self' ? 409 : 403, why, false);
+    }
+    const s = socket as TLSSocket;
+    const raw = s.getPeerCertificate().raw;
+    if (raw === undefined) return refuse(403, 'no client certificate');
+    const device = deviceIdOf(raw);
+    const ekm = channelKey(s);
+    const d = this.admission.decide({
+      hello,
+      device,
+      ekm,
+      role: 'dialler',
+      remoteLoopback: isLoopback(s.remoteAddress),
+      expected: null,
+    });
+    if (!d.ok) {
+      if (d.reason === 'wrong cluster secret') this.counters.authFailures++;
+      return refuse(403, d.reason);
+    }
+    this.listener.admitted(socket);
+    this.answers.set(req, this.ourHello(ekm, 'listener', device));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = this.adopt(ws, null, addr);
+      conn.hello = hello;
+      this.ready(conn);
+    });
   }
 
   private redial(d: Dialer): void {
@@ -287,9 +547,9 @@ export class WsTransport implements Transport {
       ws,
       dialer,
       addr,
-      nonce: newNonce(),
       hello: null,
       ready: false,
+      closing: false,
       alive: true,
       bytesIn: 0,
       bytesOut: 0,
@@ -301,18 +561,9 @@ export class WsTransport implements Transport {
     };
     conn.timer.unref();
     this.conns.add(conn);
-    const sendHello = (): void =>
-      void this.sendRaw(conn, {
-        t: 'hello',
-        node: this.o.node,
-        incarnation: this.o.incarnation,
-        advertise: this.o.advertise,
-        protocol: PROTOCOL_VERSION,
-        nonce: conn.nonce,
-        secret: this.o.secret !== null,
-      });
-    if (ws.readyState === WebSocket.OPEN) sendHello();
-    else ws.once('open', sendHello);
+    // A dialler's link is admitted in its 'upgrade' (onAnswer), before 'open'.
+    if (dialer !== null)
+      ws.once('open', () => (conn.hello ? this.ready(conn) : conn.ws.terminate()));
     ws.on('message', (data, isBinary) => this.onFrame(conn, data, isBinary));
     ws.on('pong', () => {
       conn.alive = true;
@@ -375,8 +626,16 @@ export class WsTransport implements Transport {
     if (this.connLog.allow(`${who}|${what}|${reason}`, Date.now()) !== null) log.warn(what, fields);
   }
 
+  /** The same, for a caller refused before it became a connection. */
+  private warnOnceAddr(addr: string, what: string, reason: string): void {
+    const who = addr.replace(/:\d+$/, '');
+    if (this.connLog.allow(`${who}|${what}|${reason}`, Date.now()) !== null)
+      log.warn(what, { addr, reason });
+  }
+
   /** Close with a reason both sides log: ours here, theirs from the close frame. */
   private shut(conn: Conn, code: number, reason: string): void {
+    conn.closing = true;
     if (conn.ws.readyState === WebSocket.OPEN && code >= 4000) {
       this.sendRaw(conn, { t: 'bye', reason });
     }
@@ -396,6 +655,7 @@ export class WsTransport implements Transport {
     conn.bytesIn += buf.length;
     this.counters.framesIn++;
     scavenger.note(buf.length);
+    if (conn.closing || !conn.ready) return;
     if (conn.rawNext !== null) return this.onRawBlock(conn, conn.rawNext, buf, isBinary);
     let x: unknown;
     let control: ControlFrame | null;
@@ -412,16 +672,8 @@ export class WsTransport implements Transport {
       this.warnOnce(conn, 'peer is closing the connection', control.reason);
       return;
     }
-    if (!conn.ready) {
-      this.handshake(conn, control);
-      return;
-    }
     if (control?.t === 'block-head') {
       conn.rawNext = { rid: control.rid, bytes: control.bytes };
-      return;
-    }
-    if (control !== null) {
-      this.shut(conn, 4002, `unexpected ${control.t} after handshake`);
       return;
     }
     let msg: SyncMessage;
@@ -453,51 +705,6 @@ export class WsTransport implements Transport {
       return;
     }
     this.handler?.message(conn.hello!.node, { t: 'block-res', rid: head.rid, data: buf });
-  }
-
-  private handshake(conn: Conn, f: ControlFrame | null): void {
-    if (f === null) {
-      this.shut(conn, 4003, 'message before handshake');
-      return;
-    }
-    if (f.t === 'hello') {
-      if (conn.hello !== null) return this.shut(conn, 4002, 'second hello');
-      if (f.protocol !== PROTOCOL_VERSION) {
-        return this.shut(
-          conn,
-          4004,
-          `protocol ${f.protocol} is not supported (this node speaks ${PROTOCOL_VERSION})`,
-        );
-      }
-      if (f.node === this.o.node) {
-        if (conn.dialer) conn.dialer.stopped = true;
-        return this.shut(conn, 4009, 'connected to self');
-      }
-      if (f.secret !== (this.o.secret !== null)) {
-        return this.shut(
-          conn,
-          4005,
-          f.secret
-            ? 'the peer requires a cluster secret: give this node the same --secret (or FILESYNC_SECRET)'
-            : 'this node requires a cluster secret: give the peer the same --secret (or FILESYNC_SECRET)',
-        );
-      }
-      conn.hello = f;
-      if (conn.dialer) conn.dialer.peer = f.node;
-      if (this.o.secret === null) return this.ready(conn);
-      this.sendRaw(conn, { t: 'auth', mac: authMac(this.o.secret, f.nonce, this.o.node) });
-      return;
-    }
-    if (f.t === 'auth') {
-      if (conn.hello === null || this.o.secret === null)
-        return this.shut(conn, 4002, 'auth before hello');
-      if (!macMatches(authMac(this.o.secret, conn.nonce, conn.hello.node), f.mac)) {
-        this.counters.authFailures++;
-        return this.shut(conn, 4006, 'wrong cluster secret');
-      }
-      return this.ready(conn);
-    }
-    if (f.t === 'block-head') this.shut(conn, 4003, 'message before handshake');
   }
 
   private ready(conn: Conn): void {

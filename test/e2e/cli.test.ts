@@ -87,7 +87,7 @@ describe('filesync command line', () => {
       await n.start();
       const ok = await runCli(['status', '--dir', dir, '--secret', 's3cret']);
       expect(ok.code, ok.out).toBe(0);
-      expect(ok.stdout).toMatch(/^node \d+ at 127\.0\.0\.1:\d+/);
+      expect(ok.stdout).toMatch(/^node \d+ \(device [A-Z2-7-]{53}\) at 127\.0\.0\.1:\d+/);
       const wrong = await runCli(['status', '--dir', dir]);
       expect(wrong.code).toBe(1);
       expect(wrong.out).toMatch(
@@ -150,8 +150,13 @@ describe('filesync command line', () => {
         30_000,
         100,
       );
-      expect(c.stderr.match(/closing connection.*requires a cluster secret/g)?.length).toBe(1);
-      expect(c.stderr).toMatch(/addr=127\.0\.0\.1:\d+ .*give this node the same --secret/);
+      expect(c.stderr.match(/refused the connection.*requires a cluster secret/g)?.length).toBe(1);
+      expect(c.stderr).toMatch(
+        /addr=127\.0\.0\.1:\d+ .*this node requires a cluster secret and the peer has none: give every node the same --secret/,
+      );
+      expect(a.stderr).toMatch(
+        /refusing peer .*the peer requires a cluster secret and this node has none/,
+      );
       expect(b.stderr.match(/cannot reach 127\.0\.0\.1:1;/g)?.length).toBe(1);
       const warnings = (n: FsNode): string[] =>
         n.stderr.split('\n').filter((l) => / WARN /.test(l) && !/127\.0\.0\.1:1;|secret/.test(l));

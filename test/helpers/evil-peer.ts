@@ -1,9 +1,18 @@
 import { randomBytes } from 'node:crypto';
+import type { ClientRequest } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import { Codec } from '../../src/codec/index.js';
 import type { Entry } from '../../src/core/index.js';
 import { toWire } from '../../src/sync/index.js';
-import { authMac, PROTOCOL_VERSION } from '../../src/transport/handshake.js';
+import { makeDevice, deviceIdOf, type Device } from '../../src/transport/device.js';
+import {
+  channelKey,
+  helloHeaders,
+  linkProof,
+  PROTOCOL_VERSION,
+  REASON_HEADER,
+} from '../../src/transport/handshake.js';
 import { waitFor } from './tmp.js';
 
 const packr = new Codec({ useRecords: false, mapsAsObjects: true });
@@ -11,9 +20,87 @@ const packr = new Codec({ useRecords: false, mapsAsObjects: true });
 /** A decoded frame from the node under attack. */
 export type Frame = Record<string, unknown> & { t: string };
 
+let shared: Promise<Device> | null = null;
+/** A device for test peers (one per test process: making one costs a key pair). */
+export function testDevice(): Promise<Device> {
+  return (shared ??= makeDevice());
+}
+
+export interface DialOptions {
+  id: number;
+  incarnation: string;
+  device: Device;
+  secret?: string;
+  advertise?: string | null;
+  /** Send this proof instead of computing one (a relayed proof). */
+  proof?: (ekm: Buffer, theirDevice: string) => Buffer | null;
+  /** Claim this protocol version instead of ours. */
+  protocol?: number;
+  /** Extra request headers (an Origin, say). */
+  headers?: Record<string, string>;
+}
+
 /**
- * A hostile peer that speaks the real wire protocol: the hello (and the secret's proof, if it
- * knows it), then whatever the test makes it send. It answers nothing unless told to.
+ * Open a link as a real node would (TLS with our certificate, hello and proof in the upgrade).
+ * Resolves with the socket once open, or with the refusal's status and reason.
+ */
+export async function dialLink(
+  addr: string,
+  o: DialOptions,
+): Promise<{ ws: WebSocket; victim: number; device: string } | { status: number; reason: string }> {
+  let theirDevice = '';
+  const ws = new WebSocket(`wss://${addr}/sync`, {
+    key: o.device.keyPem,
+    cert: o.device.certPem,
+    rejectUnauthorized: false,
+    headers: o.headers ?? {},
+    finishRequest: (req: ClientRequest) =>
+      req.once('socket', (s) =>
+        s.once('secureConnect', () => {
+          const tls = s as TLSSocket;
+          theirDevice = deviceIdOf(tls.getPeerCertificate().raw);
+          const ekm = channelKey(tls);
+          const proof =
+            o.proof?.(ekm, theirDevice) ??
+            (o.secret === undefined
+              ? null
+              : linkProof(
+                  o.secret,
+                  ekm,
+                  'dialler',
+                  { node: o.id, device: o.device.id },
+                  theirDevice,
+                ));
+          const hello = helloHeaders({
+            node: o.id,
+            incarnation: o.incarnation,
+            advertise: o.advertise ?? null,
+            protocol: o.protocol ?? PROTOCOL_VERSION,
+            secret: o.secret !== undefined || o.proof !== undefined,
+            proof,
+          });
+          for (const [k, v] of Object.entries(hello)) req.setHeader(k, v);
+          req.end();
+        }),
+      ),
+  });
+  ws.binaryType = 'nodebuffer';
+  return new Promise((resolve, reject) => {
+    let victim = 0;
+    ws.on('upgrade', (res) => (victim = Number(res.headers['x-filesync-node'])));
+    ws.once('open', () => resolve({ ws, victim, device: theirDevice }));
+    ws.on('unexpected-response', (req, res) => {
+      const reason = res.headers[REASON_HEADER];
+      resolve({ status: res.statusCode ?? 0, reason: typeof reason === 'string' ? reason : '' });
+      req.destroy();
+    });
+    ws.once('error', (e) => reject(e));
+  });
+}
+
+/**
+ * A hostile peer that speaks the real wire protocol: TLS, the hello (and the secret's proof,
+ * if it knows it), then whatever the test makes it send. It answers nothing unless told to.
  */
 export class EvilPeer {
   readonly frames: Frame[] = [];
@@ -35,42 +122,33 @@ export class EvilPeer {
     opts: { id?: number; secret?: string; advertise?: string | null } = {},
   ): Promise<EvilPeer> {
     const p = new EvilPeer(opts.id ?? 0x7e57_0000 + Math.floor(Math.random() * 0xffff));
-    const ws = new WebSocket(`ws://${addr}/sync`);
-    p.ws = ws;
-    ws.binaryType = 'nodebuffer';
-    ws.on('message', (data: Buffer) => p.receive(data, opts.secret));
-    ws.on('close', (code, reason) => (p.closed = { code, reason: reason.toString() }));
-    ws.on('error', () => undefined);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    p.sendFrame({
-      t: 'hello',
-      node: p.id,
+    const r = await dialLink(addr, {
+      id: p.id,
       incarnation: p.incarnation,
+      device: await testDevice(),
+      ...(opts.secret !== undefined && { secret: opts.secret }),
       advertise: opts.advertise ?? null,
-      protocol: PROTOCOL_VERSION,
-      nonce: randomBytes(32),
-      secret: opts.secret !== undefined,
     });
+    if (!('ws' in r)) {
+      p.closed = { code: r.status, reason: r.reason };
+      return p;
+    }
+    p.ws = r.ws;
+    p.victim = r.victim;
+    r.ws.on('message', (data: Buffer) => p.receive(data));
+    r.ws.on('close', (code, reason) => (p.closed = { code, reason: reason.toString() }));
+    r.ws.on('error', () => undefined);
     await waitFor(() => p.victim !== 0 || p.closed !== null, 'the node’s hello', 10_000);
     return p;
   }
 
-  private receive(data: Buffer, secret: string | undefined): void {
+  private receive(data: Buffer): void {
     this.bytesIn += data.length;
     let f: Frame;
     try {
       f = packr.unpack(data) as Frame;
     } catch {
       return; // a raw block frame
-    }
-    if (f.t === 'hello') {
-      this.victim = f.node as number;
-      if (secret !== undefined && f.secret === true)
-        this.sendFrame({ t: 'auth', mac: authMac(secret, f.nonce as Uint8Array, this.id) });
-      return;
     }
     this.frames.push(f);
     this.onFrame(f);

@@ -6,6 +6,7 @@ import { WebSocket } from 'ws';
 import { Replica, type ReplicaOptions } from '../../src/replica/index.js';
 import { PROTOCOL_VERSION, TransportConfigError } from '../../src/transport/index.js';
 import { SCAVENGE_EVERY_BYTES, scavenger } from '../../src/transport/scavenger.js';
+import { dialLink, testDevice } from '../helpers/evil-peer.js';
 import { tempDir, waitFor } from '../helpers/tmp.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -150,7 +151,7 @@ describe('replication over WebSocket on loopback', () => {
     expect(bad.node.get('k/secret')).toBeUndefined();
     const good = await start('good', { secret: 'right', peers: [r1.transport.advertise] });
     await waitFor(() => good.node.get('k/secret') !== undefined, 'the right secret to get data');
-    // /status needs the secret as a bearer token.
+    // /status needs the secret as a bearer token (plain HTTP, this machine only).
     const url = `http://${r1.transport.advertise}/status`;
     expect((await fetch(url)).status).toBe(401);
     const ok = await fetch(url, { headers: { authorization: 'Bearer right' } });
@@ -162,55 +163,55 @@ describe('replication over WebSocket on loopback', () => {
     const r2 = await start('2', { peers: [r1.transport.advertise] });
     await waitFor(() => r1.driver.linkedPeers.length === 1, 'the good link');
 
+    const device = await testDevice();
     const attempt = async (
       frames: (Buffer | string)[],
+      protocolOffset = 0,
     ): Promise<{ code: number; reason: string; bye?: string }> => {
-      const ws = new WebSocket(`ws://${r1.transport.advertise}/sync`);
+      const r = await dialLink(r1.transport.advertise, {
+        id: 999,
+        incarnation: 'x',
+        device,
+        protocol: PROTOCOL_VERSION + protocolOffset,
+      });
+      if (!('ws' in r)) return { code: r.status, reason: r.reason };
+      const ws = r.ws;
       let bye: string | undefined;
       ws.on('message', (d) => {
         const m = packr.unpack(d as Buffer) as { t?: string; reason?: string };
         if (m.t === 'bye') bye = m.reason;
       });
-      await new Promise((r) => ws.once('open', r));
-      for (const f of frames) ws.send(f);
-      const [code, reason] = await new Promise<[number, Buffer]>((r) =>
-        ws.once('close', (c, why) => r([c, why])),
+      const closed = new Promise<[number, Buffer]>((res) =>
+        ws.once('close', (c, why) => res([c, why])),
       );
+      for (const f of frames) ws.send(f);
+      const [code, reason] = await closed;
       return { code, reason: reason.toString(), ...(bye !== undefined && { bye }) };
     };
-    const hello = (protocol: number): Buffer =>
-      packr.pack({
-        t: 'hello',
-        node: 999,
-        incarnation: 'x',
-        advertise: null,
-        protocol,
-        nonce: Buffer.alloc(32),
-        secret: false,
-      });
 
     expect((await attempt([Buffer.from([0xc1, 0xff, 0x00])])).code).toBe(4002);
-    expect((await attempt([hello(PROTOCOL_VERSION).subarray(0, 10)])).code).toBe(4002);
+    const push = packr.pack({ t: 'push', id: 1, entries: [] });
+    expect((await attempt([push.subarray(0, 5)])).code).toBe(4002);
     expect((await attempt([Buffer.alloc(100 * 1024, 1)])).code).toBe(1009);
     expect((await attempt(['text frame'])).code).toBe(4002);
-    const wrong = await attempt([hello(99)]);
-    expect(wrong.code).toBe(4004);
-    expect(wrong.bye).toMatch(/protocol 99 is not supported/);
-    const early = await attempt([packr.pack({ t: 'push', entries: [] })]);
-    expect(early.code).toBe(4003);
-    const badMsg = await attempt([
-      hello(PROTOCOL_VERSION),
-      packr.pack({ t: 'push', id: 1, entries: [['k', 1, 2, 3]] }),
-    ]);
+    const wrong = await attempt([], 94);
+    expect(wrong.code).toBe(403);
+    expect(wrong.reason).toMatch(/protocol 99 is not supported/);
+    // A node of before TLS links (protocol 4) dials in plain WebSocket: one clear refusal.
+    const old = new WebSocket(`ws://${r1.transport.advertise}/sync`);
+    const oldStatus = await new Promise<number>((res) =>
+      old.on('unexpected-response', (_req, resp) => res(resp.statusCode ?? 0)),
+    );
+    expect(oldStatus).toBe(426);
+    const badMsg = await attempt([packr.pack({ t: 'push', id: 1, entries: [['k', 1, 2, 3]] })]);
     expect(badMsg.code).toBe(4002);
     // A block's raw bytes must be exactly what their block-head announced, and only after one.
     const head = packr.pack({ t: 'block-head', rid: 1, bytes: 1000 });
-    const short = await attempt([hello(PROTOCOL_VERSION), head, Buffer.alloc(999)]);
+    const short = await attempt([head, Buffer.alloc(999)]);
     expect(short.code).toBe(4002);
     expect(short.bye).toMatch(/block-head announced 1000 bytes, got 999/);
-    expect((await attempt([head])).code).toBe(4003);
     const huge = packr.pack({ t: 'block-head', rid: 1, bytes: 2 * 1024 * 1024 });
-    expect((await attempt([hello(PROTOCOL_VERSION), huge])).bye).toMatch(/malformed block-head/);
+    expect((await attempt([huge])).bye).toMatch(/malformed block-head/);
     expect(r1.transport.counters.badFrames).toBeGreaterThanOrEqual(6);
 
     // The good peer was never disturbed.

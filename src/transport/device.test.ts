@@ -1,0 +1,31 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/helpers/tmp.js';
+import { loadOrCreateDevice, parseDeviceId } from './device.js';
+
+describe('device identity', () => {
+  it('is made once per data dir, private to its owner, and the same at every start', async () => {
+    const { dir, cleanup } = await tempDir('filesync-device-');
+    try {
+      const a = await loadOrCreateDevice(dir);
+      expect(a.id).toMatch(/^([A-Z2-7]{8}-){5}[A-Z2-7]{8}$/);
+      for (const f of ['device-key.pem', 'device-cert.pem'])
+        expect((await stat(path.join(dir, f))).mode & 0o777).toBe(0o600);
+      expect((await loadOrCreateDevice(dir)).id).toBe(a.id);
+      const { dir: other, cleanup: c2 } = await tempDir('filesync-device-');
+      expect((await loadOrCreateDevice(other)).id).not.toBe(a.id);
+      await c2();
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('reads a device ID in any case, with or without dashes', () => {
+    const id = 'ABCDEFGH-IJKLMNOP-QRSTUVWX-YZ234567-ABCDEFGH-IJKLMNOP';
+    expect(parseDeviceId(id.toLowerCase())).toBe(id);
+    expect(parseDeviceId(id.replace(/-/g, ''))).toBe(id);
+    expect(parseDeviceId('ABCD')).toBeNull();
+    expect(parseDeviceId(id.replace('A', '1'))).toBeNull();
+  });
+});
