@@ -10,13 +10,9 @@
  *
  * Owns: sockets and frames. Must not touch: protocol decisions (sync's), the store or the tree.
  */
-export {
-  WsTransport,
-  TransportConfigError,
-  splitPeerAddress,
-  type HttpAccess,
-  type WsTransportOptions,
-} from './ws-transport.js';
+export { WsTransport } from './ws-transport.js';
+export { TransportConfigError, splitPeerAddress, type WsTransportOptions } from './options.js';
+export { type HttpAccess, type HttpHandler } from './http-gate.js';
 export { PROTOCOL_VERSION, isLoopback, httpProof, channelKey, REASON_HEADER } from './handshake.js';
 export {
   loadOrCreateDevice,

@@ -25,6 +25,7 @@ class FakeSource implements StatusSource {
   model: TuiModel = {
     header: {
       id: 1,
+      device: 'ABCDEFGH-IJKLMNOP-QRSTUVWX-YZ234567-ABCDEFGH-IJKLMNOP',
       listen: '127.0.0.1:7401',
       dir: '/tmp/a',
       files: 3,
@@ -58,6 +59,7 @@ describe('TUI', () => {
     const ui = render(<App source={src} refreshMs={20} />);
     const frame = (): string => ui.lastFrame() ?? '';
     expect(frame()).toContain('node 1 on 127.0.0.1:7401');
+    expect(frame()).toContain('device ABCDEFGH-IJKLMNOP-QRSTUVWX-YZ234567-ABCDEFGH-IJKLMNOP');
     expect(frame()).toMatch(/ours .* 50%/);
     expect(frame()).toMatch(/big\.bin/);
     expect(frame()).toMatch(/ 25%/);

@@ -42,6 +42,7 @@ function Header({ m }: { m: TuiModel['header'] }): React.JSX.Element {
         <Text color={m.syncState === 'in sync' ? 'green' : 'yellow'}>{m.syncState}</Text>
         {m.problems ? <Text color="red"> · {m.problems}</Text> : null}
       </Text>
+      {m.device ? <Text dimColor>device {m.device}</Text> : null}
     </Box>
   );
 }

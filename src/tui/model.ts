@@ -2,6 +2,8 @@
 
 export interface HeaderModel {
   id: number;
+  /** Its device ID, for the other nodes' --trust. */
+  device?: string;
   listen: string;
   dir: string;
   files: number;

@@ -109,6 +109,7 @@ export class NodeSource implements StatusSource {
     return {
       header: {
         id: status.node.id,
+        device: status.node.device,
         listen: status.node.advertise,
         dir: this.dir,
         files: this.totals.files,
