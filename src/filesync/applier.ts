@@ -19,6 +19,7 @@ import { absPath, conflictName, conflictOrigin, isConflictCopy, keyOf } from './
 import { descendsFrom, encodeRecord, lineage, sameVersion, type FileRecord } from './record.js';
 import { ensureRealParents, UnsafePathError } from './safe-fs.js';
 import type { Scanner } from './scanner.js';
+import { fileParents, TypeClash } from './type-clash.js';
 import { permBits } from './scanner.js';
 
 const log = logger('applier');
@@ -30,11 +31,31 @@ const log = logger('applier');
  */
 export class Applier {
   private readonly dirs = new DirSyncer();
+  private readonly clash: TypeClash;
 
   constructor(
     private readonly ctx: Ctx,
     private readonly scanner: Scanner,
-  ) {}
+  ) {
+    this.clash = new TypeClash(ctx);
+  }
+
+  /**
+   * A parent of `rel` is a regular file here while `rel` is live: the file is moved aside
+   * under the parent's own lock (the apply of `rel` is retried). False when no parent is a file.
+   */
+  private fileInTheWay(rel: string): boolean {
+    const files = fileParents(this.ctx.root, rel);
+    for (const p of files) {
+      void this.ctx
+        .withPath(p, () => this.clash.moveFileAside(p))
+        .then((copy) => copy !== null && this.scanner.check(copy))
+        .catch((e: unknown) =>
+          log.warn('could not move a file aside', { path: p, error: String(e) }),
+        );
+    }
+    return files.length > 0;
+  }
 
   apply(rel: string): Promise<void> {
     return this.ctx.withPath(rel, () => this.applyLocked(rel));
@@ -52,6 +73,8 @@ export class Applier {
       if (kv === null || sameVersion(ctx.index.get(rel)?.version ?? null, kv.version)) return;
     }
     if (!(kv.record.type === 'deleted' ? ctx.parents.ok(rel) : this.parentsReady(rel))) {
+      if (kv.record.type !== 'deleted' && this.fileInTheWay(rel))
+        throw new Error('a parent is a file here: it is being moved aside');
       log.warn('not applying: a parent directory is a symlink', { path: rel });
       ctx.event('error', rel, 'parent is a symlink');
       return;
@@ -60,6 +83,10 @@ export class Applier {
     const concurrent =
       local !== undefined && local.version !== null && !descendsFrom(kv.record, local.version);
     if (kv.record.type === 'deleted') return this.applyDelete(rel, kv, local, concurrent);
+    if (kv.record.type !== 'dir' && this.clash.hasLiveChildren(rel)) {
+      void this.scanner.check(await this.clash.keepDirectory(rel, kv));
+      return;
+    }
     if (
       concurrent &&
       local!.type === 'file' &&

@@ -50,7 +50,10 @@ export async function readBlockAt(
   }
   try {
     const offset = index * BLOCK_BYTES;
-    const want = Math.min(BLOCK_BYTES, fstatSync(fd).size - offset);
+    const st = fstatSync(fd);
+    // A directory opens too (a path that was a file and is a directory now): no blocks there.
+    if (!st.isFile()) return null;
+    const want = Math.min(BLOCK_BYTES, st.size - offset);
     if (want <= 0) return null;
     const buf = Buffer.allocUnsafe(want);
     let filled = 0;

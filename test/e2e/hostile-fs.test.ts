@@ -148,7 +148,15 @@ describe('a hostile member against the mirror', () => {
       target: outside,
       prev: [evil.id, 1],
     });
-    evil.push([{ key: '__file/d', value: link, meta: { node: evil.id, seq: 4, ts: now + 1 } }]);
+    // The children go first (a link cannot replace a directory with live paths under it);
+    // their fetches are still waiting for the content.
+    const gone = (prev: number): Uint8Array =>
+      junkRecord({ type: 'deleted', size: 0, hash: '', prev: [evil.id, prev] });
+    evil.push([
+      { key: '__file/d/evil', value: gone(2), meta: { node: evil.id, seq: 4, ts: now + 1 } },
+      { key: '__file/d/target.txt', value: gone(3), meta: { node: evil.id, seq: 5, ts: now + 1 } },
+      { key: '__file/d', value: link, meta: { node: evil.id, seq: 6, ts: now + 1 } },
+    ]);
     await waitFor(
       async () => (await lstat(path.join(a.dir, 'd')).catch(() => null))?.isSymbolicLink() === true,
       'd swapped for a link',

@@ -1,0 +1,140 @@
+/**
+ * Owns: the one clash a tree cannot hold, a path that is a file (or symlink) in one version
+ * while live paths exist under it in others: the directory wins everywhere, the file's
+ * content is kept as a conflict copy named after its version (the same name on every node).
+ * Must not touch: anything but the clashing path and its conflict copy.
+ */
+import { chmodSync, lstatSync, mkdirSync, renameSync, symlinkSync, utimesSync } from 'node:fs';
+import path from 'node:path';
+import { logger } from '../log/index.js';
+import { kvFile, type Ctx, type KvFile } from './context.js';
+import { lstatOrNull } from './localfs.js';
+import { absPath, conflictName, keyOf, pathOf } from './paths.js';
+import { encodeRecord, lineage, type FileRecord, type Version } from './record.js';
+import { permBits } from './scanner.js';
+
+const log = logger('applier');
+
+export class TypeClash {
+  constructor(private readonly ctx: Ctx) {}
+
+  /** Whether the KV holds a live (not deleted) path under `rel`. */
+  hasLiveChildren(rel: string): boolean {
+    for (const e of this.ctx.node.state.entries(keyOf(rel) + '/')) {
+      const p = pathOf(e.key);
+      const kv = p === null ? null : kvFile(this.ctx.node, p);
+      if (kv !== null && kv.record.type !== 'deleted') return true;
+    }
+    return false;
+  }
+
+  /**
+   * `kv` (a file or symlink at `rel`) arrived while live paths exist under `rel`: its content
+   * goes to its conflict copy, `rel` stays (or becomes) a directory, published as one that saw
+   * `kv`. The caller holds `rel`'s lock. Returns the conflict copy's path, for a scan.
+   */
+  async keepDirectory(rel: string, kv: KvFile): Promise<string> {
+    const { ctx } = this;
+    const name = conflictName(rel, kv.version[0], kv.version[1]);
+    const dest = absPath(ctx.root, name);
+    if (kv.record.type === 'file') {
+      const tmp = await ctx.transfer.fetch(keyOf(rel), kv.record, kv.version);
+      utimesSync(tmp, new Date(), new Date(kv.record.mtimeMs));
+      chmodSync(tmp, kv.record.mode);
+      ctx.parents.assert(name);
+      if (lstatOrNull(dest) === null) renameSync(tmp, dest);
+      else await ctx.trash.put(tmp, name); // made already (here, or received)
+    } else if (kv.record.type === 'symlink') {
+      ctx.parents.assert(name);
+      if (lstatOrNull(dest) === null) symlinkSync(kv.record.target!, dest);
+    }
+    await this.publishDirectory(rel, kv.version, kv.record);
+    ctx.event(
+      'conflict',
+      rel,
+      `a directory with contents wins: kept the ${kv.record.type} as ${name}`,
+    );
+    return name;
+  }
+
+  /**
+   * A live path arrived under `rel`, which is a regular file here: the file goes to its
+   * conflict copy and `rel` becomes a directory. Runs under `rel`'s own lock (not the child's).
+   * Returns the conflict copy's path, or null when there was nothing to do.
+   */
+  async moveFileAside(rel: string): Promise<string | null> {
+    const { ctx } = this;
+    if (!ctx.parents.ok(rel)) return null;
+    const abs = absPath(ctx.root, rel);
+    const st = lstatOrNull(abs);
+    const kv = kvFile(ctx.node, rel);
+    const version = ctx.index.get(rel)?.version ?? kv?.version ?? null;
+    if (st === null || !st.isFile() || version === null || !this.hasLiveChildren(rel)) return null;
+    if (kv !== null && kv.record.type === 'dir') return null; // the directory's apply will come
+    const name = conflictName(rel, version[0], version[1]);
+    ctx.parents.assert(rel);
+    ctx.parents.forget();
+    if (lstatOrNull(absPath(ctx.root, name)) === null) renameSync(abs, absPath(ctx.root, name));
+    else await ctx.trash.put(abs, rel);
+    ctx.index.delete(rel);
+    await this.publishDirectory(rel, kv?.version ?? version, kv?.record ?? null);
+    log.warn('a file was in the way of a directory with contents; kept it as a conflict copy', {
+      path: rel,
+      copy: name,
+    });
+    ctx.event('conflict', rel, `a directory with contents wins: kept the file as ${name}`);
+    return name;
+  }
+
+  /** `rel` made a directory here (if it is not) and published as one that saw `prev`. */
+  private async publishDirectory(
+    rel: string,
+    prev: Version,
+    prevRecord: FileRecord | null,
+  ): Promise<void> {
+    const { ctx } = this;
+    const abs = absPath(ctx.root, rel);
+    ctx.parents.assert(rel);
+    const st = lstatOrNull(abs);
+    if (st !== null && !st.isDirectory()) {
+      ctx.parents.forget();
+      await ctx.trash.put(abs, rel);
+    }
+    if (st === null || !st.isDirectory()) mkdirSync(abs);
+    const dir = lstatSync(abs);
+    const mode = permBits(dir.mode) | 0o700;
+    const record: FileRecord = {
+      type: 'dir',
+      size: 0,
+      mtimeMs: dir.mtimeMs,
+      mode,
+      hash: '',
+      blocks: [],
+      target: null,
+      prev,
+      history: lineage(prev, prevRecord),
+    };
+    const e = await ctx.node.put(keyOf(rel), encodeRecord(record));
+    ctx.index.set(rel, {
+      type: 'dir',
+      size: 0,
+      mtimeMs: dir.mtimeMs,
+      ino: dir.ino,
+      mode,
+      hash: '',
+      blocks: [],
+      target: null,
+      version: [e.meta.node, e.meta.seq],
+    });
+  }
+}
+
+/** The parents of `rel` that are regular files on disk (a clash to resolve), nearest first. */
+export function fileParents(root: string, rel: string): string[] {
+  const out: string[] = [];
+  for (let p = path.posix.dirname(rel); p !== '.'; p = path.posix.dirname(p)) {
+    const st = lstatOrNull(absPath(root, p));
+    if (st?.isFile()) out.push(p);
+  }
+  return out;
+}
