@@ -15,6 +15,8 @@ export interface ContentHash {
 /** A file's hash and an fstat of the descriptor it was read through, taken after the read. */
 export interface FileHash extends ContentHash {
   statAfter: Stats;
+  /** The bytes hashed, for a file small enough to be read whole (see Transfer.keepPublished). */
+  data?: Buffer;
 }
 
 const { subtle } = webcrypto;
@@ -58,7 +60,7 @@ export async function hashFile(absPath: string, sizeHint = 0): Promise<FileHash>
   const small = readSmallFile(absPath, sizeHint);
   if (small !== null) {
     const { data, statAfter } = small;
-    return { size: data.length, hash: sha256(data), blocks: [], statAfter };
+    return { size: data.length, hash: sha256(data), blocks: [], statAfter, data };
   }
   const release = await hashing.acquire(hashingCost(sizeHint));
   try {

@@ -202,6 +202,7 @@ export class Scanner {
     let blocks: string[] = [];
     let target: string | null = null;
     let size = 0;
+    let published: Buffer | null = null;
     if (type === 'file') {
       let unreadable: string | null = null;
       const h = await hashFile(abs, st.size).catch((e: unknown) => {
@@ -232,6 +233,7 @@ export class Scanner {
         return false;
       }
       ({ hash, blocks, size } = h);
+      published = h.data ?? null;
     } else if (type === 'symlink') {
       target = readlinkSync(abs);
       size = Buffer.byteLength(target);
@@ -292,6 +294,7 @@ export class Scanner {
     };
     const e = await ctx.node.put(keyOf(rel), encodeRecord(record));
     ctx.index.set(rel, { ...entry, version: [e.meta.node, e.meta.seq] });
+    if (published !== null && size > 0) ctx.transfer.keepPublished(hash, published);
     ctx.event('published', rel, type);
     return true;
   }

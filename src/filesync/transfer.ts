@@ -173,6 +173,14 @@ export class Transfer {
    * Materialise version `v` of `key` in a temp file and return its path. The file is verified
    * and fsynced; the caller renames it into place.
    */
+  /**
+   * A small file's content as it was hashed for a version we publish: served from memory for a
+   * while, since a file that keeps changing (a log) no longer holds that version on disk.
+   */
+  keepPublished(hash: string, data: Uint8Array): void {
+    this.recent.add(hash, data);
+  }
+
   async fetch(key: string, r: FileRecord, v: Version): Promise<string> {
     const blocks = blockList(r);
     const tmp = this.tmpName(key, v);

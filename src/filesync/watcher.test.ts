@@ -1,4 +1,4 @@
-import { lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
@@ -77,5 +77,25 @@ describe('watcher', () => {
     await hinted('theirs'); // events arrive in order: the echo came and went before this one
     expect(hints.has('ours')).toBe(false);
     expect(hints.has('tmp-ours')).toBe(true); // the name it left is still looked at
+  });
+
+  it('hints a file that keeps growing while it grows, not only once it stops', async () => {
+    const seen = new Set<string>();
+    const slow = new Watcher(root, new IgnoreRules(root, []), (rel) => seen.add(rel), {
+      debounceMs: 100,
+      maxWaitMs: 300,
+    });
+    await slow.start();
+    try {
+      const deadline = Date.now() + 10_000;
+      // Appended every 20 ms: each event alone would push a 100 ms debounce back for ever.
+      while (!seen.has('grow.log') && Date.now() < deadline) {
+        await appendFile(path.join(root, 'grow.log'), 'line\n');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(seen.has('grow.log')).toBe(true);
+    } finally {
+      await slow.close();
+    }
   });
 });

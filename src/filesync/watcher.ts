@@ -16,6 +16,11 @@ export interface WatcherOptions {
   /** How long a path's events are gathered before its one hint (default 30 ms). */
   debounceMs?: number;
   /**
+   * A path whose events keep coming is hinted at least this often anyway: a file appended to
+   * every few ms would otherwise reach peers only once it stops growing.
+   */
+  maxWaitMs?: number;
+  /**
    * Whether a path's fresh lstat is exactly what the disk index holds (type, size, mtime,
    * inode, mode: the scanner's own test). Such a rename event is the echo of our own write
    * landing, and a scanner check would only stat it again and find nothing: one lstat and a
@@ -45,6 +50,8 @@ interface WatchedDir {
 export class Watcher {
   private readonly dirs = new Map<string, WatchedDir>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** When each path's pending hint was first asked for. */
+  private readonly firstAtMs = new Map<string, number>();
   private limited = false;
   private closed = false;
 
@@ -56,7 +63,13 @@ export class Watcher {
     private readonly onPath: (rel: string) => void,
     opts: WatcherOptions = {},
   ) {
-    this.opts = { onOverflow: () => undefined, debounceMs: 30, isIndexed: () => false, ...opts };
+    this.opts = {
+      onOverflow: () => undefined,
+      debounceMs: 30,
+      maxWaitMs: 1000,
+      isIndexed: () => false,
+      ...opts,
+    };
   }
 
   /** Watch the root and every directory under it that the ignore rules let through. */
@@ -165,15 +178,20 @@ export class Watcher {
 
   private hint(rel: string): void {
     const t = this.timers.get(rel);
-    if (t) clearTimeout(t);
-    else if (this.timers.size >= MAX_PENDING_HINTS) {
+    const now = Date.now();
+    if (t) {
+      // Waited long enough already: let the pending hint fire instead of pushing it back.
+      if (now - (this.firstAtMs.get(rel) ?? now) >= this.opts.maxWaitMs) return;
+      clearTimeout(t);
+    } else if (this.timers.size >= MAX_PENDING_HINTS) {
       this.opts.onOverflow();
       return;
-    }
+    } else this.firstAtMs.set(rel, now);
     this.timers.set(
       rel,
       setTimeout(() => {
         this.timers.delete(rel);
+        this.firstAtMs.delete(rel);
         this.onPath(rel);
       }, this.opts.debounceMs),
     );
@@ -183,6 +201,7 @@ export class Watcher {
     this.closed = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    this.firstAtMs.clear();
     for (const { w } of this.dirs.values()) w.close();
     this.dirs.clear();
     return Promise.resolve();
