@@ -332,6 +332,28 @@ describe('tombstone GC', () => {
     expect(s.get('k')).toBeUndefined();
     expect(s.digest).toBe(new State(1).digest);
   });
+
+  it('never takes back what it collected: the tombstone itself or a value it had superseded', () => {
+    const s = new State(1);
+    s.apply({ type: 'add-peer', peer: 2 });
+    const put = { key: 'k', value: new Uint8Array([1]), meta: { node: 3, seq: 1, ts: 100 } };
+    const del = { key: 'k', value: null, meta: { node: 2, seq: 1, ts: 200 } };
+    for (const e of [put, del]) s.apply({ type: 'set', entry: e });
+    s.raiseAcks(
+      new Map([
+        [2, 1],
+        [3, 1],
+      ]),
+    );
+    s.apply({ type: 'clear', key: 'k', meta: del.meta });
+    // A peer whose GC has not run yet offers the tombstone back; a member back from a long
+    // absence offers the value the tombstone had superseded: both stay collected.
+    expect(s.planMerge([del], 1000, DEFAULT_LIMITS).winners).toEqual([]);
+    expect(s.planMerge([put], 1000, DEFAULT_LIMITS).winners).toEqual([]);
+    // A write this node has not covered is new, whatever its key.
+    const later = { key: 'k', value: new Uint8Array([2]), meta: { node: 3, seq: 2, ts: 150 } };
+    expect(s.planMerge([later], 1000, DEFAULT_LIMITS).winners).toEqual([later]);
+  });
 });
 
 describe('State source tags', () => {

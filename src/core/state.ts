@@ -266,7 +266,7 @@ export class State {
       // busy node receives are covered. Acks stay truthful: a superseded write is not live
       // anywhere, so covering its seq needs nothing from it.
       const cur = planned.get(e.key) ?? this.data.get(e.key);
-      if (!supersedes(e.meta, cur?.meta)) {
+      if (!supersedes(e.meta, cur?.meta) || (remote && cur === undefined && this.collected(e))) {
         stale++;
         continue;
       }
@@ -309,7 +309,7 @@ export class State {
     seqs: ReadonlyMap<NodeId, number>,
   ): Rejection | null {
     const { node, seq } = e.meta;
-    if (node === this.self && this.ownAcks && seq >= this.pastSeqBelow && !this.mayHaveCollected(e))
+    if (node === this.self && this.ownAcks && seq >= this.pastSeqBelow)
       return reject(e, 'own-origin', `a peer sent a write in this node's name (seq ${seq})`);
     const known = Math.max(this.knownSeq(node), seqs.get(node) ?? 0);
     if (seq - known > limits.maxSeqJump)
@@ -318,17 +318,15 @@ export class State {
   }
 
   /**
-   * A tombstone of ours this node may have collected while a peer still held it (GC runs out
-   * of step between nodes): taking it back changes no live data, refusing it would leave the
-   * two diverged for ever.
+   * An entry this node saw (its origin's seq is covered here) for a key it holds nothing for,
+   * no newer than the newest tombstone it collected: that tombstone or a version it superseded,
+   * dead either way. Digest repair and a member back from a long absence offer exactly these;
+   * taking them back resurrected collected deletes and re-exchanged them every GC cycle.
    */
-  private mayHaveCollected(e: Entry): boolean {
-    return (
-      e.value === null &&
-      e.meta.seq < this.nextSeq &&
-      e.meta.ts <= this.clearedTs &&
-      !this.data.has(e.key)
-    );
+  private collected(e: Entry): boolean {
+    const { node, seq, ts } = e.meta;
+    if (ts > this.clearedTs) return false;
+    return seq <= (node === this.self ? this.nextSeq - 1 : this.ack(node));
   }
 
   /** The highest seq of `node` this state covers or has applied a write of (0 when none). */

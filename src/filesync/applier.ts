@@ -83,7 +83,9 @@ export class Applier {
     const concurrent =
       local !== undefined && local.version !== null && !descendsFrom(kv.record, local.version);
     if (kv.record.type === 'deleted') return this.applyDelete(rel, kv, local, concurrent);
-    if (kv.record.type !== 'dir' && this.clash.hasLiveChildren(rel)) {
+    // Only over a directory here (the scan is linear in the keys): a file placed where live
+    // paths are still to come is moved aside when the first of them arrives.
+    if (kv.record.type !== 'dir' && local?.type === 'dir' && this.clash.hasLiveChildren(rel)) {
       void this.scanner.check(await this.clash.keepDirectory(rel, kv));
       return;
     }

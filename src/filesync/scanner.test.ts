@@ -43,7 +43,7 @@ beforeEach(async () => {
     parents: new RealParents(root),
     unreadable: new UnreadablePaths(() => undefined),
     trash: {} as Trash, // not used by a local publish
-    transfer: {} as Transfer,
+    transfer: { keepPublished: () => undefined } as unknown as Transfer,
     maxConflicts: 10,
     allowMassDelete: false,
     deletions: new HeldDeletions(path.join(dir, 'data'), false),

@@ -91,6 +91,8 @@ export class RequestError extends Error {}
  * unchanged.
  */
 export class SyncDriver {
+  /** Forgotten incarnations already warned of (bounded). */
+  private readonly forgottenWarned = new Set<string>();
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly peers = new Map<NodeId, PeerInfo>();
   private readonly views: ResponseViews;
@@ -289,6 +291,17 @@ export class SyncDriver {
 
   private linkUp(link: PeerLink): void {
     if (this.stopped || link.peer === this.node.id) return;
+    if (isForgotten((k) => this.node.state.get(k), link.peer, link.incarnation)) {
+      // Its data may hold what every member has collected since: it would bring it back.
+      if (this.forgottenWarned.size < 1000 && !this.forgottenWarned.has(link.incarnation))
+        log.warn('refusing a forgotten member: it must rejoin with a new data dir', {
+          peer: link.peer,
+          incarnation: link.incarnation,
+        });
+      this.forgottenWarned.add(link.incarnation);
+      this.transport.hangUp(link.peer);
+      return;
+    }
     this.noteIncarnation(link.peer, link.incarnation);
     this.links.set(link.peer, link);
     this.views.newLink(link.peer);

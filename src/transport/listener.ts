@@ -72,13 +72,15 @@ export class Listener {
       handshakeTimeout: o.handshakeTimeoutMs,
     });
     const plain = createHttpServer(limits);
-    tls.on('request', (req, res) => o.onRequest(req, res, true));
-    tls.on('upgrade', (req, s: Duplex, head: Buffer) => o.onUpgrade(req, s, head, true));
-    tls.on('tlsClientError', (e) => log.debug('tls handshake failed', { error: e.message }));
-    plain.on('request', (req, res) => o.onRequest(req, res, false));
-    plain.on('upgrade', (req, s: Duplex, head: Buffer) => o.onUpgrade(req, s, head, false));
     const server = createNetServer();
     const l = new Listener(o, server);
+    // A whole request read: the connection is an HTTP client's now, its idle time Node's
+    // keep-alive timeout (the pending deadline would cut a kept-alive socket mid-request).
+    tls.on('request', (req, res) => (l.admitted(req.socket), o.onRequest(req, res, true)));
+    tls.on('upgrade', (req, s: Duplex, head: Buffer) => o.onUpgrade(req, s, head, true));
+    tls.on('tlsClientError', (e) => log.debug('tls handshake failed', { error: e.message }));
+    plain.on('request', (req, res) => (l.admitted(req.socket), o.onRequest(req, res, false)));
+    plain.on('upgrade', (req, s: Duplex, head: Buffer) => o.onUpgrade(req, s, head, false));
     server.on('connection', (s) => l.accept(s, tls, plain));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -104,6 +104,29 @@ describe('TUI', () => {
     ui.unmount();
   });
 
+  it('fits 80×24 with no line wrapped, and a disconnected peer shows no rates', async () => {
+    const src = new FakeSource();
+    src.model = {
+      ...src.model,
+      header: { ...src.model.header, dir: '/a/very/long/path/'.repeat(5) },
+      peers: [peer(2, 5, 10), peer(3, 10, 10), peer(4, 1, 10, false)],
+      origins: [1, 2, 3].map((node) => ({ node, covered: 5, known: 10 })),
+      events: Array.from({ length: 50 }, (_, i) => ({
+        timeMs: i,
+        kind: 'applied',
+        text: `some/deep/path/${'x'.repeat(i * 3)}.txt (file)`,
+      })),
+    };
+    const ui = render(<App source={src} refreshMs={20} size={{ columns: 80, rows: 24 }} />);
+    const lines = (): string[] => (ui.lastFrame() ?? '').split('\n');
+    await waitUntil(() => lines().some((l) => l.includes('disconnected')));
+    expect(lines().length).toBeLessThan(24);
+    for (const l of lines()) expect(l.length, l).toBeLessThanOrEqual(80);
+    const off = lines().find((l) => l.includes('disconnected'))!;
+    expect(off).not.toMatch(/\/s/);
+    ui.unmount();
+  });
+
   it('q quits', async () => {
     let quit = false;
     const ui = render(<App source={new FakeSource()} onQuit={() => (quit = true)} />);

@@ -33,16 +33,20 @@ function age(ms: number | null): string {
 function Header({ m }: { m: TuiModel['header'] }): React.JSX.Element {
   return (
     <Box flexDirection="column" borderStyle="round" paddingX={1}>
-      <Text>
+      <Text wrap="truncate">
         <Text bold>filesync</Text> node <Text color="cyan">{m.id}</Text> on {m.listen} · {m.dir}
       </Text>
-      <Text>
+      <Text wrap="truncate">
         {m.files} files · {humanBytes(m.bytes)} · next seq {m.nextSeq} · digest{' '}
         {m.digest.slice(0, 12)} ·{' '}
         <Text color={m.syncState === 'in sync' ? 'green' : 'yellow'}>{m.syncState}</Text>
         {m.problems ? <Text color="red"> · {m.problems}</Text> : null}
       </Text>
-      {m.device ? <Text dimColor>device {m.device}</Text> : null}
+      {m.device ? (
+        <Text dimColor wrap="truncate">
+          device {m.device}
+        </Text>
+      ) : null}
     </Box>
   );
 }
@@ -50,9 +54,12 @@ function Header({ m }: { m: TuiModel['header'] }): React.JSX.Element {
 function Peers({
   peers,
   barWidth,
+  wide,
 }: {
   peers: TuiModel['peers'];
   barWidth: number;
+  /** Room for the address and the round's age (100 columns or more). */
+  wide: boolean;
 }): React.JSX.Element {
   return (
     <Box flexDirection="column">
@@ -60,15 +67,22 @@ function Peers({
       {peers.length === 0 && <Text dimColor> no peers yet</Text>}
       {peers.map((p) => (
         <Box key={p.id} flexDirection="column">
-          <Text>
+          <Text wrap="truncate">
             {' '}
             <Text color={p.connected ? 'green' : 'red'}>{p.connected ? '●' : '○'}</Text>{' '}
-            {String(p.id).padEnd(10)} {(p.address ?? '').padEnd(21)} round{' '}
-            {age(p.lastRoundAgeMs).padStart(6)} rtt {age(p.rttMs).padStart(6)} digest{' '}
-            {p.digestAgrees === null ? '?' : p.digestAgrees ? '=' : '≠'} in{' '}
-            {humanBytes(p.bytesInPerSec)}/s out {humanBytes(p.bytesOutPerSec)}/s
+            {String(p.id).padEnd(10)} {wide ? `${(p.address ?? '').padEnd(21)} ` : ''}
+            {p.connected ? (
+              <>
+                {wide ? `round ${age(p.lastRoundAgeMs).padStart(6)} ` : ''}rtt{' '}
+                {age(p.rttMs).padStart(6)} digest{' '}
+                {p.digestAgrees === null ? '?' : p.digestAgrees ? '=' : '≠'} in{' '}
+                {humanBytes(p.bytesInPerSec)}/s out {humanBytes(p.bytesOutPerSec)}/s
+              </>
+            ) : (
+              <Text dimColor>disconnected</Text>
+            )}
           </Text>
-          <Text>
+          <Text wrap="truncate">
             {'   '}ours <Bar done={p.oursCovered} total={p.oursTotal} width={barWidth} /> theirs{' '}
             <Bar done={p.theirsCovered} total={p.theirsTotal} width={barWidth} />
           </Text>
@@ -89,7 +103,7 @@ function Origins({
     <Box flexDirection="column">
       <Text bold>Writes by origin</Text>
       {origins.map((o) => (
-        <Text key={o.node}>
+        <Text key={o.node} wrap="truncate">
           {' '}
           {String(o.node).padEnd(10)} <Bar done={o.covered} total={o.known} width={barWidth} />{' '}
           {o.covered}/{o.known}
@@ -111,7 +125,7 @@ function Transfers({
     <Box flexDirection="column">
       <Text bold>Transfers</Text>
       {transfers.slice(0, 5).map((t) => (
-        <Text key={t.path}>
+        <Text key={t.path} wrap="truncate">
           {' '}
           <Bar done={t.bytesDone} total={t.size} width={barWidth} /> {humanBytes(t.bytesPerSec)}/s{' '}
           {t.path}
@@ -122,13 +136,14 @@ function Transfers({
 }
 
 function Events({ events, rows }: { events: TuiModel['events']; rows: number }): React.JSX.Element {
-  const shown = events.slice(-Math.max(1, rows));
+  const shown = rows > 0 ? events.slice(-rows) : [];
   return (
     <Box flexDirection="column">
       <Text bold>Events</Text>
       {shown.map((e, i) => (
         <Text
           key={i}
+          wrap="truncate"
           color={
             e.kind === 'error' || e.kind === 'held'
               ? 'red'
@@ -150,13 +165,19 @@ export interface AppProps {
   /** Redraw period (default 200 ms: 5 redraws/s, within the ≤ 10/s budget). */
   refreshMs?: number;
   onQuit?: () => void;
+  /** The terminal's size, when not the stdout's (tests). */
+  size?: { columns: number; rows: number };
 }
 
 /** The whole screen. It polls the source; it never blocks the node, which keeps syncing. */
-export function App({ source, refreshMs = 200, onQuit }: AppProps): React.JSX.Element {
+export function App({ source, refreshMs = 200, onQuit, size: fixed }: AppProps): React.JSX.Element {
   const [model, setModel] = useState<TuiModel>(() => source.snapshot());
   const { stdout } = useStdout();
-  const [size, setSize] = useState({ columns: stdout.columns || 100, rows: stdout.rows || 30 });
+  const [measured, setSize] = useState({
+    columns: stdout.columns || 100,
+    rows: stdout.rows || 30,
+  });
+  const size = fixed ?? measured;
   const { exit } = useApp();
   // Keys need a raw-mode stdin; without one (piped input) the UI still runs, q just is not read.
   const { isRawModeSupported } = useStdin();
@@ -186,15 +207,19 @@ export function App({ source, refreshMs = 200, onQuit }: AppProps): React.JSX.El
   );
 
   const barWidth = Math.max(6, Math.min(30, Math.floor((size.columns - 40) / 2)));
+  // Header (border, two lines, the device's), the sections' titles, their rows, "q quit".
+  const headerRows = 4 + (model.header.device ? 1 : 0);
+  const transferRows = model.transfers.length === 0 ? 1 : 1 + Math.min(5, model.transfers.length);
   const used =
-    5 + model.peers.length * 2 + model.origins.length + 2 + Math.min(5, model.transfers.length) + 2;
+    headerRows + 1 + model.peers.length * 2 + 1 + model.origins.length + transferRows + 1 + 1;
   return (
     <Box flexDirection="column" width={size.columns}>
       <Header m={model.header} />
-      <Peers peers={model.peers} barWidth={barWidth} />
+      <Peers peers={model.peers} barWidth={barWidth} wide={size.columns >= 100} />
       <Origins origins={model.origins} barWidth={barWidth} />
       <Transfers transfers={model.transfers} barWidth={barWidth} />
-      <Events events={model.events} rows={size.rows - used - 2} />
+      {/* One row spare: a frame as tall as the terminal makes Ink clear the screen each time. */}
+      <Events events={model.events} rows={size.rows - used - 1} />
       <Text dimColor>q quit</Text>
     </Box>
   );

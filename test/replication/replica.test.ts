@@ -220,6 +220,14 @@ describe('replication over WebSocket on loopback', () => {
     expect(r1.driver.linkedPeers).toEqual([r2.node.id]);
   });
 
+  it('a kept-alive HTTP client outlives the handshake deadline (it is not a pending peer)', async () => {
+    const r1 = await start('1', { transport: { handshakeTimeoutMs: 200 } });
+    const url = `http://${r1.transport.advertise}/status`;
+    // fetch keeps its connection alive between calls: five deadlines' worth of polling on it.
+    const t0 = Date.now();
+    while (Date.now() - t0 < 1000) expect((await fetch(url)).status).toBe(200);
+  });
+
   it('/status and /metrics answer', async () => {
     const r1 = await start('1');
     const r2 = await start('2', { peers: [r1.transport.advertise] });

@@ -111,6 +111,9 @@ describe('digest repair', () => {
       b.state.apply({ type: 'set', entry: { key: `y${i}`, value: null, meta: t } });
       b.state.apply({ type: 'clear', key: `y${i}`, meta: t });
     }
+    // Lost, not collected: what a node collected it never takes back (decisions, 2026-12-05),
+    // so the loss must not look like a GC.
+    b.state.clearedTs = 0;
     // Virtual time (the simulator's clock): the re-exchange settles it, not bucket repairs
     // healing one entry per cycle (~25 s here when a reset left out what came from b).
     let ms = 0;
