@@ -29,4 +29,41 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Sync sees peers through its Transport port and time through its Scheduler: it imports
+    // only the core and the logger.
+    files: ['src/sync/**/*.ts'],
+    ignores: ['src/sync/**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*'], message: 'sync does no I/O of its own' },
+            {
+              regex: '^\\.\\./(?!core/index\\.js$|log/index\\.js$)',
+              message: 'sync imports only the core and the logger',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The mirror uses the store and the transport only through their public index.
+    files: ['src/filesync/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./(transport/|store/(?!index\\.js$))',
+              message: 'through the store public index only, never the transport',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

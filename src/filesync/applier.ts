@@ -20,7 +20,7 @@ import { descendsFrom, encodeRecord, lineage, sameVersion, type FileRecord } fro
 import { ensureRealParents, UnsafePathError } from './safe-fs.js';
 import type { Scanner } from './scanner.js';
 import { fileParents, TypeClash } from './type-clash.js';
-import { permBits } from './scanner.js';
+import { permBits } from './stat.js';
 
 const log = logger('applier');
 

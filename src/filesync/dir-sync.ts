@@ -1,4 +1,4 @@
-import { fsyncDir } from '../store/fsutil.js';
+import { fsyncDir } from '../store/index.js';
 
 interface DirState {
   /** The fsync in flight; it does not cover renames made after it started. */

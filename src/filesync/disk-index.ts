@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Codec } from '../codec/index.js';
 import { logger } from '../log/index.js';
-import { writeFileAtomic } from '../store/fsutil.js';
+import { writeFileAtomic } from '../store/index.js';
 import { IndexJournal } from './index-journal.js';
 import { fileType, HEX64, isUint, isVersion, type FileType, type Version } from './record.js';
 

@@ -12,7 +12,8 @@ import { HeldDeletions } from './held-deletions.js';
 import { UnreadablePaths } from './localfs.js';
 import { RealParents } from './safe-fs.js';
 import { IgnoreRules } from './ignore.js';
-import { permBits, Scanner } from './scanner.js';
+import { Scanner } from './scanner.js';
+import { permBits } from './stat.js';
 import type { Transfer } from './transfer.js';
 import type { Trash } from './trash.js';
 

@@ -7,13 +7,13 @@ import type { IndexEntry } from './disk-index.js';
 import { hashFile } from './hasher.js';
 import { isUnreadableError, lstatOrNull, lstatOrUnknown, Unreadable } from './localfs.js';
 import { absPath, keyOf, pathProblem } from './paths.js';
+import { permBits, typeOf, unchanged } from './stat.js';
 import {
   descendsFrom,
   encodeRecord,
   lineage,
   sameVersion,
   type FileRecord,
-  type FileType,
   type Version,
 } from './record.js';
 
@@ -31,29 +31,6 @@ export const DELETE_QUIET_MS = 200;
  * of its time in 3,000 fsyncs. Memory per check is one small file's bytes at most.
  */
 const SCAN_CONCURRENCY = 256;
-
-function typeOf(st: Stats): Exclude<FileType, 'deleted'> | null {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  return null; // sockets, fifos, devices: not synced
-}
-
-/** Permission bits only: setuid, setgid and sticky never travel. */
-export function permBits(mode: number): number {
-  return mode & 0o777;
-}
-
-/** Whether a path's stat still matches what the index says was hashed (no need to hash again). */
-export function unchanged(idx: IndexEntry, st: Stats, type: string): boolean {
-  return (
-    idx.type === type &&
-    idx.size === st.size &&
-    idx.mtimeMs === st.mtimeMs &&
-    idx.ino === st.ino &&
-    idx.mode === permBits(st.mode)
-  );
-}
 
 export class ChangedWhileHashing extends Error {}
 

@@ -9,7 +9,7 @@ import { keptBytes, type BlockRequest, type BlockServer, type SyncDriver } from 
 import { DiskIndex } from './disk-index.js';
 import { hashFile, sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
-import { permBits } from './scanner.js';
+import { permBits } from './stat.js';
 import { BLOCK_BYTES, type FileRecord, type Version } from './record.js';
 import {
   RECENT_BLOCK_MAX_BYTES,

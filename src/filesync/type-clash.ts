@@ -11,7 +11,7 @@ import { kvFile, type Ctx, type KvFile } from './context.js';
 import { lstatOrNull } from './localfs.js';
 import { absPath, conflictName, keyOf, pathOf } from './paths.js';
 import { encodeRecord, lineage, type FileRecord, type Version } from './record.js';
-import { permBits } from './scanner.js';
+import { permBits } from './stat.js';
 
 const log = logger('applier');
 

@@ -14,5 +14,6 @@ export {
   IdentityError,
   type Identity,
 } from './identity.js';
+export { fsyncDir, fsyncFd, writeFileAtomic, isErrno } from './fsutil.js';
 export type { FsyncPolicy } from './wal.js';
 export type { SnapshotStep } from './snapshot.js';
