@@ -4,7 +4,7 @@ import path from 'node:path';
 import { FileSync, admitFileEntry } from '../filesync/index.js';
 import { logger } from '../log/index.js';
 import { Replica } from '../replica/index.js';
-import { setLogSink } from '../log/index.js';
+import { getLogSink, setLogSink, type LogRecord } from '../log/index.js';
 import { takeLock } from './lock.js';
 
 const log = logger('cli');
@@ -36,6 +36,31 @@ export interface RunOptions {
 export async function run(o: RunOptions): Promise<void> {
   const root = path.resolve(o.dir);
   const dataDir = path.resolve(o.dataDir ?? path.join(root, '.filesync'));
+  // With the UI, what is logged while the node starts would stay on the screen above it: held,
+  // then its warnings shown in the UI's events (all of it printed if the start fails).
+  const tui = o.tui && process.stdout.isTTY === true;
+  const held: LogRecord[] = [];
+  const print = getLogSink();
+  if (tui) setLogSink((r) => void (held.length < 500 && held.push(r)));
+  const unhold = (): void => {
+    setLogSink(print);
+    for (const r of held.splice(0)) print(r);
+  };
+  try {
+    await runNode(o, root, dataDir, tui, held);
+  } catch (e) {
+    if (tui) unhold();
+    throw e;
+  }
+}
+
+async function runNode(
+  o: RunOptions,
+  root: string,
+  dataDir: string,
+  tui: boolean,
+  held: LogRecord[],
+): Promise<void> {
   // A start refused (port taken, say) leaves nothing behind that it made.
   const made = (await mkdir(dataDir, { recursive: true })) ?? null;
   const lock = await takeLock(dataDir);
@@ -122,9 +147,7 @@ export async function run(o: RunOptions): Promise<void> {
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
-    if (o.tui && process.stdout.isTTY) {
-      void startTui(replica, fs, root, () => stop('quit')).then((u) => (unmount = u));
-    }
+    if (tui) void startTui(replica, fs, root, held, () => stop('quit')).then((u) => (unmount = u));
   });
 }
 
@@ -133,6 +156,7 @@ async function startTui(
   replica: Replica,
   fs: FileSync,
   root: string,
+  held: LogRecord[],
   quit: () => void,
 ): Promise<() => void> {
   // Ink (via is-in-ci, read once at import) renders nothing but the last frame when CI or
@@ -146,10 +170,12 @@ async function startTui(
     import('../tui/index.js'),
   ]);
   const source = new NodeSource(replica, fs, root);
-  setLogSink((r) => {
+  const show = (r: LogRecord): void => {
     if (r.level === 'warn' || r.level === 'error')
       source.push(r.level, `[${r.ns}] ${r.msg}`, r.time);
-  });
+  };
+  for (const r of held.splice(0)) show(r);
+  setLogSink(show);
   const app = render(React.createElement(App, { source, onQuit: quit }), { exitOnCtrlC: false });
   return () => app.unmount();
 }

@@ -84,6 +84,10 @@ export function setLogLevel(level: LogLevel): void {
   threshold = level;
 }
 
+export function getLogSink(): LogSink {
+  return sink;
+}
+
 export function setLogSink(s: LogSink): void {
   sink = s;
 }

@@ -35,8 +35,8 @@ async function panes(): Promise<Map<string, string>> {
   return m;
 }
 
-async function capture(id: string): Promise<string> {
-  return (await sh('tmux', ['capture-pane', '-t', id, '-p'])).out;
+async function capture(id: string, history = false): Promise<string> {
+  return (await sh('tmux', ['capture-pane', '-t', id, '-p', ...(history ? ['-S', '-'] : [])])).out;
 }
 
 /** Every pane's title and screen, so a failure says what the panes showed. */
@@ -115,6 +115,8 @@ describe('demo cluster in a real tmux', () => {
       30_000,
       200,
     );
+    // What the node logged while it started is not left on the screen above its UI.
+    for (const t of nodeTitles) expect(await capture(p.get(t)!, true)).not.toMatch(/ INFO +\[/);
     const pids = await Promise.all(
       [1, 2, 3].map(
         async (i) =>
