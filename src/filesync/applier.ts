@@ -48,7 +48,7 @@ export class Applier {
     const files = fileParents(this.ctx.root, rel);
     for (const p of files) {
       void this.ctx
-        .withPath(p, () => this.clash.moveFileAside(p))
+        .withPath(p, () => this.clash.moveFileAside(p, rel))
         .then((copy) => copy !== null && this.scanner.check(copy))
         .catch((e: unknown) =>
           log.warn('could not move a file aside', { path: p, error: String(e) }),
@@ -83,8 +83,8 @@ export class Applier {
     const concurrent =
       local !== undefined && local.version !== null && !descendsFrom(kv.record, local.version);
     if (kv.record.type === 'deleted') return this.applyDelete(rel, kv, local, concurrent);
-    // Only over a directory here (the scan is linear in the keys): a file placed where live
-    // paths are still to come is moved aside when the first of them arrives.
+    // Only over a directory here: a file placed where live paths are still to come is moved
+    // aside when the first of them arrives (fileInTheWay).
     if (kv.record.type !== 'dir' && local?.type === 'dir' && this.clash.hasLiveChildren(rel)) {
       void this.scanner.check(await this.clash.keepDirectory(rel, kv));
       return;

@@ -4,12 +4,20 @@
  * content is kept as a conflict copy named after its version (the same name on every node).
  * Must not touch: anything but the clashing path and its conflict copy.
  */
-import { chmodSync, lstatSync, mkdirSync, renameSync, symlinkSync, utimesSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  symlinkSync,
+  utimesSync,
+} from 'node:fs';
 import path from 'node:path';
 import { logger } from '../log/index.js';
 import { kvFile, type Ctx, type KvFile } from './context.js';
 import { lstatOrNull } from './localfs.js';
-import { absPath, conflictName, keyOf, pathOf } from './paths.js';
+import { absPath, conflictName, keyOf } from './paths.js';
 import { encodeRecord, lineage, type FileRecord, type Version } from './record.js';
 import { permBits } from './stat.js';
 
@@ -18,14 +26,21 @@ const log = logger('applier');
 export class TypeClash {
   constructor(private readonly ctx: Ctx) {}
 
-  /** Whether the KV holds a live (not deleted) path under `rel`. */
+  /**
+   * Whether a path on disk under the directory `rel` is live in the KV. Read from the
+   * directory (its children only), never by walking every key: a peer pushing files over
+   * directories would otherwise make each apply cost the whole state.
+   */
   hasLiveChildren(rel: string): boolean {
-    for (const e of this.ctx.node.state.entries(keyOf(rel) + '/')) {
-      const p = pathOf(e.key);
-      const kv = p === null ? null : kvFile(this.ctx.node, p);
-      if (kv !== null && kv.record.type !== 'deleted') return true;
+    const { ctx } = this;
+    if (!ctx.parents.ok(rel)) return false;
+    let names: string[];
+    try {
+      names = readdirSync(absPath(ctx.root, rel));
+    } catch {
+      return false;
     }
-    return false;
+    return names.some((n) => isLive(kvFile(ctx.node, `${rel}/${n}`)));
   }
 
   /**
@@ -58,18 +73,18 @@ export class TypeClash {
   }
 
   /**
-   * A live path arrived under `rel`, which is a regular file here: the file goes to its
+   * A live path (`child`) arrived under `rel`, which is a regular file here: the file goes to its
    * conflict copy and `rel` becomes a directory. Runs under `rel`'s own lock (not the child's).
    * Returns the conflict copy's path, or null when there was nothing to do.
    */
-  async moveFileAside(rel: string): Promise<string | null> {
+  async moveFileAside(rel: string, child: string): Promise<string | null> {
     const { ctx } = this;
-    if (!ctx.parents.ok(rel)) return null;
+    if (!ctx.parents.ok(rel) || !isLive(kvFile(ctx.node, child))) return null;
     const abs = absPath(ctx.root, rel);
     const st = lstatOrNull(abs);
     const kv = kvFile(ctx.node, rel);
     const version = ctx.index.get(rel)?.version ?? kv?.version ?? null;
-    if (st === null || !st.isFile() || version === null || !this.hasLiveChildren(rel)) return null;
+    if (st === null || !st.isFile() || version === null) return null;
     if (kv !== null && kv.record.type === 'dir') return null; // the directory's apply will come
     const name = conflictName(rel, version[0], version[1]);
     ctx.parents.assert(rel);
@@ -138,3 +153,5 @@ export function fileParents(root: string, rel: string): string[] {
   }
   return out;
 }
+
+const isLive = (kv: KvFile | null): boolean => kv !== null && kv.record.type !== 'deleted';

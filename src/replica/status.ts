@@ -115,6 +115,7 @@ const COUNTER_HELP: Record<string, string> = {
   badFrames: 'Frames that failed to decode or validate (the connection was closed).',
   authFailures: 'Peers that failed to prove the cluster secret.',
   dials: 'Connections this node opened to peers (every redial counts).',
+  pendingRefused: 'Connections refused because too many were waiting to be admitted.',
   walGroupCommits: 'WAL group commits (one fsync each).',
   walRecords: 'WAL records written.',
 };

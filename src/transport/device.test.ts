@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
@@ -16,6 +16,24 @@ describe('device identity', () => {
       const { dir: other, cleanup: c2 } = await tempDir('filesync-device-');
       expect((await loadOrCreateDevice(other)).id).not.toBe(a.id);
       await c2();
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('after a kill between the key and the certificate, starts over; a corrupt certificate is named', async () => {
+    const { dir, cleanup } = await tempDir('filesync-device-');
+    try {
+      const a = await loadOrCreateDevice(dir);
+      await rm(path.join(dir, 'device-cert.pem')); // the state a kill after the key's write leaves
+      const b = await loadOrCreateDevice(dir);
+      expect(b.id).not.toBe(a.id);
+      expect(await readFile(path.join(dir, 'device-key.pem'), 'utf8')).toBe(b.keyPem);
+      expect((await loadOrCreateDevice(dir)).id).toBe(b.id);
+      await writeFile(path.join(dir, 'device-cert.pem'), 'garbage');
+      await expect(loadOrCreateDevice(dir)).rejects.toThrow(
+        /device-cert\.pem is not a valid certificate/,
+      );
     } finally {
       await cleanup();
     }

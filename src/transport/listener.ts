@@ -37,6 +37,8 @@ export interface ListenerOptions {
   maxHeaderBytes: number;
   onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, tls: boolean) => void;
   onRequest: (req: IncomingMessage, res: ServerResponse, tls: boolean) => void;
+  /** A connection refused for the limits on pending ones. */
+  onRefused: () => void;
 }
 
 interface Pending {
@@ -49,7 +51,6 @@ export class Listener {
   private readonly perAddr = new Map<string, number>();
   private readonly sockets = new Set<Socket>();
   private readonly limitLog = new LogLimiter();
-  readonly counters = { refusedConns: 0, plainPeers: 0 };
 
   private constructor(
     private readonly o: ListenerOptions,
@@ -117,7 +118,7 @@ export class Listener {
     const addr = s.remoteAddress ?? '?';
     const n = this.perAddr.get(addr) ?? 0;
     if (this.pending.size >= this.o.maxPendingConns || n >= this.o.maxPendingConnsPerAddr) {
-      this.counters.refusedConns++;
+      this.o.onRefused();
       if (this.limitLog.allow(addr, Date.now()) !== null)
         log.warn('too many connections not yet admitted; refusing more', { addr });
       s.destroy();

@@ -61,6 +61,8 @@ export class WsTransport implements Transport {
     authFailures: 0,
     /** Connections this node opened to peers (every redial counts). */
     dials: 0,
+    /** Connections refused because too many were waiting to be admitted. */
+    pendingRefused: 0,
   };
 
   private constructor(opts: WsTransportOptions) {
@@ -107,6 +109,7 @@ export class WsTransport implements Transport {
         maxHeaderBytes: 8 * 1024,
         onUpgrade: (req, s, head, tls) => t.onUpgrade(req, s, head, tls),
         onRequest: (req, res, tls) => serveHttp(t.o, opts.http, req, res, tls),
+        onRefused: () => t.counters.pendingRefused++,
       });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')

@@ -35,11 +35,7 @@ describe('where downloads and removed files wait', () => {
   }, 60_000);
 
   it('a delete whose move to the trash fails keeps the file, is retried, and is not undone', async () => {
-    const a = new FsNode(path.join(t.dir, 'a'));
-    const b = new FsNode(path.join(t.dir, 'b'));
-    nodes.push(a, b);
-    await a.start();
-    await b.start(['--peers', a.advertise]);
+    const [a, b] = await t.pair();
     await writeFile(path.join(a.dir, 'keep.txt'), 'content');
     await converge([a, b], 'the file on b');
     // b's trash cannot be made: a file sits where its directory goes.

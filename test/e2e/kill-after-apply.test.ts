@@ -2,7 +2,7 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempNodes } from '../helpers/temp-nodes.js';
-import { converge, exists, FsNode } from './cluster.js';
+import { converge, exists } from './cluster.js';
 
 /**
  * kill -9 right after a node applied remote edits, then its user deletes some of those files
@@ -10,15 +10,10 @@ import { converge, exists, FsNode } from './cluster.js';
  * every node, with no delete undone and no conflict copy of the node's own earlier version.
  */
 const t = tempNodes('filesync-kill-apply-');
-const nodes = t.nodes;
 
 describe('kill -9 right after applying remote edits', () => {
   it('keeps the deletes and edits its user made while it was down', async () => {
-    const a = new FsNode(path.join(t.dir, 'a'));
-    const b = new FsNode(path.join(t.dir, 'b'));
-    nodes.push(a, b);
-    await a.start();
-    await b.start(['--peers', a.advertise]);
+    const [a, b] = await t.pair();
     const names = Array.from({ length: 20 }, (_, i) => `f${i}.txt`);
     await Promise.all(names.map((n) => writeFile(path.join(a.dir, n), `v1 of ${n}`)));
     await converge([a, b], 'the first versions on b');

@@ -3,18 +3,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/tmp.js';
 import { tempNodes } from '../helpers/temp-nodes.js';
-import { converge, exists, FsNode } from './cluster.js';
+import { converge, exists } from './cluster.js';
 
 const t = tempNodes('filesync-massdel-');
-const nodes = t.nodes;
 
 describe('the mass-delete guard', () => {
   it('holds the deletes of an emptied folder across a new file and restarts, until allowed', async () => {
-    const a = new FsNode(path.join(t.dir, 'a'));
-    const b = new FsNode(path.join(t.dir, 'b'));
-    nodes.push(a, b);
-    await a.start();
-    await b.start(['--peers', a.advertise]);
+    const [a, b] = await t.pair();
     const names = ['1.txt', '2.txt', '3.txt', '4.txt'];
     for (const n of names) await writeFile(path.join(a.dir, n), n);
     await converge([a, b], 'the files on b');

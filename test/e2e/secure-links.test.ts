@@ -20,6 +20,7 @@ const nodes = t.nodes;
 
 interface Status {
   node: { id: number; device: string; keys: number };
+  counters: Record<string, number>;
   peers: { id: number; connected: boolean; advertise: string | null }[];
   transfers?: unknown;
   redacted?: boolean;
@@ -206,6 +207,8 @@ describe('secure links', () => {
     }
     const s = await status(a, 'k');
     expect(s.node.id).toBeGreaterThan(0);
+    // 80 at once from one address: past 16 waiting, the rest were refused outright.
+    expect(s.counters.pendingRefused).toBeGreaterThan(0);
     expect((await rssKiB(a.pid)) - before).toBeLessThan(64 * 1024);
     // The handshake deadline closes every one of them.
     await waitFor(

@@ -10,16 +10,8 @@ import { converge, exists, FsNode } from './cluster.js';
  * racing an edit on another node; the loser's content survives as a conflict copy or in trash.
  */
 const t = tempNodes('filesync-type-', true);
-const nodes = t.nodes;
 
-async function pair(): Promise<[FsNode, FsNode]> {
-  const a = new FsNode(path.join(t.dir, 'a'), ['--rescan-interval', '10m']);
-  const b = new FsNode(path.join(t.dir, 'b'), ['--rescan-interval', '10m']);
-  nodes.push(a, b);
-  await a.start();
-  await b.start(['--peers', a.advertise]);
-  return [a, b];
-}
+const pair = (): Promise<[FsNode, FsNode]> => t.pair(['--rescan-interval', '10m']);
 
 /** Every file's content under `dir` (trash and conflict copies included), for "survives". */
 async function everything(dir: string): Promise<string[]> {
