@@ -354,6 +354,35 @@ describe('tombstone GC', () => {
     const later = { key: 'k', value: new Uint8Array([2]), meta: { node: 3, seq: 2, ts: 150 } };
     expect(s.planMerge([later], 1000, DEFAULT_LIMITS).winners).toEqual([later]);
   });
+
+  it('collects retired values (an embedder’s delete records) like tombstones, when allowed', () => {
+    const s = new State(1);
+    s.apply({ type: 'add-peer', peer: 2 });
+    const gone = new Uint8Array([0xde]);
+    const del = { key: 'k', value: gone, meta: { node: 2, seq: 1, ts: 100 } };
+    const live = { key: 'j', value: new Uint8Array([1]), meta: { node: 2, seq: 2, ts: 100 } };
+    for (const e of [del, live]) s.apply({ type: 'set', entry: e }, 0);
+    s.raiseAcks(new Map([[2, 2]]));
+    s.peerAcks.set(2, new Map([[2, 2]]));
+    // Until the embedder names its delete records, a live value is never collected.
+    expect(s.collectableTombstones(10_000, 1000)).toEqual([]);
+    s.retire((v) => v[0] === 0xde, 5000);
+    expect(s.dead).toBe(1);
+    expect(s.collectableTombstones(5500, 1000)).toEqual([]); // its age starts when named
+    expect(s.collectableTombstones(10_000, 1000, () => false)).toEqual([]); // embedder says wait
+    const [t] = s.collectableTombstones(10_000, 1000);
+    expect(t!.key).toBe('k');
+    expect(s.apply({ type: 'clear', key: 'k', meta: t!.meta })).toBe(true);
+    expect(s.get('k')).toBeUndefined();
+    expect([s.dead, s.tombstones]).toEqual([0, 0]);
+    // Offered back by a peer that has not collected it yet: stays collected.
+    expect(s.planMerge([del], 20_000, DEFAULT_LIMITS).winners).toEqual([]);
+    // A WAL replays a clear before the embedder names its values: it still applies.
+    const replay = new State(1);
+    replay.apply({ type: 'set', entry: del });
+    expect(replay.apply({ type: 'clear', key: 'k', meta: del.meta })).toBe(true);
+    expect(replay.get('k')).toBeUndefined();
+  });
 });
 
 describe('State source tags', () => {

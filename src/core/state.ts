@@ -83,11 +83,16 @@ export class State {
    */
   pastSeqBelow = 1;
   /**
-   * key → when this node's clock first held its current tombstone. Tombstone age for GC is
+   * key → when this node's clock first held its current tombstone (or retired value). GC age is
    * measured from here, not from the writer's ts, so clock skew between nodes can neither
    * collect a tombstone early nor hold it back. Volatile: after a restart ages start over.
    */
-  private readonly tombstoneSince = new Map<string, number>();
+  private readonly deadSince = new Map<string, number>();
+  /**
+   * Live values the embedder counts as deletes (filesync's deleted-file records, which carry
+   * what a bare tombstone cannot): aged and collected like tombstones. Null: none.
+   */
+  private retired: ((value: Uint8Array) => boolean) | null = null;
   /**
    * Highest ts of any tombstone this node has collected. A key with no entry may once have had
    * one up to here, so local writes stamp above it: a write made after a GC still supersedes
@@ -107,6 +112,27 @@ export class State {
 
   get tombstones(): number {
     return this.tombstoneCount;
+  }
+
+  /** Tombstones and retired values waiting for collection. */
+  get dead(): number {
+    return this.deadSince.size;
+  }
+
+  /**
+   * Name the live values that are deletes (see `retired`). Entries already held start their
+   * age now: O(keys), once.
+   */
+  retire(test: (value: Uint8Array) => boolean, nowMs: number): void {
+    this.retired = test;
+    for (const [key, e] of this.data) {
+      if (!this.deadSince.has(key) && this.isDead(e)) this.deadSince.set(key, nowMs);
+    }
+  }
+
+  private isDead(e: KeptEntry): boolean {
+    if (e.tombstone) return true;
+    return this.retired !== null && this.retired(e.value!);
   }
 
   get digest(): string {
@@ -179,18 +205,14 @@ export class State {
       const m = cur.meta;
       this.origins.remove(m.node, m.seq);
       this.digestState.toggle(cur);
-      if (cur.tombstone) {
-        this.tombstoneCount--;
-        this.tombstoneSince.delete(e.key);
-      }
+      if (cur.tombstone) this.tombstoneCount--;
+      this.deadSince.delete(e.key);
     }
     this.data.set(e.key, e);
     this.origins.add(node, seq, e.key);
     this.digestState.toggle(e);
-    if (e.tombstone) {
-      this.tombstoneCount++;
-      this.tombstoneSince.set(e.key, nowMs);
-    }
+    if (e.tombstone) this.tombstoneCount++;
+    if (this.isDead(e)) this.deadSince.set(e.key, nowMs);
     if (this.values.handedOutBytes > COMPACT_FACTOR * this.liveValueBytes + COMPACT_MIN_BYTES) {
       this.compactValues();
     }
@@ -206,15 +228,20 @@ export class State {
     for (const e of this.data.values()) e.moveInto(this.values);
   }
 
-  /** Tombstone GC: drop the tombstone only if it is still exactly the winner named. */
+  /**
+   * GC: drop the entry only if it is still exactly the winner named. A tombstone or a retired
+   * value: the check was made when the op was logged (a WAL replays before the embedder names
+   * its retired values).
+   */
   private applyClear(key: string, meta: Entry['meta']): boolean {
     const cur = this.data.get(key);
-    if (cur === undefined || !cur.tombstone || !cur.is(meta)) return false;
+    if (cur === undefined || !cur.is(meta)) return false;
     this.data.delete(key);
     this.origins.remove(meta.node, meta.seq);
     this.digestState.toggle(cur);
-    this.tombstoneCount--;
-    this.tombstoneSince.delete(key);
+    this.liveValueBytes -= cur.valueBytes;
+    if (cur.tombstone) this.tombstoneCount--;
+    this.deadSince.delete(key);
     if (meta.ts > this.clearedTs) this.clearedTs = meta.ts;
     return true;
   }
@@ -494,15 +521,21 @@ export class State {
   }
 
   /**
-   * Tombstones every member has acknowledged and that this node has held for at least
-   * `minAgeMs`: the only ones it is safe to forget.
+   * Tombstones (and retired values) every member has acknowledged and that this node has held
+   * for at least `minAgeMs`: the only ones it is safe to forget.
    */
-  collectableTombstones(nowMs: number, minAgeMs: number, max = 10_000): Entry[] {
+  collectableTombstones(
+    nowMs: number,
+    minAgeMs: number,
+    /** The embedder's say on a retired value (tombstones are the core's alone). */
+    mayCollect: (key: string) => boolean = () => true,
+    max = 10_000,
+  ): Entry[] {
     const out: Entry[] = [];
-    if (this.tombstoneCount === 0) return out;
-    for (const [key, since] of this.tombstoneSince) {
+    for (const [key, since] of this.deadSince) {
       if (nowMs - since < minAgeMs) continue;
       const e = this.data.get(key)!;
+      if (!e.tombstone && !mayCollect(key)) continue;
       const { node, seq } = e.meta;
       let covered = this.ack(node) >= seq;
       for (const m of this.memberSet) {

@@ -10,7 +10,7 @@ import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
 import { HeldDeletions } from './held-deletions.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
 import { FILE_PREFIX, keyOf, pathOf, RESERVED_DIR } from './paths.js';
-import { sameVersion } from './record.js';
+import { isDeletedRecord, sameVersion } from './record.js';
 import { UnreadablePaths } from './localfs.js';
 import { RealParents } from './safe-fs.js';
 import { Scanner } from './scanner.js';
@@ -74,6 +74,8 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   /** How long the start scan took (null while it runs): /status reports it. */
   startScanMs: number | null = null;
   private watcher: Watcher | null = null;
+  /** Stops WaveKV collecting delete records on this mirror's say (see mayForget). */
+  private unretire: () => void = () => undefined;
   readonly ctx: Ctx;
   private readonly scanner: Scanner;
   private readonly applier: Applier;
@@ -159,6 +161,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       );
     };
     opts.replica.node.on('change', fs.onChange);
+    fs.unretire = opts.replica.node.collectRetired(isDeletedRecord, (key) => fs.mayForget(key));
     if (opts.watch ?? true) {
       fs.watcher = new Watcher(opts.root, ignore, (rel) => fs.onLocalHint(rel), {
         onOverflow: () => fs.rescanSoon(),
@@ -193,6 +196,23 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     every(MIN_SAVE_INTERVAL_MS, () => index.saveIfDue());
     every(600_000, () => fs.ctx.trash.sweep());
     return fs;
+  }
+
+  /**
+   * May WaveKV forget this path's delete record (every member has it)? Only once the delete is
+   * done here: nothing on disk or in the index at the path and no apply queued, running or
+   * parked for it. Else the record still has work to do (a parked delete forgotten would leave
+   * the file on disk for the next scan to publish again).
+   */
+  private mayForget(key: string): boolean {
+    const rel = pathOf(key);
+    return (
+      !this.closed &&
+      rel !== null &&
+      this.ctx.index.get(rel) === undefined &&
+      !this.queue.has(rel) &&
+      !this.locks.has(rel)
+    );
   }
 
   /** Wait until no apply is queued or running (tests, `check`). */
@@ -299,6 +319,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.unretire();
     this.opts.replica.node.off('change', this.onChange);
     for (const t of this.timers) clearInterval(t);
     const queued = this.queue.close();

@@ -163,6 +163,18 @@ function kindFits(r: Record<string, unknown>): boolean {
   }
 }
 
+/** msgpack's `'deleted'` as a fixstr: a record without these bytes is not a delete. */
+const DELETED_TAG = Buffer.from([0xa7, ...Buffer.from('deleted')]);
+
+/**
+ * Is this KV value a delete record? WaveKV collects these like tombstones. The byte search
+ * spares a full decode of every other record (all of them at start).
+ */
+export function isDeletedRecord(v: Uint8Array): boolean {
+  const b = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  return b.includes(DELETED_TAG) && decodeRecord(v)?.type === 'deleted';
+}
+
 export function sameVersion(a: Version | null, b: Version | null): boolean {
   return a !== null && b !== null && a[0] === b[0] && a[1] === b[1];
 }

@@ -89,6 +89,8 @@ export class WaveNode extends EventEmitter<NodeEvents> {
   private closed = false;
   private store!: Store;
   private readonly rejectLog = new LogLimiter();
+  /** Whether a retired value may be collected now (see `collectRetired`). */
+  private mayCollect: (key: string) => boolean = () => false;
 
   private readonly dataDirPath: string;
 
@@ -323,9 +325,27 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     this.store.state.raiseAcks(to);
   }
 
+  /**
+   * Collect the live values `test` names as deletes (an embedder's delete records) like
+   * tombstones, each only once `mayCollect(key)` agrees (the embedder has applied it, say).
+   * Until this is called, only tombstones are collected. Returns the undo.
+   */
+  collectRetired(
+    test: (value: Uint8Array) => boolean,
+    mayCollect: (key: string) => boolean,
+  ): () => void {
+    this.store.state.retire(test, this.clock());
+    this.mayCollect = mayCollect;
+    return () => {
+      if (this.mayCollect === mayCollect) this.mayCollect = () => false;
+    };
+  }
+
   /** Clear tombstones every member has acknowledged and that are at least `minAgeMs` old. */
   async collectGarbage(minAgeMs: number): Promise<number> {
-    const victims = this.store.state.collectableTombstones(this.clock(), minAgeMs);
+    const victims = this.store.state.collectableTombstones(this.clock(), minAgeMs, (key) =>
+      this.mayCollect(key),
+    );
     await Promise.all(
       victims.map((e) => this.store.append({ type: 'clear', key: e.key, meta: e.meta })),
     );
