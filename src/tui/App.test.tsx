@@ -127,6 +127,29 @@ describe('TUI', () => {
     ui.unmount();
   });
 
+  it('draws nothing new for changes it does not show (an idle link’s chatter)', async () => {
+    const src = new FakeSource();
+    let snapshots = 0;
+    const counting: StatusSource = { snapshot: () => (snapshots++, src.snapshot()) };
+    const ui = render(<App source={counting} refreshMs={5} />);
+    await waitUntil(() => snapshots > 2);
+    const drawn = ui.frames.length;
+    // What an idle pair's rounds change every second: rtt by a ms, the round's age, the rates
+    // by a byte. None of it changes what the screen shows.
+    for (let i = 0; i < 20; i++) {
+      const p = { ...peer(2, 5, 10), rttMs: 1 + (i % 3), lastRoundAgeMs: i * 50 };
+      src.model = { ...src.model, peers: [{ ...p, bytesInPerSec: 200 + (i % 2) }] };
+      const seen = snapshots;
+      await waitUntil(() => snapshots > seen);
+    }
+    expect(ui.frames.length).toBe(drawn);
+    expect(ui.lastFrame()).toContain('rtt  <5 ms');
+    // A change it shows is drawn.
+    src.model = { ...src.model, peers: [{ ...peer(2, 5, 10), lastRoundAgeMs: 9000 }] };
+    await waitUntil(() => (ui.lastFrame() ?? '').includes('round    9 s'));
+    ui.unmount();
+  });
+
   it('q quits', async () => {
     let quit = false;
     const ui = render(<App source={new FakeSource()} onQuit={() => (quit = true)} />);

@@ -30,6 +30,36 @@ function age(ms: number | null): string {
   return `${Math.round(ms / 1000)} s`;
 }
 
+/** A round's age: they come every second, so only a late one shows how late. */
+function roundAge(ms: number | null): string {
+  if (ms === null) return '—';
+  return ms < 2000 ? '<2 s' : `${Math.round(ms / 1000)} s`;
+}
+
+/** Round-trip time; loopback and LAN times (a few ms, varying) all read the same. */
+function rtt(ms: number | null): string {
+  return ms !== null && ms < 5 ? '<5 ms' : age(ms);
+}
+
+/** A transfer rate; an idle link's rounds (~200 B/s, varying by a byte) all read the same. */
+function rate(bytesPerSec: number): string {
+  return bytesPerSec < 1024 ? '<1 KiB' : humanBytes(bytesPerSec);
+}
+
+/**
+ * What the screen shows of a model. Only a change in it is drawn: an idle node's screen then
+ * costs no React or layout work, whose garbage kept its heap growing (TUI idle RSS).
+ */
+function shown(m: TuiModel): string {
+  return JSON.stringify(m, (k, v: unknown) => {
+    if (k === 'lastRoundAgeMs') return roundAge(v as number | null);
+    if (k === 'rttMs') return rtt(v as number | null);
+    if (k === 'bytesInPerSec' || k === 'bytesOutPerSec' || k === 'bytesPerSec')
+      return rate(v as number);
+    return v;
+  });
+}
+
 function Header({ m }: { m: TuiModel['header'] }): React.JSX.Element {
   return (
     <Box flexDirection="column" borderStyle="round" paddingX={1}>
@@ -73,10 +103,10 @@ function Peers({
             {String(p.id).padEnd(10)} {wide ? `${(p.address ?? '').padEnd(21)} ` : ''}
             {p.connected ? (
               <>
-                {wide ? `round ${age(p.lastRoundAgeMs).padStart(6)} ` : ''}rtt{' '}
-                {age(p.rttMs).padStart(6)} digest{' '}
+                {wide ? `round ${roundAge(p.lastRoundAgeMs).padStart(6)} ` : ''}rtt{' '}
+                {rtt(p.rttMs).padStart(6)} digest{' '}
                 {p.digestAgrees === null ? '?' : p.digestAgrees ? '=' : '≠'} in{' '}
-                {humanBytes(p.bytesInPerSec)}/s out {humanBytes(p.bytesOutPerSec)}/s
+                {rate(p.bytesInPerSec)}/s out {rate(p.bytesOutPerSec)}/s
               </>
             ) : (
               <Text dimColor>disconnected</Text>
@@ -127,7 +157,7 @@ function Transfers({
       {transfers.slice(0, 5).map((t) => (
         <Text key={t.path} wrap="truncate">
           {' '}
-          <Bar done={t.bytesDone} total={t.size} width={barWidth} /> {humanBytes(t.bytesPerSec)}/s{' '}
+          <Bar done={t.bytesDone} total={t.size} width={barWidth} /> {rate(t.bytesPerSec)}/s{' '}
           {t.path}
         </Text>
       ))}
@@ -183,7 +213,14 @@ export function App({ source, refreshMs = 200, onQuit, size: fixed }: AppProps):
   const { isRawModeSupported } = useStdin();
 
   useEffect(() => {
-    const t = setInterval(() => setModel(source.snapshot()), refreshMs);
+    let last = '';
+    const t = setInterval(() => {
+      const next = source.snapshot();
+      const key = shown(next);
+      if (key === last) return;
+      last = key;
+      setModel(next);
+    }, refreshMs);
     return () => clearInterval(t);
   }, [source, refreshMs]);
 
