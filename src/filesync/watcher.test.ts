@@ -2,6 +2,7 @@ import { appendFile, lstat, mkdir, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
+import { getLogSink, setLogSink, type LogRecord } from '../log/index.js';
 import { IgnoreRules } from './ignore.js';
 import { Watcher } from './watcher.js';
 
@@ -97,5 +98,25 @@ describe('watcher', () => {
     } finally {
       await slow.close();
     }
+  });
+
+  it('says once, with the fix, when the system runs out of watches; rescans cover the rest', async () => {
+    const logged: LogRecord[] = [];
+    const print = getLogSink();
+    setLogSink((r) => logged.push(r));
+    try {
+      // What chokidar reports when inotify_add_watch fails for the limit.
+      const chokidar = (w as unknown as { w: { emit: (e: string, x: Error) => void } }).w;
+      const full = Object.assign(new Error('ENOSPC: System limit for number of file watchers'), {
+        code: 'ENOSPC',
+      });
+      chokidar.emit('error', full);
+      chokidar.emit('error', full);
+    } finally {
+      setLogSink(print);
+    }
+    const errors = logged.filter((r) => r.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.msg).toContain('sysctl fs.inotify.max_user_watches=524288');
   });
 });

@@ -1,4 +1,5 @@
-import { readdirSync, watch, type FSWatcher, type Stats } from 'node:fs';
+import { readdirSync, type Stats } from 'node:fs';
+import { watch, type FSWatcher } from 'chokidar';
 import path from 'node:path';
 import { logger } from '../log/index.js';
 import type { IgnoreRules } from './ignore.js';
@@ -9,6 +10,8 @@ const log = logger('watcher');
 
 /** Paths waiting out their debounce at once; past this, one full rescan is asked for instead. */
 const MAX_PENDING_HINTS = 100_000;
+/** How long a new directory's listing waits for chokidar to watch it (then it lists anyway). */
+const WATCH_WAIT_MS = 5000;
 
 export interface WatcherOptions {
   /** Called when hints were dropped (too many pending): the caller rescans everything. */
@@ -29,26 +32,19 @@ export interface WatcherOptions {
   isIndexed?: (rel: string, st: Stats) => boolean;
 }
 
-interface WatchedDir {
-  w: FSWatcher;
-  /** The directory's inode: a dir renamed over it is a different one and is watched afresh. */
-  ino: number;
-}
-
 /**
  * The watcher is a hint, never the truth: each event only says "look at this path soon"; the
  * scanner stats (and hashes) it. Events are debounced per path. Lost events are expected; the
  * slow rescan catches them. Started before the start scan so nothing falls in the gap.
  *
- * One inotify watch per directory (node:fs `watch`), not chokidar (DESIGN §0 names chokidar 5).
- * Why: chokidar answers every event by re-reading the whole directory and lstat-ing each
- * entry in it (readdirp with alwaysStat), so a directory receiving N files costs O(N²) stats.
- * Profiled on workload a (1000 files into 10 dirs), that was 35 % of a receiving node's CPU,
- * its largest single cost. We need nothing chokidar adds on Linux: inotify already names the
- * entry that changed, and every path is stat'ed by the scanner anyway.
+ * chokidar keeps one watch per directory (files are "ignored" by it, so it never opens a watch
+ * per file or stats a file per event); its raw events name the entry that changed, and those
+ * are the hints.
  */
 export class Watcher {
-  private readonly dirs = new Map<string, WatchedDir>();
+  private w: FSWatcher | null = null;
+  /** Directories chokidar watches now, relative to the root ('' for the root). */
+  private readonly dirs = new Set<string>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** When each path's pending hint was first asked for. */
   private readonly firstAtMs = new Map<string, number>();
@@ -73,13 +69,35 @@ export class Watcher {
   }
 
   /** Watch the root and every directory under it that the ignore rules let through. */
-  start(): Promise<void> {
-    return this.refresh();
+  async start(): Promise<void> {
+    const w = watch(this.root, {
+      ignoreInitial: true,
+      followSymlinks: false,
+      atomic: false, // its editor-file rules and delayed unlinks: the scanner decides
+      ignorePermissionErrors: true,
+      ignored: (abs, st) => this.skips(abs, st),
+    });
+    this.w = w;
+    w.on('raw', (event, name, details) => this.onRaw(event, name, details));
+    w.on('addDir', (abs) => this.onDir(abs, true));
+    w.on('unlinkDir', (abs) => this.onDir(abs, false));
+    w.on('error', (e) => this.onError(e as NodeJS.ErrnoException));
+    await new Promise<void>((resolve) => w.once('ready', resolve));
+    // Directories found by the initial scan come without events (ignoreInitial): list them.
+    for (const [dir, names] of Object.entries(w.getWatched())) {
+      const rel = this.relOf(dir);
+      if (rel === null) continue;
+      this.dirs.add(rel);
+      for (const n of names) {
+        const child = rel === '' ? n : `${rel}/${n}`;
+        if (lstatOrNull(absPath(this.root, child))?.isDirectory()) this.dirs.add(child);
+      }
+    }
   }
 
   /** Watch directories not watched yet (after the ignore rules changed, or a lost event). */
   async refresh(): Promise<void> {
-    await this.add('', false);
+    await this.walk('', { watchNew: true, hintAll: false });
   }
 
   /** Directories watched now (tests, status). */
@@ -88,20 +106,33 @@ export class Watcher {
   }
 
   /**
-   * Watch `rel` if it is not watched yet, then its subdirectories. With `hintAll`, every entry
-   * found is hinted too: a directory that just appeared may have been filled before its watch.
+   * What chokidar leaves alone: files (a hint names them, see onRaw), our own work dir, bad
+   * names and ignored paths. Without stats (chokidar asks first by name), only by name.
    */
-  private async add(rel: string, hintAll: boolean): Promise<void> {
+  private skips(abs: string, st?: Stats): boolean {
+    if (st?.isFile()) return true;
+    const rel = this.relOf(abs);
+    if (rel === null) return false; // the root's parent, or the root itself
+    if (rel === '') return false;
+    return pathProblem(rel) !== null || this.ignore.ignores(rel, st?.isDirectory() ?? false);
+  }
+
+  /** `abs` relative to the root with `/` separators; null outside it. */
+  private relOf(abs: string): string | null {
+    const rel = path.relative(this.root, abs);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) return null;
+    return rel.split(path.sep).join('/');
+  }
+
+  /**
+   * Walk the tree under `rel`: hand each directory not watched yet to chokidar (`watchNew`)
+   * and hint every entry found (`hintAll`).
+   */
+  private async walk(rel: string, o: { watchNew: boolean; hintAll: boolean }): Promise<void> {
     if (this.closed) return;
-    const abs = path.join(this.root, rel);
-    const st = lstatOrNull(abs);
-    if (st === null || !st.isDirectory()) return;
-    const cur = this.dirs.get(rel);
-    if (cur !== undefined && cur.ino !== st.ino) this.drop(rel);
-    if (!this.dirs.has(rel) && !this.limited) this.watchDir(rel, abs, st.ino);
     let ents;
     try {
-      ents = readdirSync(abs, { withFileTypes: true });
+      ents = readdirSync(path.join(this.root, rel), { withFileTypes: true });
     } catch {
       return; // gone again: its parent's event says so
     }
@@ -110,70 +141,87 @@ export class Watcher {
     for (const d of ents) {
       const child = rel === '' ? d.name : `${rel}/${d.name}`;
       if (pathProblem(child) !== null || this.ignore.ignores(child, d.isDirectory())) continue;
-      if (hintAll) this.hint(child);
-      if (d.isDirectory()) await this.add(child, hintAll);
-    }
-  }
-
-  private watchDir(rel: string, abs: string, ino: number): void {
-    try {
-      const w = watch(abs, { persistent: true }, (event, name) =>
-        this.onEvent(rel, event, name === null ? null : String(name)),
-      );
-      w.on('error', (e: Error) => {
-        log.debug('directory watch ended', { dir: rel, error: e.message });
-        this.drop(rel);
-      });
-      this.dirs.set(rel, { w, ino });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOSPC' || code === 'EMFILE') {
-        if (!this.limited) {
-          log.error(
-            `file watching is limited (${code}); falling back to periodic rescans. Raise the limit: sysctl fs.inotify.max_user_watches=524288`,
-          );
-        }
-        this.limited = true;
-      } else if (code !== 'ENOENT' && code !== 'ENOTDIR') {
-        log.warn('cannot watch directory', { dir: rel, error: String(e) });
+      if (o.hintAll) this.hint(child);
+      if (!d.isDirectory()) continue;
+      if (o.watchNew && !this.dirs.has(child) && !this.limited && !this.closed) {
+        this.dirs.add(child);
+        this.w?.add(path.join(this.root, child));
       }
+      await this.walk(child, o);
     }
   }
 
-  private onEvent(dir: string, event: string, name: string | null): void {
+  /** A directory appeared (its contents may have landed before its watch) or went away. */
+  private onDir(abs: string, added: boolean): void {
+    const rel = this.relOf(abs);
+    if (rel === null || rel === '' || this.closed) return;
+    if (!added) {
+      const prefix = `${rel}/`;
+      for (const d of this.dirs) if (d === rel || d.startsWith(prefix)) this.dirs.delete(d);
+      return;
+    }
+    this.dirs.add(rel);
+    this.hint(rel);
+    void this.hintOnceWatched(abs, rel);
+  }
+
+  /**
+   * Hint what a new directory holds, once chokidar watches it: chokidar reads a new directory
+   * and then watches it, so what landed in between raises no event. Listing it after the
+   * watch exists leaves no gap. Subdirectories get their own addDir.
+   */
+  private async hintOnceWatched(abs: string, rel: string): Promise<void> {
+    const deadline = Date.now() + WATCH_WAIT_MS;
+    while (!this.closed && this.w !== null && !this.w._closers.has(abs)) {
+      if (Date.now() > deadline || lstatOrNull(abs)?.isDirectory() !== true) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
     if (this.closed) return;
-    if (name === null) {
-      void this.add(dir, true); // the kernel did not say which entry: look at all of them
+    let names: string[];
+    try {
+      names = readdirSync(abs);
+    } catch {
+      return;
+    }
+    for (const n of names) this.hint(`${rel}/${n}`);
+  }
+
+  private onError(e: NodeJS.ErrnoException): void {
+    if (e.code === 'ENOSPC' || e.code === 'EMFILE') {
+      if (!this.limited) {
+        log.error(
+          `file watching is limited (${e.code}); falling back to periodic rescans. Raise the limit: sysctl fs.inotify.max_user_watches=524288`,
+        );
+      }
+      this.limited = true;
+    } else {
+      log.warn('watch error', { error: e.message });
+    }
+  }
+
+  /** One inotify event on a watched directory, naming the entry (or not). */
+  private onRaw(event: string, name: unknown, details: unknown): void {
+    if (this.closed) return;
+    const watched = (details as { watchedPath?: unknown } | null)?.watchedPath;
+    if (typeof watched !== 'string') return;
+    const dir = this.relOf(watched);
+    if (dir === null) return;
+    if (typeof name !== 'string' || name === '') {
+      // The kernel did not say which entry: look at all of them.
+      void this.walk(dir, { watchNew: false, hintAll: true });
       return;
     }
     const rel = dir === '' ? name : `${dir}/${name}`;
     if (pathProblem(rel) !== null) return;
     if (event === 'rename') {
-      // Created, deleted or moved: a directory here needs (or no longer has) its own watch.
+      // Created, deleted or moved. A directory's own watch is chokidar's (addDir, unlinkDir).
       const st = lstatOrNull(absPath(this.root, rel));
-      if (st?.isDirectory()) {
-        if (this.ignore.ignores(rel, true)) return;
-        if (this.dirs.get(rel)?.ino !== st.ino) void this.add(rel, true);
-      } else if (this.dirs.has(rel)) {
-        this.drop(rel);
-      }
       if (this.ignore.ignores(rel, st?.isDirectory() ?? false)) return;
-      if (st !== null && this.opts.isIndexed(rel, st)) return;
+      if (st !== null && !st.isDirectory() && this.opts.isIndexed(rel, st)) return;
     } else if (this.ignore.ignores(rel, false)) {
       return;
     }
     this.hint(rel);
-  }
-
-  /** Stop watching `rel` and everything under it. */
-  private drop(rel: string): void {
-    const prefix = rel === '' ? '' : `${rel}/`;
-    for (const [d, { w }] of this.dirs) {
-      if (d === rel || d.startsWith(prefix)) {
-        w.close();
-        this.dirs.delete(d);
-      }
-    }
   }
 
   private hint(rel: string): void {
@@ -197,13 +245,12 @@ export class Watcher {
     );
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.closed = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     this.firstAtMs.clear();
-    for (const { w } of this.dirs.values()) w.close();
     this.dirs.clear();
-    return Promise.resolve();
+    await this.w?.close();
   }
 }
