@@ -19,13 +19,8 @@ import {
   type SyncMessage,
   type SyncRequest,
 } from './messages.js';
-import {
-  refFromWire,
-  refToWire,
-  serveBatch,
-  type BlockServer,
-  type ServedBlock,
-} from './blocks.js';
+import { BlockPlane } from './block-plane.js';
+import type { BlockServer } from './blocks.js';
 import {
   decodePeerRecord,
   forgetMember,
@@ -101,7 +96,6 @@ export class SyncDriver {
   private readonly push: PushRelay;
   private nextRid = 1;
   private gcTimer: TimerHandle | null = null;
-  private blockServer: BlockServer | null = null;
   private stopped = false;
   /** Until our own first complete round, our coverage is unknown: adopt nobody's acks (rule 5). */
   private firstRoundDone: boolean;
@@ -121,7 +115,12 @@ export class SyncDriver {
     throttled: 0,
   };
   private readonly budgets: ServeBudgets;
-  private readonly blockBudgets: ServeBudgets;
+  /** Content blocks (filesync's): served and fetched beside the sync protocol. */
+  readonly blocks: BlockPlane;
+  /** Requests the driver routes to another plane instead of answering them itself. */
+  private readonly routes: Partial<
+    Record<SyncMessage['t'], (peer: NodeId, m: SyncMessage) => void>
+  >;
   private readonly throttleLog = new LogLimiter();
 
   constructor(
@@ -135,7 +134,22 @@ export class SyncDriver {
     this.firstRoundDone = !fresh;
     this.views = new ResponseViews(node.state, this.opts.pageEntries, this.opts.pageBytes);
     this.budgets = new ServeBudgets(this.opts.serveBudget, () => sched.now());
-    this.blockBudgets = new ServeBudgets(this.opts.blockBudget, () => sched.now());
+    this.blocks = new BlockPlane(
+      {
+        send: (peer, m) => this.links.get(peer)?.send(m) ?? false,
+        ask: async (peer, build, t) => this.expect(await this.request(peer, build), t),
+      },
+      this.opts.blockBudget,
+      () => sched.now(),
+    );
+    this.routes = {
+      block: (peer, m) => {
+        if (m.t === 'block') this.blocks.onBlock(peer, m);
+      },
+      blocks: (peer, m) => {
+        if (m.t === 'blocks') this.blocks.onBlocks(peer, m);
+      },
+    };
     this.push = new PushRelay(this.links, sched, {
       windowMs: this.opts.pushWindowMs,
       pageEntries: this.opts.pageEntries,
@@ -195,25 +209,17 @@ export class SyncDriver {
 
   /** Serve block requests from peers (filesync's content transfer rides the same socket). */
   serveBlocks(fn: BlockServer): void {
-    this.blockServer = fn;
+    this.blocks.serve(fn);
   }
 
   /** Ask `peer` for one block; null when it cannot serve it. */
-  async fetchBlock(peer: NodeId, ref: BlockRef): Promise<Uint8Array | null> {
-    const res = await this.request(peer, (rid) => ({ t: 'block', rid, ...ref }));
-    return this.expect(res, 'block-res').data;
+  fetchBlock(peer: NodeId, ref: BlockRef): Promise<Uint8Array | null> {
+    return this.blocks.fetch(peer, ref);
   }
 
   /** Ask `peer` for up to MAX_BATCH_REFS blocks in one message; one slot per ref, in order. */
-  async fetchBlocks(peer: NodeId, refs: readonly BlockRef[]): Promise<(Uint8Array | null)[]> {
-    const res = await this.request(peer, (rid) => ({
-      t: 'blocks',
-      rid,
-      refs: refs.map(refToWire),
-    }));
-    const { data } = this.expect(res, 'blocks-res');
-    if (data.length !== refs.length) throw new RequestError('batch answer of the wrong length');
-    return data;
+  fetchBlocks(peer: NodeId, refs: readonly BlockRef[]): Promise<(Uint8Array | null)[]> {
+    return this.blocks.fetchBatch(peer, refs);
   }
 
   /** The acks `peer` last reported (what it covers), if any. */
@@ -356,6 +362,8 @@ export class SyncDriver {
 
   private onMessage(peer: NodeId, msg: SyncMessage): void {
     if (this.stopped) return;
+    const route = this.routes[msg.t];
+    if (route !== undefined) return route(peer, msg);
     switch (msg.t) {
       case 'sync':
         if (!this.withinBudget(peer, msg.rid, requestBytes(msg.entries, msg.acks.length))) return;
@@ -393,33 +401,9 @@ export class SyncDriver {
           .get(peer)
           ?.send({ t: 'buckets-res', rid: msg.rid, digests: this.node.state.bucketDigests() });
         return;
-      case 'block': {
-        const serve = this.blockBudgets.allow(peer, 64) ? this.blockServer : null;
-        const reply = (b: ServedBlock | null): void => {
-          const sent = b?.sent;
-          this.blockBudgets.charge(peer, b?.data?.length ?? 0);
-          const link = this.links.get(peer);
-          if (!link?.send({ t: 'block-res', rid: msg.rid, data: b?.data ?? null, sent })) sent?.();
-        };
-        if (serve === null) reply(null);
-        else
-          serve(peer, msg).then(reply, (e: unknown) => {
-            log.debug('block not served', { peer, key: msg.key, error: String(e) });
-            reply(null);
-          });
-        return;
-      }
-      case 'blocks': {
-        const refs = msg.refs.map(refFromWire);
-        const serve = this.blockBudgets.allow(peer, 64 * refs.length) ? this.blockServer : null;
-        const answer =
-          serve === null ? Promise.resolve(refs.map(() => null)) : serveBatch(serve, peer, refs);
-        void answer.then((data) => {
-          for (const d of data) this.blockBudgets.charge(peer, d?.length ?? 0);
-          this.links.get(peer)?.send({ t: 'blocks-res', rid: msg.rid, data });
-        });
-        return;
-      }
+      case 'block':
+      case 'blocks':
+        return; // routed above
       case 'bucket-entries':
         if (!this.withinBudget(peer, msg.rid, requestBytes(msg.entries, msg.buckets.length)))
           return;

@@ -257,132 +257,147 @@ export function parseMessage(x: unknown, maxEntries: number): SyncMessage {
   if (typeof x !== 'object' || x === null || Array.isArray(x))
     throw new ProtocolError('message is not a map');
   const m = x as Record<string, unknown>;
-  const bad = (what: string): never => {
-    throw new ProtocolError(`bad ${String(m.t)} message: ${what}`);
-  };
-  switch (m.t) {
-    case 'sync':
-      if (!isRid(m.rid)) bad('rid');
-      if (!isNodeId(m.from)) bad('from');
-      if (!isStr(m.incarnation, 64)) bad('incarnation');
-      if (!isAcksWire(m.acks)) bad('acks');
-      if (!isEntries(m.entries, maxEntries)) bad('entries');
-      if (!isBool(m.complete) || !isBool(m.reset)) bad('flags');
-      break;
-    case 'page':
-      if (!isRid(m.rid) || !isRid(m.round) || !isRid(m.offset)) bad('rid, round or offset');
-      break;
-    case 'buckets':
-      if (!isRid(m.rid)) bad('rid');
-      break;
-    case 'sync-res':
-      if (!isRid(m.rid)) bad('rid');
-      if (!isAcksWire(m.acks)) bad('acks');
-      if (!isStr(m.digest, 64)) bad('digest');
-      if (!isEntries(m.entries, maxEntries)) bad('entries');
-      if (!isBool(m.last) || !isBool(m.merged)) bad('flags');
-      if (typeof m.yours !== 'number' || !Number.isSafeInteger(m.yours) || m.yours < 0)
-        bad('yours');
-      break;
-    case 'push':
-      if (!isRid(m.id)) bad('id');
-      if (!isEntries(m.entries, maxEntries)) bad('entries');
-      break;
-    case 'push-ok':
-      if (!isRid(m.id)) bad('id');
-      break;
-    case 'sync-ok':
-      if (!isRid(m.round)) bad('round');
-      break;
-    case 'buckets-res':
-      if (!isRid(m.rid)) bad('rid');
-      if (
-        !Array.isArray(m.digests) ||
-        m.digests.length !== BUCKET_COUNT ||
-        !m.digests.every((d) => isStr(d, 64))
-      ) {
-        bad('digests');
-      }
-      break;
-    case 'bucket-entries':
-      if (!isRid(m.rid)) bad('rid');
-      if (
-        !Array.isArray(m.buckets) ||
-        m.buckets.length > BUCKET_COUNT ||
-        !m.buckets.every((b) => Number.isInteger(b) && b >= 0 && b < BUCKET_COUNT)
-      ) {
-        bad('buckets');
-      }
-      if (!isEntries(m.entries, maxEntries)) bad('entries');
-      break;
-    case 'bucket-entries-res':
-      if (!isRid(m.rid)) bad('rid');
-      if (!isEntries(m.entries, maxEntries)) bad('entries');
-      break;
-    case 'block':
-      if (
-        !isRid(m.rid) ||
-        !isStr(m.key, 8192) ||
-        !isNodeId(m.node) ||
-        !isRid(m.seq) ||
-        !isRid(m.index)
-      ) {
-        bad('fields');
-      }
-      if (!isStr(m.hash, 64)) bad('hash');
-      break;
-    case 'block-res':
-      if (!isRid(m.rid)) bad('rid');
-      if (m.data !== null && !(m.data instanceof Uint8Array && m.data.length <= MAX_BLOCK_BYTES))
-        bad('data');
-      break;
-    case 'blocks':
-      if (!isRid(m.rid)) bad('rid');
-      if (
-        !Array.isArray(m.refs) ||
-        m.refs.length > MAX_BATCH_REFS ||
-        !m.refs.every(
-          (r) =>
-            Array.isArray(r) &&
-            r.length === 5 &&
-            isStr(r[0], 8192) &&
-            isNodeId(r[1]) &&
-            isRid(r[2]) &&
-            isRid(r[3]) &&
-            isStr(r[4], 64),
-        )
-      ) {
-        bad('refs');
-      }
-      break;
-    case 'blocks-res': {
-      if (!isRid(m.rid)) bad('rid');
-      let total = 0;
-      if (
-        !Array.isArray(m.data) ||
-        m.data.length > MAX_BATCH_REFS ||
-        !m.data.every(
-          (d) =>
-            d === null ||
-            (d instanceof Uint8Array &&
-              d.length <= MAX_BLOCK_BYTES &&
-              (total += d.length) <= MAX_BATCH_BYTES + MAX_BLOCK_BYTES),
-        )
-      ) {
-        bad('data');
-      }
-      break;
-    }
-    case 'error':
-      if (!isRid(m.rid)) bad('rid');
-      if (!isStr(m.message, 1000)) bad('message');
-      break;
-    default:
-      throw new ProtocolError(`unknown message type ${JSON.stringify(m.t)}`);
-  }
+  const check = typeof m.t === 'string' ? CHECKS.get(m.t) : undefined;
+  if (check === undefined) throw new ProtocolError(`unknown message type ${JSON.stringify(m.t)}`);
+  const bad = check(m, maxEntries).find(([ok]) => !ok);
+  if (bad !== undefined) throw new ProtocolError(`bad ${String(m.t)} message: ${bad[1]}`);
   if ('entries' in m) compactValues(m.entries as EntryWire[]);
   return m as unknown as SyncMessage;
 }
+
+/** One message type's field checks: each a (passes, what it names) pair, the first failing reported. */
+type Checks = (m: Record<string, unknown>, maxEntries: number) => [boolean, string][];
+
+const isUint = (x: unknown): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+const isBlockRefWire = (r: unknown): boolean =>
+  Array.isArray(r) &&
+  r.length === 5 &&
+  isStr(r[0], 8192) &&
+  isNodeId(r[1]) &&
+  isRid(r[2]) &&
+  isRid(r[3]) &&
+  isStr(r[4], 64);
+const isBlock = (d: unknown): d is Uint8Array =>
+  d instanceof Uint8Array && d.length <= MAX_BLOCK_BYTES;
+
+/** A batch answer: blocks or nulls, within the batch's count and bytes. */
+function isBlockBatch(data: unknown): boolean {
+  if (!Array.isArray(data) || data.length > MAX_BATCH_REFS) return false;
+  let total = 0;
+  return data.every(
+    (d) => d === null || (isBlock(d) && (total += d.length) <= MAX_BATCH_BYTES + MAX_BLOCK_BYTES),
+  );
+}
+
+/** Every message type a peer may send, and what each must hold. */
+const CHECKS = new Map<string, Checks>([
+  [
+    'sync',
+    (m, n) => [
+      [isRid(m.rid), 'rid'],
+      [isNodeId(m.from), 'from'],
+      [isStr(m.incarnation, 64), 'incarnation'],
+      [isAcksWire(m.acks), 'acks'],
+      [isEntries(m.entries, n), 'entries'],
+      [isBool(m.complete) && isBool(m.reset), 'flags'],
+    ],
+  ],
+  ['page', (m) => [[isRid(m.rid) && isRid(m.round) && isRid(m.offset), 'rid, round or offset']]],
+  ['buckets', (m) => [[isRid(m.rid), 'rid']]],
+  [
+    'sync-res',
+    (m, n) => [
+      [isRid(m.rid), 'rid'],
+      [isAcksWire(m.acks), 'acks'],
+      [isStr(m.digest, 64), 'digest'],
+      [isEntries(m.entries, n), 'entries'],
+      [isBool(m.last) && isBool(m.merged), 'flags'],
+      [isUint(m.yours), 'yours'],
+    ],
+  ],
+  [
+    'push',
+    (m, n) => [
+      [isRid(m.id), 'id'],
+      [isEntries(m.entries, n), 'entries'],
+    ],
+  ],
+  ['push-ok', (m) => [[isRid(m.id), 'id']]],
+  ['sync-ok', (m) => [[isRid(m.round), 'round']]],
+  [
+    'buckets-res',
+    (m) => [
+      [isRid(m.rid), 'rid'],
+      [
+        Array.isArray(m.digests) &&
+          m.digests.length === BUCKET_COUNT &&
+          m.digests.every((d) => isStr(d, 64)),
+        'digests',
+      ],
+    ],
+  ],
+  [
+    'bucket-entries',
+    (m, n) => [
+      [isRid(m.rid), 'rid'],
+      [
+        Array.isArray(m.buckets) &&
+          m.buckets.length <= BUCKET_COUNT &&
+          m.buckets.every((b) => Number.isInteger(b) && b >= 0 && b < BUCKET_COUNT),
+        'buckets',
+      ],
+      [isEntries(m.entries, n), 'entries'],
+    ],
+  ],
+  [
+    'bucket-entries-res',
+    (m, n) => [
+      [isRid(m.rid), 'rid'],
+      [isEntries(m.entries, n), 'entries'],
+    ],
+  ],
+  [
+    'block',
+    (m) => [
+      [
+        isRid(m.rid) && isStr(m.key, 8192) && isNodeId(m.node) && isRid(m.seq) && isRid(m.index),
+        'fields',
+      ],
+      [isStr(m.hash, 64), 'hash'],
+    ],
+  ],
+  [
+    'block-res',
+    (m) => [
+      [isRid(m.rid), 'rid'],
+      [m.data === null || isBlock(m.data), 'data'],
+    ],
+  ],
+  [
+    'blocks',
+    (m) => [
+      [isRid(m.rid), 'rid'],
+      [
+        Array.isArray(m.refs) && m.refs.length <= MAX_BATCH_REFS && m.refs.every(isBlockRefWire),
+        'refs',
+      ],
+    ],
+  ],
+  [
+    'blocks-res',
+    (m) => [
+      [isRid(m.rid), 'rid'],
+      [isBlockBatch(m.data), 'data'],
+    ],
+  ],
+  [
+    'error',
+    (m) => [
+      [isRid(m.rid), 'rid'],
+      [isStr(m.message, 1000), 'message'],
+    ],
+  ],
+]);
 
 /**
  * Copy a message's values out of the frame into one buffer of their own, so values that live
