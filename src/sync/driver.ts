@@ -18,6 +18,7 @@ import {
   type ResponseMessage,
   type SyncMessage,
   type SyncRequest,
+  type SyncResponse,
 } from './messages.js';
 import { BlockPlane } from './block-plane.js';
 import type { BlockServer } from './blocks.js';
@@ -547,21 +548,7 @@ export class SyncDriver {
     const state = this.node.state;
     const reset = info.resetPending;
     if (reset) state.forgetPeer(peer);
-    // While the peer is paging through our response it is getting everything anyway: do not
-    // resend the same first page with every round. Nor while we do not know what it holds (a
-    // new link): a delta against nothing is a page of everything, which the peer's own round,
-    // begun at the same moment, is pulling too; this round's answer tells us its acks. A reset
-    // still sends its page: the acks are what it no longer trusts.
-    const out =
-      this.views.paging(peer) || (!reset && !state.peerAcks.has(peer))
-        ? { entries: [], complete: false }
-        : state.delta(state.peerAcks.get(peer) ?? new Map(), {
-            maxEntries: this.opts.pageEntries,
-            maxBytes: this.opts.pageBytes,
-            // Not what came from the peer itself: it held each when it sent it (a relay may still
-            // have been logging it: a dropped link forgets the tags, see State.forgetSource).
-            skipSource: state.sourceIdOf(peer),
-          });
+    const out = this.roundDelta(peer, reset);
     const t0 = this.sched.now();
     const req = (rid: number): SyncRequest => ({
       t: 'sync',
@@ -574,17 +561,59 @@ export class SyncDriver {
       complete: out.complete,
       reset,
     });
-    let res = this.expect(await this.request(peer, req), 'sync-res');
+    const first = this.expect(await this.request(peer, req), 'sync-res');
     info.rttMs = this.sched.now() - t0;
     if (reset) info.resetPending = false;
     // The peer answers only once its merge of our entries is durable.
-    if (res.merged) this.confirmed(peer, out.entries);
+    if (first.merged) this.confirmed(peer, out.entries);
     this.counters.entriesSent += out.entries.length;
-    const round = res.rid;
+    const { last, merged, received } = await this.pullPages(peer, first);
+    // Rule 2: acks move only on the final page, and only if everything merged.
+    if (merged) this.settleAcks(peer, first.rid, last, received);
+    info.lastRoundAt = this.sched.now();
+    info.rounds++;
+    const quiet = out.entries.length === 0 && received === 0;
+    info.digestAgrees = last.digest === state.digest;
+    info.mismatches = quiet && !info.digestAgrees ? info.mismatches + 1 : 0;
+    if (info.mismatches >= this.opts.repairAfterRounds) {
+      info.mismatches = 0;
+      await this.repair(peer, info);
+    }
+  }
+
+  /**
+   * What a round sends. Nothing while the peer is paging through our response (it is getting
+   * everything anyway), nor while we do not know what it holds (a new link: a delta against
+   * nothing is a page of everything, which the peer's own round, begun at the same moment, is
+   * pulling too; this round's answer tells us its acks). A reset still sends its page: the
+   * acks are what it no longer trusts.
+   */
+  private roundDelta(peer: NodeId, reset: boolean): { entries: Entry[]; complete: boolean } {
+    const state = this.node.state;
+    if (this.views.paging(peer) || (!reset && !state.peerAcks.has(peer)))
+      return { entries: [], complete: false };
+    return state.delta(state.peerAcks.get(peer) ?? new Map(), {
+      maxEntries: this.opts.pageEntries,
+      maxBytes: this.opts.pageBytes,
+      // Not what came from the peer itself: it held each when it sent it (a relay may still
+      // have been logging it: a dropped link forgets the tags, see State.forgetSource).
+      skipSource: state.sourceIdOf(peer),
+    });
+  }
+
+  /**
+   * Take the response page by page from `first` on, merging as it comes: the wire, the CPU and
+   * the disk overlap, with at most MERGE_WINDOW pages held in memory. `merged` is false if any
+   * page had an entry rejected (rule 1: that parks the acks for this round).
+   */
+  private async pullPages(
+    peer: NodeId,
+    first: SyncResponse,
+  ): Promise<{ last: SyncResponse; merged: boolean; received: number }> {
+    const round = first.rid;
+    let res = first;
     let merged = true;
     let received = 0;
-    // Merges of earlier pages still being made durable: the wire, the CPU and the disk overlap,
-    // with at most MERGE_WINDOW pages held in memory.
     const inFlight: Promise<boolean>[] = [];
     try {
       for (;;) {
@@ -595,7 +624,6 @@ export class SyncDriver {
           : this.request(peer, (rid) => ({ t: 'page', rid, round, offset }));
         next?.catch(() => undefined); // observed below; a failed merge must not leave it unhandled
         inFlight.push(this.mergeFrom(peer, res.entries.map(fromWire)));
-        // Rule 1: one rejection parks the acks for this round.
         if (inFlight.length >= MERGE_WINDOW && !(await inFlight.shift()!)) merged = false;
         if (next === null) break;
         res = this.expect(await next, 'sync-res');
@@ -605,43 +633,35 @@ export class SyncDriver {
         if (ok.status === 'rejected' || !ok.value) merged = false;
       }
     }
-    // Rule 2: acks move only on the final page, and only if everything merged.
-    if (merged) {
-      // Every merge above resolved once durable: the peer may count the response as held here.
-      if (received > 0) this.links.get(peer)?.send({ t: 'sync-ok', round });
-      const reported = acksFromWire(res.acks);
-      const theirs = state.clipAcks(reported, this.node.limits.maxSeqJump);
-      this.node.raiseAcks(theirs);
-      state.peerAcks.set(peer, theirs);
-      state.pruneHeld(peer);
-      if (!this.firstRoundDone) {
-        this.firstRoundDone = true;
-        if (this.node.awaitingSeqRecovery) {
-          // Our old writes that were superseded never come back as entries, but the peer's
-          // ack of our origin says how far our seqs went.
-          // Bounded like a seq in an entry: a forged ack must not exhaust our seq space.
-          const ours = Math.min(
-            Math.max(reported.get(this.node.id) ?? 0, res.yours),
-            state.nextSeq - 1 + this.node.limits.maxSeqJump,
-          );
-          if (ours >= state.nextSeq) state.nextSeq = ours + 1;
-          log.info('own seq recovered from peers; accepting local writes', {
-            peer,
-            nextSeq: state.nextSeq,
-          });
-          this.node.seqRecovered();
-        }
-      }
-    }
-    info.lastRoundAt = this.sched.now();
-    info.rounds++;
-    const quiet = out.entries.length === 0 && received === 0;
-    info.digestAgrees = res.digest === state.digest;
-    info.mismatches = quiet && !info.digestAgrees ? info.mismatches + 1 : 0;
-    if (info.mismatches >= this.opts.repairAfterRounds) {
-      info.mismatches = 0;
-      await this.repair(peer, info);
-    }
+    return { last: res, merged, received };
+  }
+
+  /** Every page merged and durable: confirm them, and adopt the peer's acks of the last page. */
+  private settleAcks(peer: NodeId, round: number, last: SyncResponse, received: number): void {
+    const state = this.node.state;
+    // Every merge resolved once durable: the peer may count the response as held here.
+    if (received > 0) this.links.get(peer)?.send({ t: 'sync-ok', round });
+    const reported = acksFromWire(last.acks);
+    const theirs = state.clipAcks(reported, this.node.limits.maxSeqJump);
+    this.node.raiseAcks(theirs);
+    state.peerAcks.set(peer, theirs);
+    state.pruneHeld(peer);
+    if (this.firstRoundDone) return;
+    this.firstRoundDone = true;
+    if (!this.node.awaitingSeqRecovery) return;
+    // Our old writes that were superseded never come back as entries, but the peer's ack of
+    // our origin says how far our seqs went. Bounded like a seq in an entry: a forged ack must
+    // not exhaust our seq space.
+    const ours = Math.min(
+      Math.max(reported.get(this.node.id) ?? 0, last.yours),
+      state.nextSeq - 1 + this.node.limits.maxSeqJump,
+    );
+    if (ours >= state.nextSeq) state.nextSeq = ours + 1;
+    log.info('own seq recovered from peers; accepting local writes', {
+      peer,
+      nextSeq: state.nextSeq,
+    });
+    this.node.seqRecovered();
   }
 
   /**
