@@ -34,6 +34,10 @@ export interface WatcherOptions {
   isIndexed?: (rel: string, st: Stats) => boolean;
 }
 
+/** The least time between two reads of one directory by chokidar. */
+const READ_GAP_MS = 100;
+/** Directories whose last read time is remembered at once (the map is cleared past this). */
+const MAX_READ_MARKS = 10_000;
 type ReaddirpOptions = Parameters<FSWatcher['_readdirp']>[1];
 type ReaddirpStream = ReturnType<FSWatcher['_readdirp']>;
 /** The part of a readdirp entry chokidar reads. */
@@ -54,6 +58,9 @@ type Filter = (entry: DirEntry) => boolean;
  * typed by their Dirent (chokidar stats a path itself before it watches it).
  */
 class DirReads extends FSWatcher {
+  /** Directory → when its latest read started (a rate limit only; cleared when large). */
+  private readonly lastReadMs = new Map<string, number>();
+
   override _readdirp(root: string, opts?: ReaddirpOptions): ReaddirpStream {
     if (this.closed) return undefined;
     const o = (opts ?? {}) as { fileFilter?: Filter; directoryFilter?: Filter };
@@ -62,27 +69,37 @@ class DirReads extends FSWatcher {
     streams.add(stream);
     stream.once('close', () => streams.delete(stream));
     stream.once('end', () => streams.delete(stream));
-    readdir(root, { withFileTypes: true }).then(
-      (ents) => {
-        for (const d of ents) {
-          const dir = d.isDirectory();
-          if (!dir && !d.isSymbolicLink()) continue;
-          const e = {
-            path: d.name,
-            fullPath: path.join(root, d.name),
-            basename: d.name,
-            stats: d,
-            dirent: d,
-          };
-          if ((dir ? o.directoryFilter : o.fileFilter)?.(e) ?? true) stream.push(e);
-        }
-        stream.push(null);
-      },
-      (e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT' && e.code !== 'ENOTDIR') stream.emit('error', e);
-        stream.push(null);
-      },
-    );
+    // chokidar reads a directory again as soon as a read ends if events came meanwhile: a
+    // directory receiving files was read back to back. At most one read per READ_GAP_MS per
+    // directory: a new subdirectory is seen that much later at worst (file events are not).
+    const now = Date.now();
+    const waitMs = Math.max(0, (this.lastReadMs.get(root) ?? 0) + READ_GAP_MS - now);
+    if (this.lastReadMs.size >= MAX_READ_MARKS) this.lastReadMs.clear();
+    this.lastReadMs.set(root, now + waitMs);
+    const later = (ms: number): Promise<void> => new Promise((r) => void setTimeout(r, ms).unref());
+    (waitMs > 0 ? later(waitMs) : Promise.resolve())
+      .then(() => readdir(root, { withFileTypes: true }))
+      .then(
+        (ents) => {
+          for (const d of ents) {
+            const dir = d.isDirectory();
+            if (!dir && !d.isSymbolicLink()) continue;
+            const e = {
+              path: d.name,
+              fullPath: path.join(root, d.name),
+              basename: d.name,
+              stats: d,
+              dirent: d,
+            };
+            if ((dir ? o.directoryFilter : o.fileFilter)?.(e) ?? true) stream.push(e);
+          }
+          stream.push(null);
+        },
+        (e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ENOENT' && e.code !== 'ENOTDIR') stream.emit('error', e);
+          stream.push(null);
+        },
+      );
     return stream as unknown as ReaddirpStream;
   }
 }
