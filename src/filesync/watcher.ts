@@ -289,8 +289,12 @@ export class Watcher {
     if (event === 'rename') {
       // Created, deleted or moved. A directory's own watch is chokidar's (addDir, unlinkDir).
       const st = lstatOrNull(absPath(this.root, rel));
-      if (this.ignore.ignores(rel, st?.isDirectory() ?? false)) return;
-      if (st !== null && !st.isDirectory() && this.opts.isIndexed(rel, st)) return;
+      const dir = st?.isDirectory() ?? false;
+      if (this.ignore.ignores(rel, dir)) return;
+      // A new directory: what is in it already is hinted now, not once chokidar has read its
+      // parent and watched it (hintOnceWatched covers what lands in between).
+      if (dir && !this.dirs.has(rel)) void this.walk(rel, { watchNew: false, hintAll: true });
+      if (st !== null && !dir && this.opts.isIndexed(rel, st)) return;
     } else if (this.ignore.ignores(rel, false)) {
       return;
     }
