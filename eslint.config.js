@@ -66,4 +66,23 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Modules moved behind the disk port (src/filesync/disk.ts) touch the disk only through it,
+    // so their rules run on the in-memory disk too.
+    files: ['src/filesync/type-clash.ts', 'src/filesync/mem-disk.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./(transport/|store/(?!index\\.js$))',
+              message: 'through the store public index only, never the transport',
+            },
+            { regex: '^(node:)?fs(/promises)?$', message: 'the disk only through the Disk port' },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -45,7 +45,7 @@ export class Applier {
    * under the parent's own lock (the apply of `rel` is retried). False when no parent is a file.
    */
   private fileInTheWay(rel: string): boolean {
-    const files = fileParents(this.ctx.root, rel);
+    const files = fileParents(this.ctx.disk, this.ctx.root, rel);
     for (const p of files) {
       void this.ctx
         .withPath(p, () => this.clash.moveFileAside(p, rel))

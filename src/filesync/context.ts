@@ -1,5 +1,6 @@
 import type { Entry } from '../core/index.js';
 import type { WaveNode } from '../node/index.js';
+import type { Disk } from './disk.js';
 import type { DiskIndex, IndexEntry } from './disk-index.js';
 import type { HeldDeletions } from './held-deletions.js';
 import type { IgnoreRules } from './ignore.js';
@@ -13,6 +14,8 @@ import type { Trash } from './trash.js';
 /** Everything the local (scanner) and remote (applier) sides share. */
 export interface Ctx {
   root: string;
+  /** The disk, through its port (see disk.ts; modules move behind it one by one). */
+  disk: Disk;
   node: WaveNode;
   index: DiskIndex;
   /**

@@ -6,6 +6,7 @@ import type { Replica } from '../replica/index.js';
 import { Applier } from './applier.js';
 import { ApplyQueue } from './apply-queue.js';
 import type { Ctx, FileEventKind } from './context.js';
+import { realDisk } from './disk.js';
 import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
 import { HeldDeletions } from './held-deletions.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
@@ -89,6 +90,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     super();
     this.ctx = {
       root: opts.root,
+      disk: realDisk,
       node: opts.replica.node,
       index,
       landing: new Map(),

@@ -6,6 +6,7 @@ import { tempDir } from '../../test/helpers/tmp.js';
 import { WaveNode } from '../node/index.js';
 import type { Ctx } from './context.js';
 import { kvFile } from './context.js';
+import { realDisk } from './disk.js';
 import { DiskIndex } from './disk-index.js';
 import { sha256 } from './hasher.js';
 import { HeldDeletions } from './held-deletions.js';
@@ -37,6 +38,7 @@ beforeEach(async () => {
   await ignore.reload();
   ctx = {
     root,
+    disk: realDisk,
     node,
     index: new DiskIndex(path.join(dir, 'index')),
     landing: new Map(),

@@ -4,19 +4,10 @@
  * content is kept as a conflict copy named after its version (the same name on every node).
  * Must not touch: anything but the clashing path and its conflict copy.
  */
-import {
-  chmodSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  renameSync,
-  symlinkSync,
-  utimesSync,
-} from 'node:fs';
 import path from 'node:path';
 import { logger } from '../log/index.js';
 import { kvFile, type Ctx, type KvFile } from './context.js';
-import { lstatOrNull } from './localfs.js';
+import { lstatOr, type Disk } from './disk.js';
 import { absPath, conflictName, keyOf } from './paths.js';
 import { encodeRecord, lineage, type FileRecord, type Version } from './record.js';
 import { permBits } from './stat.js';
@@ -36,7 +27,7 @@ export class TypeClash {
     if (!ctx.parents.ok(rel)) return false;
     let names: string[];
     try {
-      names = readdirSync(absPath(ctx.root, rel));
+      names = ctx.disk.readdir(absPath(ctx.root, rel));
     } catch {
       return false;
     }
@@ -50,18 +41,19 @@ export class TypeClash {
    */
   async keepDirectory(rel: string, kv: KvFile): Promise<string> {
     const { ctx } = this;
+    const { disk } = ctx;
     const name = conflictName(rel, kv.version[0], kv.version[1]);
     const dest = absPath(ctx.root, name);
     if (kv.record.type === 'file') {
       const tmp = await ctx.transfer.fetch(keyOf(rel), kv.record, kv.version);
-      utimesSync(tmp, new Date(), new Date(kv.record.mtimeMs));
-      chmodSync(tmp, kv.record.mode);
+      disk.utimes(tmp, new Date(), new Date(kv.record.mtimeMs));
+      disk.chmod(tmp, kv.record.mode);
       ctx.parents.assert(name);
-      if (lstatOrNull(dest) === null) renameSync(tmp, dest);
+      if (lstatOr(disk, dest) === null) disk.rename(tmp, dest);
       else await ctx.trash.put(tmp, name); // made already (here, or received)
     } else if (kv.record.type === 'symlink') {
       ctx.parents.assert(name);
-      if (lstatOrNull(dest) === null) symlinkSync(kv.record.target!, dest);
+      if (lstatOr(disk, dest) === null) disk.symlink(kv.record.target!, dest);
     }
     await this.publishDirectory(rel, kv.version, kv.record);
     ctx.event(
@@ -81,7 +73,7 @@ export class TypeClash {
     const { ctx } = this;
     if (!ctx.parents.ok(rel) || !isLive(kvFile(ctx.node, child))) return null;
     const abs = absPath(ctx.root, rel);
-    const st = lstatOrNull(abs);
+    const st = lstatOr(ctx.disk, abs);
     const kv = kvFile(ctx.node, rel);
     const version = ctx.index.get(rel)?.version ?? kv?.version ?? null;
     if (st === null || !st.isFile() || version === null) return null;
@@ -89,7 +81,8 @@ export class TypeClash {
     const name = conflictName(rel, version[0], version[1]);
     ctx.parents.assert(rel);
     ctx.parents.forget();
-    if (lstatOrNull(absPath(ctx.root, name)) === null) renameSync(abs, absPath(ctx.root, name));
+    if (lstatOr(ctx.disk, absPath(ctx.root, name)) === null)
+      ctx.disk.rename(abs, absPath(ctx.root, name));
     else await ctx.trash.put(abs, rel);
     ctx.index.delete(rel);
     await this.publishDirectory(rel, kv?.version ?? version, kv?.record ?? null);
@@ -110,13 +103,13 @@ export class TypeClash {
     const { ctx } = this;
     const abs = absPath(ctx.root, rel);
     ctx.parents.assert(rel);
-    const st = lstatOrNull(abs);
+    const st = lstatOr(ctx.disk, abs);
     if (st !== null && !st.isDirectory()) {
       ctx.parents.forget();
       await ctx.trash.put(abs, rel);
     }
-    if (st === null || !st.isDirectory()) mkdirSync(abs);
-    const dir = lstatSync(abs);
+    if (st === null || !st.isDirectory()) ctx.disk.mkdir(abs);
+    const dir = ctx.disk.lstat(abs);
     const mode = permBits(dir.mode) | 0o700;
     const record: FileRecord = {
       type: 'dir',
@@ -145,10 +138,10 @@ export class TypeClash {
 }
 
 /** The parents of `rel` that are regular files on disk (a clash to resolve), nearest first. */
-export function fileParents(root: string, rel: string): string[] {
+export function fileParents(disk: Disk, root: string, rel: string): string[] {
   const out: string[] = [];
   for (let p = path.posix.dirname(rel); p !== '.'; p = path.posix.dirname(p)) {
-    const st = lstatOrNull(absPath(root, p));
+    const st = lstatOr(disk, absPath(root, p));
     if (st?.isFile()) out.push(p);
   }
   return out;

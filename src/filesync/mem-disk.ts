@@ -1,0 +1,183 @@
+import path from 'node:path';
+import type { Disk, DiskStat } from './disk.js';
+
+type Kind = 'file' | 'dir' | 'symlink';
+
+interface Node {
+  kind: Kind;
+  mode: number;
+  mtimeMs: number;
+  ino: number;
+  data: Buffer;
+  target: string;
+}
+
+/** A fault to inject: `op` on paths starting with `prefix` throws `code`, `times` times. */
+interface Fault {
+  op: keyof Disk;
+  prefix: string;
+  code: string;
+  times: number;
+}
+
+/** An Error with an errno code, as node:fs throws them. */
+function errno(code: string, op: string, p: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: ${op} '${p}'`), { code });
+}
+
+/**
+ * The disk port in memory, for tests of the mirror's rules: POSIX answers (ENOENT, ENOTDIR,
+ * EEXIST, ENOTEMPTY, EISDIR), any call failing on demand (`fail`), and what a user does
+ * between two of the mirror's steps (`writeFile`, `remove`). Paths are absolute, `/`-separated.
+ */
+export class MemDisk implements Disk {
+  private readonly nodes = new Map<string, Node>();
+  private readonly faults: Fault[] = [];
+  private nextIno = 2;
+  /** The clock mtimes are stamped with (tests may move it). */
+  nowMs = 1_000_000;
+
+  constructor(root = '/') {
+    this.nodes.set('/', this.make('dir'));
+    for (let p = '', parts = root.split('/').filter(Boolean), i = 0; i < parts.length; i++) {
+      p += `/${parts[i]}`;
+      this.nodes.set(p, this.make('dir'));
+    }
+  }
+
+  /** Make `op` on paths under `prefix` throw `code` the next `times` times. */
+  fail(op: keyof Disk, prefix: string, code: string, times = 1): void {
+    this.faults.push({ op, prefix, code, times });
+  }
+
+  /** A user writes a file (parents must exist). */
+  writeFile(abs: string, data: string | Buffer, mode = 0o644): void {
+    this.parentDir(abs, 'open');
+    const cur = this.nodes.get(abs);
+    if (cur?.kind === 'dir') throw errno('EISDIR', 'open', abs);
+    this.nodes.set(abs, { ...this.make('file', mode), data: Buffer.from(data) });
+  }
+
+  readFile(abs: string): Buffer {
+    const n = this.get(abs, 'open');
+    if (n.kind !== 'file') throw errno('EISDIR', 'open', abs);
+    return n.data;
+  }
+
+  readlink(abs: string): string {
+    const n = this.get(abs, 'readlink');
+    if (n.kind !== 'symlink') throw errno('EINVAL', 'readlink', abs);
+    return n.target;
+  }
+
+  /** A user removes a path and everything under it. */
+  remove(abs: string): void {
+    for (const p of [...this.nodes.keys()])
+      if (p === abs || p.startsWith(`${abs}/`)) this.nodes.delete(p);
+  }
+
+  lstat(abs: string): DiskStat {
+    this.check('lstat', abs);
+    const n = this.get(abs, 'lstat');
+    return {
+      isFile: () => n.kind === 'file',
+      isDirectory: () => n.kind === 'dir',
+      isSymbolicLink: () => n.kind === 'symlink',
+      mode: n.mode,
+      mtimeMs: n.mtimeMs,
+      size: n.kind === 'symlink' ? Buffer.byteLength(n.target) : n.data.length,
+      ino: n.ino,
+    };
+  }
+
+  readdir(abs: string): string[] {
+    this.check('readdir', abs);
+    if (this.get(abs, 'scandir').kind !== 'dir') throw errno('ENOTDIR', 'scandir', abs);
+    return this.children(abs).map((p) => path.posix.basename(p));
+  }
+
+  mkdir(abs: string): void {
+    this.check('mkdir', abs);
+    this.parentDir(abs, 'mkdir');
+    if (this.nodes.has(abs)) throw errno('EEXIST', 'mkdir', abs);
+    this.nodes.set(abs, this.make('dir', 0o755));
+  }
+
+  rename(from: string, to: string): void {
+    this.check('rename', from);
+    const n = this.get(from, 'rename');
+    this.parentDir(to, 'rename');
+    const dest = this.nodes.get(to);
+    if (dest !== undefined) {
+      if (n.kind === 'dir' && dest.kind !== 'dir') throw errno('ENOTDIR', 'rename', to);
+      if (n.kind !== 'dir' && dest.kind === 'dir') throw errno('EISDIR', 'rename', to);
+      if (dest.kind === 'dir' && this.children(to).length > 0)
+        throw errno('ENOTEMPTY', 'rename', to);
+    }
+    for (const p of [...this.nodes.keys()]) {
+      if (p !== from && !p.startsWith(`${from}/`)) continue;
+      const node = this.nodes.get(p)!;
+      this.nodes.delete(p);
+      this.nodes.set(to + p.slice(from.length), node);
+    }
+  }
+
+  symlink(target: string, abs: string): void {
+    this.check('symlink', abs);
+    this.parentDir(abs, 'symlink');
+    if (this.nodes.has(abs)) throw errno('EEXIST', 'symlink', abs);
+    this.nodes.set(abs, { ...this.make('symlink', 0o777), target });
+  }
+
+  utimes(abs: string, _atime: Date, mtime: Date): void {
+    this.check('utimes', abs);
+    this.get(abs, 'utime').mtimeMs = mtime.getTime();
+  }
+
+  chmod(abs: string, mode: number): void {
+    this.check('chmod', abs);
+    this.get(abs, 'chmod').mode = mode & 0o7777;
+  }
+
+  private make(kind: Kind, mode = 0o755): Node {
+    return {
+      kind,
+      mode,
+      mtimeMs: this.nowMs,
+      ino: this.nextIno++,
+      data: Buffer.alloc(0),
+      target: '',
+    };
+  }
+
+  private children(abs: string): string[] {
+    const prefix = abs === '/' ? '/' : `${abs}/`;
+    return [...this.nodes.keys()].filter(
+      (p) => p !== abs && p.startsWith(prefix) && !p.slice(prefix.length).includes('/'),
+    );
+  }
+
+  private get(abs: string, op: string): Node {
+    const parent = path.posix.dirname(abs);
+    if (parent !== abs) {
+      const up = this.nodes.get(parent);
+      if (up !== undefined && up.kind !== 'dir') throw errno('ENOTDIR', op, abs);
+    }
+    const n = this.nodes.get(abs);
+    if (n === undefined) throw errno('ENOENT', op, abs);
+    return n;
+  }
+
+  private parentDir(abs: string, op: string): void {
+    const parent = this.nodes.get(path.posix.dirname(abs));
+    if (parent === undefined) throw errno('ENOENT', op, abs);
+    if (parent.kind !== 'dir') throw errno('ENOTDIR', op, abs);
+  }
+
+  private check(op: keyof Disk, abs: string): void {
+    const f = this.faults.find((x) => x.op === op && abs.startsWith(x.prefix) && x.times > 0);
+    if (f === undefined) return;
+    f.times--;
+    throw errno(f.code, op, abs);
+  }
+}

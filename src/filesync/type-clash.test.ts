@@ -1,0 +1,196 @@
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/helpers/tmp.js';
+import { WaveNode } from '../node/index.js';
+import { kvFile, type Ctx } from './context.js';
+import { DiskIndex } from './disk-index.js';
+import { sha256 } from './hasher.js';
+import { HeldDeletions } from './held-deletions.js';
+import { IgnoreRules } from './ignore.js';
+import { UnreadablePaths } from './localfs.js';
+import { MemDisk } from './mem-disk.js';
+import { keyOf } from './paths.js';
+import { encodeRecord, type FileRecord, type Version } from './record.js';
+import type { RealParents } from './safe-fs.js';
+import type { Transfer } from './transfer.js';
+import type { Trash } from './trash.js';
+import { fileParents, TypeClash } from './type-clash.js';
+
+/**
+ * The type-clash rules on the in-memory disk: a directory with live contents wins over a file
+ * at its path, the file's content survives as its conflict copy (named after its version), and
+ * an injected failure at any step loses nothing.
+ */
+const ROOT = '/r';
+let dir: string;
+let cleanup: () => Promise<void>;
+let node: WaveNode;
+let disk: MemDisk;
+let ctx: Ctx;
+let events: string[];
+let trashed: string[];
+
+const file = (content: string, prev: Version | null = null): FileRecord => ({
+  type: 'file',
+  size: content.length,
+  mtimeMs: 5000,
+  mode: 0o640,
+  hash: sha256(Buffer.from(content)),
+  blocks: [],
+  target: null,
+  prev,
+  history: [],
+});
+/** A peer's write of `rel`, merged into the KV as it would arrive. */
+async function arrives(rel: string, r: FileRecord, v: Version): Promise<void> {
+  const e = {
+    key: keyOf(rel),
+    value: encodeRecord(r),
+    meta: { node: v[0], seq: v[1], ts: Date.now() },
+  };
+  const res = await node.merge([e], v[0]);
+  expect(res.rejected).toEqual([]);
+}
+const at = (rel: string): string => `${ROOT}/${rel}`;
+
+beforeEach(async () => {
+  ({ dir, cleanup } = await tempDir('type-clash-'));
+  node = await WaveNode.open({ dataDir: path.join(dir, 'data') });
+  disk = new MemDisk(ROOT);
+  disk.mkdir(`${ROOT}/.tmp`);
+  events = [];
+  trashed = [];
+  ctx = {
+    root: ROOT,
+    disk,
+    node,
+    index: new DiskIndex(path.join(dir, 'index')),
+    landing: new Map(),
+    ignore: new IgnoreRules(ROOT, []),
+    parents: {
+      ok: () => true,
+      assert: () => undefined,
+      forget: () => undefined,
+    } as unknown as RealParents,
+    unreadable: new UnreadablePaths(() => undefined),
+    trash: {
+      put: (abs: string, rel: string) => {
+        trashed.push(rel);
+        disk.remove(abs);
+        return Promise.resolve(`/trash/${rel}`);
+      },
+    } as unknown as Trash,
+    // A file's content as the transfer lands it: verified, in a temp file of its own.
+    transfer: {
+      fetch: (key: string, r: FileRecord, v: Version) => {
+        const tmp = `${ROOT}/.tmp/${v[0]}-${v[1]}`;
+        disk.writeFile(tmp, `content of ${key} at ${v[0]}/${v[1]} (${r.size})`);
+        return Promise.resolve(tmp);
+      },
+    } as unknown as Transfer,
+    maxConflicts: 10,
+    allowMassDelete: false,
+    deletions: new HeldDeletions(path.join(dir, 'data'), false),
+    event: (kind, p, detail) => events.push(`${kind} ${p} ${detail ?? ''}`),
+    withPath: (_rel, fn) => fn(),
+  };
+});
+afterEach(async () => {
+  await node.close();
+  await cleanup();
+});
+
+describe('a file that arrives over a directory with live contents', () => {
+  it('loses: its content becomes the conflict copy named after its version, the directory stays', async () => {
+    disk.mkdir(at('docs'));
+    disk.writeFile(at('docs/a.txt'), 'a');
+    await arrives('docs/a.txt', file('a'), [2, 1]);
+    const clash = new TypeClash(ctx);
+    expect(clash.hasLiveChildren('docs')).toBe(true);
+    await arrives('docs', file('the file'), [3, 7]);
+
+    const copy = await clash.keepDirectory('docs', kvFile(node, 'docs')!);
+    expect(copy).toBe('docs.sync-conflict-3-7');
+    expect(disk.readFile(at(copy)).toString()).toBe('content of __file/docs at 3/7 (8)');
+    expect(disk.lstat(at(copy)).mtimeMs).toBe(5000);
+    expect(disk.lstat(at(copy)).mode).toBe(0o640);
+    expect(disk.lstat(at('docs')).isDirectory()).toBe(true);
+    expect(disk.readFile(at('docs/a.txt')).toString()).toBe('a');
+    // Published as a directory that saw the file: every node converges on the directory.
+    const now = kvFile(node, 'docs')!;
+    expect(now.record.type).toBe('dir');
+    expect(now.record.prev).toEqual([3, 7]);
+    expect(ctx.index.get('docs')?.version).toEqual(now.version);
+    expect(events).toEqual([
+      'conflict docs a directory with contents wins: kept the file as docs.sync-conflict-3-7',
+    ]);
+  });
+
+  it('a child whose record is a delete is not live contents', async () => {
+    disk.mkdir(at('old'));
+    disk.writeFile(at('old/gone.txt'), 'still on disk');
+    const deleted: FileRecord = { ...file(''), type: 'deleted', size: 0, hash: '', mode: 0 };
+    await arrives('old/gone.txt', deleted, [2, 2]);
+    expect(new TypeClash(ctx).hasLiveChildren('old')).toBe(false);
+    disk.fail('readdir', at('old'), 'EACCES');
+    expect(new TypeClash(ctx).hasLiveChildren('old')).toBe(false); // unreadable: unknown, no clash
+  });
+});
+
+describe('a path that arrives under what is a file here', () => {
+  it('moves the file aside as its conflict copy and makes the directory', async () => {
+    disk.writeFile(at('notes'), 'my notes');
+    ctx.index.set('notes', {
+      type: 'file',
+      size: 8,
+      mtimeMs: 1,
+      ino: 1,
+      mode: 0o644,
+      hash: sha256(Buffer.from('my notes')),
+      blocks: [],
+      target: null,
+      version: [1, 4],
+    });
+    await arrives('notes/today.txt', file('t'), [2, 9]);
+    expect(fileParents(disk, ROOT, 'notes/today.txt')).toEqual(['notes']);
+    const copy = await new TypeClash(ctx).moveFileAside('notes', 'notes/today.txt');
+    expect(copy).toBe('notes.sync-conflict-1-4');
+    expect(disk.readFile(at(copy!)).toString()).toBe('my notes');
+    expect(disk.lstat(at('notes')).isDirectory()).toBe(true);
+    expect(kvFile(node, 'notes')?.record.type).toBe('dir');
+    expect(fileParents(disk, ROOT, 'notes/today.txt')).toEqual([]);
+  });
+
+  it('loses nothing when the move fails: the file stays, the index too, the error is thrown', async () => {
+    disk.writeFile(at('notes'), 'my notes');
+    ctx.index.set('notes', {
+      type: 'file',
+      size: 8,
+      mtimeMs: 1,
+      ino: 1,
+      mode: 0o644,
+      hash: '',
+      blocks: [],
+      target: null,
+      version: [1, 4],
+    });
+    await arrives('notes/today.txt', file('t'), [2, 9]);
+    disk.fail('rename', at('notes'), 'EACCES');
+    await expect(new TypeClash(ctx).moveFileAside('notes', 'notes/today.txt')).rejects.toThrow(
+      'EACCES',
+    );
+    expect(disk.readFile(at('notes')).toString()).toBe('my notes');
+    expect(ctx.index.get('notes')?.version).toEqual([1, 4]);
+    expect(kvFile(node, 'notes')).toBeNull(); // nothing published
+
+    // The disk is full when the directory is made: the copy is made, nothing else changes; the
+    // apply's retry finds no file in the way and makes the directory then.
+    disk.fail('mkdir', at('notes'), 'ENOSPC');
+    await expect(new TypeClash(ctx).moveFileAside('notes', 'notes/today.txt')).rejects.toThrow(
+      'ENOSPC',
+    );
+    expect(disk.readFile(at('notes.sync-conflict-1-4')).toString()).toBe('my notes');
+    expect(kvFile(node, 'notes')).toBeNull();
+    expect(fileParents(disk, ROOT, 'notes/today.txt')).toEqual([]);
+  });
+});
