@@ -2,6 +2,12 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** The mirror uses the store and the transport only through their public index. */
+const mirrorBoundary = {
+  regex: '^\\.\\./(transport/|store/(?!index\\.js$))',
+  message: 'through the store public index only, never the transport',
+};
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'bench/results/', 'bench/tmp/', 'bin/'] },
   eslint.configs.recommended,
@@ -56,12 +62,7 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          patterns: [
-            {
-              regex: '^\\.\\./(transport/|store/(?!index\\.js$))',
-              message: 'through the store public index only, never the transport',
-            },
-          ],
+          patterns: [mirrorBoundary],
         },
       ],
     },
@@ -75,10 +76,7 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            {
-              regex: '^\\.\\./(transport/|store/(?!index\\.js$))',
-              message: 'through the store public index only, never the transport',
-            },
+            mirrorBoundary,
             { regex: '^(node:)?fs(/promises)?$', message: 'the disk only through the Disk port' },
           ],
         },

@@ -126,13 +126,12 @@ export class State {
   retire(test: (value: Uint8Array) => boolean, nowMs: number): void {
     this.retired = test;
     for (const [key, e] of this.data) {
-      if (!this.deadSince.has(key) && this.isDead(e)) this.deadSince.set(key, nowMs);
+      if (!this.deadSince.has(key) && this.isDead(e.value)) this.deadSince.set(key, nowMs);
     }
   }
 
-  private isDead(e: KeptEntry): boolean {
-    if (e.tombstone) return true;
-    return this.retired !== null && this.retired(e.value!);
+  private isDead(value: Uint8Array | null): boolean {
+    return value === null || (this.retired !== null && this.retired(value));
   }
 
   get digest(): string {
@@ -212,7 +211,7 @@ export class State {
     this.origins.add(node, seq, e.key);
     this.digestState.toggle(e);
     if (e.tombstone) this.tombstoneCount++;
-    if (this.isDead(e)) this.deadSince.set(e.key, nowMs);
+    if (this.isDead(incoming.value)) this.deadSince.set(e.key, nowMs);
     if (this.values.handedOutBytes > COMPACT_FACTOR * this.liveValueBytes + COMPACT_MIN_BYTES) {
       this.compactValues();
     }

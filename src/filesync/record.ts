@@ -166,11 +166,15 @@ function kindFits(r: Record<string, unknown>): boolean {
 /** msgpack's `'deleted'` as a fixstr: a record without these bytes is not a delete. */
 const DELETED_TAG = Buffer.from([0xa7, ...Buffer.from('deleted')]);
 
+/** Longest encoding of a delete record: no hash, blocks or target, at most MAX_HISTORY versions. */
+const MAX_DELETE_BYTES = 128 + MAX_HISTORY * 24;
+
 /**
- * Is this KV value a delete record? WaveKV collects these like tombstones. The byte search
- * spares a full decode of every other record (all of them at start).
+ * Is this KV value a delete record? WaveKV collects these like tombstones; it asks for every
+ * value applied. A length bound and a byte search spare a full decode of every other record.
  */
 export function isDeletedRecord(v: Uint8Array): boolean {
+  if (v.length > MAX_DELETE_BYTES) return false;
   const b = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   return b.includes(DELETED_TAG) && decodeRecord(v)?.type === 'deleted';
 }

@@ -53,6 +53,23 @@ async function arrives(rel: string, r: FileRecord, v: Version): Promise<void> {
 }
 const at = (rel: string): string => `${ROOT}/${rel}`;
 
+/** `notes`, a file here at version 1/4, and a peer's `notes/today.txt` arriving under it. */
+async function notesWithAChildArriving(): Promise<void> {
+  disk.writeFile(at('notes'), 'my notes');
+  ctx.index.set('notes', {
+    type: 'file',
+    size: 8,
+    mtimeMs: 1,
+    ino: 1,
+    mode: 0o644,
+    hash: sha256(Buffer.from('my notes')),
+    blocks: [],
+    target: null,
+    version: [1, 4],
+  });
+  await arrives('notes/today.txt', file('t'), [2, 9]);
+}
+
 beforeEach(async () => {
   ({ dir, cleanup } = await tempDir('type-clash-'));
   node = await WaveNode.open({ dataDir: path.join(dir, 'data') });
@@ -139,19 +156,7 @@ describe('a file that arrives over a directory with live contents', () => {
 
 describe('a path that arrives under what is a file here', () => {
   it('moves the file aside as its conflict copy and makes the directory', async () => {
-    disk.writeFile(at('notes'), 'my notes');
-    ctx.index.set('notes', {
-      type: 'file',
-      size: 8,
-      mtimeMs: 1,
-      ino: 1,
-      mode: 0o644,
-      hash: sha256(Buffer.from('my notes')),
-      blocks: [],
-      target: null,
-      version: [1, 4],
-    });
-    await arrives('notes/today.txt', file('t'), [2, 9]);
+    await notesWithAChildArriving();
     expect(fileParents(disk, ROOT, 'notes/today.txt')).toEqual(['notes']);
     const copy = await new TypeClash(ctx).moveFileAside('notes', 'notes/today.txt');
     expect(copy).toBe('notes.sync-conflict-1-4');
@@ -162,19 +167,7 @@ describe('a path that arrives under what is a file here', () => {
   });
 
   it('loses nothing when the move fails: the file stays, the index too, the error is thrown', async () => {
-    disk.writeFile(at('notes'), 'my notes');
-    ctx.index.set('notes', {
-      type: 'file',
-      size: 8,
-      mtimeMs: 1,
-      ino: 1,
-      mode: 0o644,
-      hash: '',
-      blocks: [],
-      target: null,
-      version: [1, 4],
-    });
-    await arrives('notes/today.txt', file('t'), [2, 9]);
+    await notesWithAChildArriving();
     disk.fail('rename', at('notes'), 'EACCES');
     await expect(new TypeClash(ctx).moveFileAside('notes', 'notes/today.txt')).rejects.toThrow(
       'EACCES',

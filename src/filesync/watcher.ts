@@ -185,8 +185,7 @@ export class Watcher {
   private skips(abs: string, st?: Pick<Stats, 'isFile' | 'isDirectory'>): boolean {
     if (st?.isFile()) return true;
     const rel = this.relOf(abs);
-    if (rel === null) return false; // the root's parent, or the root itself
-    if (rel === '') return false;
+    if (rel === null || rel === '') return false; // the root's parent, or the root itself
     return pathProblem(rel) !== null || this.ignore.ignores(rel, st?.isDirectory() ?? false);
   }
 

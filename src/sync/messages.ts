@@ -268,7 +268,6 @@ export function parseMessage(x: unknown, maxEntries: number): SyncMessage {
 /** One message type's field checks: each a (passes, what it names) pair, the first failing reported. */
 type Checks = (m: Record<string, unknown>, maxEntries: number) => [boolean, string][];
 
-const isUint = (x: unknown): boolean => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 const isBlockRefWire = (r: unknown): boolean =>
   Array.isArray(r) &&
   r.length === 5 &&
@@ -312,7 +311,7 @@ const CHECKS = new Map<string, Checks>([
       [isStr(m.digest, 64), 'digest'],
       [isEntries(m.entries, n), 'entries'],
       [isBool(m.last) && isBool(m.merged), 'flags'],
-      [isUint(m.yours), 'yours'],
+      [isRid(m.yours), 'yours'],
     ],
   ],
   [

@@ -141,8 +141,10 @@ export async function converge(
       100,
     );
   } catch (e) {
+    // The nodes' last log lines say why, on the machine where it failed (CI).
+    const logs = nodes.map((n) => `--- ${n.dir}\n${n.stderr.slice(-2500)}`).join('\n');
     throw new Error(
-      `${(e as Error).message}; still differing: ${JSON.stringify(last.slice(0, 5))}`,
+      `${(e as Error).message}; still differing: ${JSON.stringify(last.slice(0, 5))}\n${logs}`,
     );
   }
 }

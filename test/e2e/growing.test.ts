@@ -24,8 +24,7 @@ describe('a growing file', () => {
       if (st !== null && st.size > 0) sizes.add(st.size);
       await new Promise((r) => setTimeout(r, 20));
     }
-    if (sizes.size < 2) console.log('A', a.stderr.slice(-2000));
-    expect(sizes.size).toBe(2);
+    expect(sizes.size, a.stderr.slice(-2000)).toBe(2);
     await converge(nodes, 'the last version once it stops', 30_000);
   }, 120_000);
 });

@@ -39,10 +39,7 @@ describe('type changes', () => {
     await rm(path.join(a.dir, 'f'));
     await mkdir(path.join(a.dir, 'f'));
     await writeFile(path.join(a.dir, 'f/inside.txt'), 'inside');
-    await converge([a, b], 'the swapped types on b', 15_000).catch((e) => {
-      console.log('A', a.stderr.slice(-3000), 'B', b.stderr.slice(-3000));
-      throw e;
-    });
+    await converge([a, b], 'the swapped types on b', 15_000);
     expect(await readFile(path.join(b.dir, 'd'), 'utf8')).toBe('now a file');
     // And back, from b this time.
     await rm(path.join(b.dir, 'd'));
@@ -62,10 +59,7 @@ describe('type changes', () => {
     await waitFor(async () => !(await exists(path.join(a.dir, 'd/x.txt'))), 'a to settle');
     await writeFile(path.join(b.dir, 'd/x.txt'), 'the edit inside d');
     b.signal('SIGCONT');
-    await converge([a, b], 'both trees the same', 30_000).catch((e) => {
-      console.log('A', a.stderr.slice(-2500), 'B', b.stderr.slice(-2500));
-      throw e;
-    });
+    await converge([a, b], 'both trees the same', 30_000);
     for (const n of [a, b]) {
       const all = await everything(n.dir);
       expect(all, n.dir).toContain('the edit inside d');
@@ -82,10 +76,7 @@ describe('type changes', () => {
     await symlink('elsewhere', path.join(a.dir, 'f.txt'));
     await writeFile(path.join(b.dir, 'f.txt'), 'the edit of f');
     b.signal('SIGCONT');
-    await converge([a, b], 'both trees the same', 30_000).catch((e) => {
-      console.log('A', a.stderr.slice(-2500), 'B', b.stderr.slice(-2500));
-      throw e;
-    });
+    await converge([a, b], 'both trees the same', 30_000);
     for (const n of [a, b]) expect(await everything(n.dir), n.dir).toContain('the edit of f');
   });
 
