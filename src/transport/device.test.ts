@@ -2,9 +2,17 @@ import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
-import { loadOrCreateDevice, parseDeviceId } from './device.js';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { loadOrCreateDevice, makeDevice, parseDeviceId } from './device.js';
 
 describe('device identity', () => {
+  it('is made in a worker: the key matches the certificate, and no X.509 library loads here', async () => {
+    const d = await makeDevice();
+    expect(new X509Certificate(d.certPem).checkPrivateKey(createPrivateKey(d.keyPem))).toBe(true);
+    // reflect-metadata, which @peculiar/x509 needs, patches the global Reflect where it loads.
+    expect('getMetadata' in Reflect).toBe(false);
+  });
+
   it('is made once per data dir, private to its owner, and the same at every start', async () => {
     const { dir, cleanup } = await tempDir('filesync-device-');
     try {

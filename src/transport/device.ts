@@ -3,9 +3,11 @@
  * the data dir) and device IDs (what peers pin).
  * Must not touch: anything but the two PEM files in the data dir.
  */
-import { createHash, X509Certificate, webcrypto } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { isErrno, writeFileAtomic } from '../store/fsutil.js';
 
 /** A device ID: base32 of the first 30 bytes of the certificate's SHA-256, in 6 groups of 8. */
@@ -81,34 +83,24 @@ async function readOrNull(file: string): Promise<string | null> {
   }
 }
 
+/** The worker that signs certificates: the same path from src/ and from dist/. */
+const MAKER = fileURLToPath(new URL('../../src/transport/make-device.mjs', import.meta.url));
+
 /**
- * A fresh key pair and self-signed certificate. Node has no X.509 builder: @peculiar/x509
- * (maintained by PeculiarVentures, WebCrypto-based, used by selfsigned and others) signs it,
- * loaded only here so that an ordinary start never pays for it.
+ * A fresh key pair and self-signed certificate, made in a worker thread: the X.509 library
+ * and its ASN.1 stack stay in the worker's heap, which goes when it ends, instead of costing
+ * the node ~8 MiB of RSS for as long as it runs (docs/decisions.md).
  */
 export async function makeDevice(): Promise<Device> {
-  await import('reflect-metadata');
-  const x509 = await import('@peculiar/x509');
-  const crypto = webcrypto;
-  x509.cryptoProvider.set(crypto as never);
-  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = await crypto.subtle.generateKey(alg, true, ['sign', 'verify']);
-  const serial = Buffer.from(crypto.getRandomValues(new Uint8Array(16)));
-  serial[0]! &= 0x7f;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial.toString('hex'),
-    name: 'CN=filesync',
-    notBefore: new Date(Date.UTC(2000, 0, 1)),
-    notAfter: new Date(Date.UTC(9999, 11, 31)),
-    signingAlgorithm: alg,
-    keys,
-    extensions: [new x509.BasicConstraintsExtension(false, undefined, true)],
+  const made = await new Promise<unknown>((resolve, reject) => {
+    const w = new Worker(MAKER);
+    w.once('message', resolve);
+    w.once('error', reject);
+    w.once('exit', (code) => reject(new DeviceError(`the certificate maker exited (${code})`)));
   });
-  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8
-    .toString('base64')
-    .replace(/.{64}/g, '$&\n')
-    .trimEnd()}\n-----END PRIVATE KEY-----\n`;
-  const certPem = cert.toString('pem') + '\n';
-  return { id: deviceIdOf(Buffer.from(cert.rawData)), keyPem, certPem };
+  const m = made as { keyPem?: unknown; certPem?: unknown; error?: unknown };
+  if (typeof m.keyPem !== 'string' || typeof m.certPem !== 'string')
+    throw new DeviceError(`cannot make a device certificate: ${String(m.error)}`);
+  const cert = new X509Certificate(m.certPem);
+  return { id: deviceIdOf(cert.raw), keyPem: m.keyPem, certPem: m.certPem };
 }
