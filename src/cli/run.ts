@@ -164,10 +164,10 @@ async function startTui(
   // not blank the screen: a node started from a CI job inside tmux is still watched by a person.
   delete process.env.CI;
   delete process.env.CONTINUOUS_INTEGRATION;
-  const [{ render }, React, { App, NodeSource }] = await Promise.all([
-    import('ink'),
-    import('react'),
-    import('../tui/index.js'),
+  // Ink and React load only here, from one bundled file in a build (src/tui/start.ts says why).
+  const [{ startTui: start }, { NodeSource }] = await Promise.all([
+    import('../tui/start.js'),
+    import('../tui/node-source.js'),
   ]);
   const source = new NodeSource(replica, fs, root);
   const show = (r: LogRecord): void => {
@@ -176,8 +176,13 @@ async function startTui(
   };
   for (const r of held.splice(0)) show(r);
   setLogSink(show);
-  const app = render(React.createElement(App, { source, onQuit: quit }), { exitOnCtrlC: false });
-  return () => app.unmount();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  return start({
+    source,
+    onQuit: quit,
+    idle: () => fs.idle && fs.transfers.active().length === 0,
+    ...(gc && { gc: () => gc() }),
+  });
 }
 
 /** Process memory in MiB (what the bench and `filesync status` show), one decimal. */
