@@ -1,12 +1,5 @@
-import {
-  entryWireBytes,
-  keyBucket,
-  type Entry,
-  type NodeId,
-  type WriteRef,
-} from '../core/index.js';
-import { LogLimiter, logger } from '../log/index.js';
-import { ServeBudgets } from './budget.js';
+import { type Entry, type NodeId, type WriteRef } from '../core/index.js';
+import { logger } from '../log/index.js';
 import {
   acksFromWire,
   acksToWire,
@@ -14,7 +7,6 @@ import {
   fromWire,
   toWire,
   type BlockRef,
-  type EntryWire,
   type ResponseMessage,
   type SyncMessage,
   type SyncRequest,
@@ -34,7 +26,7 @@ import {
   type PeerRecord,
 } from './peer-record.js';
 import { PushRelay } from './push.js';
-import { ResponseViews } from './responder.js';
+import { bucketEntries, Responder } from './respond.js';
 import {
   DEFAULT_SYNC_OPTIONS,
   type ChangeLike,
@@ -91,7 +83,7 @@ export class SyncDriver {
   private readonly forgottenWarned = new Set<string>();
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly peers = new Map<NodeId, PeerInfo>();
-  private readonly views: ResponseViews;
+  private readonly responder: Responder;
   private readonly pending = new Map<number, Pending>();
   private readonly opts: SyncOptions;
   private readonly push: PushRelay;
@@ -115,14 +107,12 @@ export class SyncDriver {
     /** Requests refused for want of the peer's serve budget. */
     throttled: 0,
   };
-  private readonly budgets: ServeBudgets;
   /** Content blocks (filesync's): served and fetched beside the sync protocol. */
   readonly blocks: BlockPlane;
   /** Requests the driver routes to another plane instead of answering them itself. */
   private readonly routes: Partial<
     Record<SyncMessage['t'], (peer: NodeId, m: SyncMessage) => void>
   >;
-  private readonly throttleLog = new LogLimiter();
 
   constructor(
     private readonly node: SyncNode,
@@ -133,8 +123,19 @@ export class SyncDriver {
   ) {
     this.opts = { ...DEFAULT_SYNC_OPTIONS, ...opts };
     this.firstRoundDone = !fresh;
-    this.views = new ResponseViews(node.state, this.opts.pageEntries, this.opts.pageBytes);
-    this.budgets = new ServeBudgets(this.opts.serveBudget, () => sched.now());
+    this.responder = new Responder(
+      {
+        node,
+        counters: this.counters,
+        send: (peer, m) => this.links.get(peer)?.send(m) ?? false,
+        connected: (peer) => this.links.has(peer),
+        merge: (peer, entries) => this.mergeFrom(peer, entries),
+        noteIncarnation: (peer, inc) => this.noteIncarnation(peer, inc),
+        coverageKnown: () => this.firstRoundDone,
+        now: () => sched.now(),
+      },
+      this.opts,
+    );
     this.blocks = new BlockPlane(
       {
         send: (peer, m) => this.links.get(peer)?.send(m) ?? false,
@@ -291,7 +292,7 @@ export class SyncDriver {
         peer,
       });
       this.node.state.forgetPeer(peer);
-      this.views.forget(peer);
+      this.responder.views.forget(peer);
     }
     info.incarnation = incarnation;
   }
@@ -311,7 +312,7 @@ export class SyncDriver {
     }
     this.noteIncarnation(link.peer, link.incarnation);
     this.links.set(link.peer, link);
-    this.views.newLink(link.peer);
+    this.responder.views.newLink(link.peer);
     log.info('peer connected', { peer: link.peer, advertise: link.advertise });
     this.addMember(link.peer);
     this.scheduleRound(link.peer, 0);
@@ -323,7 +324,7 @@ export class SyncDriver {
     const info = this.info(peer);
     if (info.roundTimer !== null) this.sched.clearTimeout(info.roundTimer);
     info.roundTimer = null;
-    this.views.forget(peer);
+    this.responder.views.forget(peer);
     this.push.forget(peer);
     this.node.state.forgetSource(peer);
     for (const [rid, p] of this.pending)
@@ -367,14 +368,10 @@ export class SyncDriver {
     if (route !== undefined) return route(peer, msg);
     switch (msg.t) {
       case 'sync':
-        if (!this.withinBudget(peer, msg.rid, requestBytes(msg.entries, msg.acks.length))) return;
-        if (!this.views.accept(peer, msg.rid)) return; // repeated or overtaken
-        this.handleSync(peer, msg).catch((e: unknown) => this.replyError(peer, msg.rid, e));
-        return;
       case 'page':
-        if (!this.withinBudget(peer, msg.rid, requestBytes([], 0))) return;
-        this.sendPage(peer, msg.rid, msg.round, msg.offset);
-        return;
+      case 'buckets':
+      case 'bucket-entries':
+        return this.responder.onRequest(peer, msg);
       case 'push':
         // Confirmed only once all of it merged and is durable (merge resolves then; what it found
         // stale was durable already): the sender then leaves these out of its rounds' deltas.
@@ -386,7 +383,7 @@ export class SyncDriver {
         );
         return;
       case 'sync-ok': {
-        const entries = this.views.delivered(peer, msg.round);
+        const entries = this.responder.delivered(peer, msg.round);
         if (entries !== undefined) this.confirmed(peer, entries);
         return;
       }
@@ -395,23 +392,9 @@ export class SyncDriver {
         if (writes !== undefined) this.confirmed(peer, writes);
         return;
       }
-      case 'buckets':
-        if (!this.withinBudget(peer, msg.rid, requestBytes([], 0))) return;
-        this.budgets.charge(peer, BUCKET_COUNT * 20);
-        this.links
-          .get(peer)
-          ?.send({ t: 'buckets-res', rid: msg.rid, digests: this.node.state.bucketDigests() });
-        return;
       case 'block':
       case 'blocks':
         return; // routed above
-      case 'bucket-entries':
-        if (!this.withinBudget(peer, msg.rid, requestBytes(msg.entries, msg.buckets.length)))
-          return;
-        this.handleBucketEntries(peer, msg.rid, msg.buckets, msg.entries.map(fromWire)).catch(
-          (e: unknown) => this.replyError(peer, msg.rid, e),
-        );
-        return;
       default: {
         const p = this.pending.get(msg.rid);
         if (p === undefined || p.peer !== peer) {
@@ -442,11 +425,6 @@ export class SyncDriver {
       if (this.links.has(peer) && state.sourceIdOf(peer) === link)
         this.confirmed(peer, ahead, tries + 1);
     }, CONFIRM_RETRY_MS);
-  }
-
-  private replyError(peer: NodeId, rid: number, e: unknown): void {
-    log.warn('request failed', { peer, error: String(e) });
-    this.links.get(peer)?.send({ t: 'error', rid, message: String(e).slice(0, 500) });
   }
 
   private fail(rid: number, p: Pending, why: string): void {
@@ -590,7 +568,7 @@ export class SyncDriver {
    */
   private roundDelta(peer: NodeId, reset: boolean): { entries: Entry[]; complete: boolean } {
     const state = this.node.state;
-    if (this.views.paging(peer) || (!reset && !state.peerAcks.has(peer)))
+    if (this.responder.views.paging(peer) || (!reset && !state.peerAcks.has(peer)))
       return { entries: [], complete: false };
     return state.delta(state.peerAcks.get(peer) ?? new Map(), {
       maxEntries: this.opts.pageEntries,
@@ -689,7 +667,7 @@ export class SyncDriver {
     for (let b = 0; b < BUCKET_COUNT; b++) if (mine[b] !== theirs.digests[b]) buckets.push(b);
     log.warn('digest divergence; repairing buckets', { peer, buckets: buckets.length });
     if (buckets.length === 0) return;
-    const entries = this.bucketEntries(buckets);
+    const entries = bucketEntries(this.node.state, buckets, this.opts);
     const res = this.expect(
       await this.request(peer, (rid) => ({
         t: 'bucket-entries',
@@ -700,78 +678,6 @@ export class SyncDriver {
       'bucket-entries-res',
     );
     await this.mergeFrom(peer, res.entries.map(fromWire));
-  }
-
-  private bucketEntries(buckets: number[]): Entry[] {
-    const want = new Set(buckets);
-    const out: Entry[] = [];
-    let bytes = 0;
-    for (const e of this.node.state.entries()) {
-      if (!want.has(keyBucket(e.key))) continue;
-      bytes += entryWireBytes(e);
-      if (out.length >= this.opts.pageEntries || bytes > this.opts.pageBytes) break;
-      out.push(e);
-    }
-    return out;
-  }
-
-  // ---- responder -------------------------------------------------------------------------
-
-  private async handleSync(peer: NodeId, req: SyncRequest): Promise<void> {
-    if (req.from !== peer) throw new RequestError(`request claims to be from ${req.from}`);
-    this.noteIncarnation(peer, req.incarnation);
-    const state = this.node.state;
-    if (req.reset) {
-      // Full re-exchange: forget what we know the peer covers, so our next round sends it all,
-      // including what it once sent us (a reset means it may have lost some of that).
-      state.forgetPeer(peer);
-      this.counters.resets++;
-    }
-    const merged = await this.mergeFrom(peer, req.entries.map(fromWire));
-    const theirAcks = state.clipAcks(acksFromWire(req.acks), this.node.limits.maxSeqJump);
-    // Rule 1 and 5: adopt the requester's acks only for a complete, fully merged delta, and only
-    // once our own coverage is known.
-    if (merged && req.complete && this.firstRoundDone) this.node.raiseAcks(theirAcks);
-    state.peerAcks.set(peer, theirAcks);
-    state.pruneHeld(peer);
-    // Rule 4: entries, acks and digest of every page come from this one synchronous view.
-    this.views.openView(peer, req.rid, theirAcks, merged, state.sourceIdOf(peer));
-    this.sendPage(peer, req.rid, req.rid, 0);
-  }
-
-  private sendPage(peer: NodeId, rid: number, round: number, offset: number): void {
-    const link = this.links.get(peer);
-    if (link === undefined) return;
-    const res = this.views.page(peer, rid, round, offset);
-    if (typeof res === 'string') {
-      link.send({ t: 'error', rid, message: res });
-      return;
-    }
-    this.counters.entriesSent += res.entries.length;
-    this.budgets.charge(peer, wireBytes(res.entries));
-    link.send(res);
-  }
-
-  /** Whether `peer` may be answered; if not, it is told so (it tries again later). */
-  private withinBudget(peer: NodeId, rid: number, bytes: number): boolean {
-    if (this.budgets.allow(peer, bytes)) return true;
-    this.counters.throttled++;
-    if (this.throttleLog.allow(String(peer), this.sched.now()) !== null)
-      log.warn('peer asks for more than its serve budget; answering later', { peer });
-    this.links.get(peer)?.send({ t: 'error', rid, message: 'busy: over its serve budget' });
-    return false;
-  }
-
-  private async handleBucketEntries(
-    peer: NodeId,
-    rid: number,
-    buckets: number[],
-    entries: Entry[],
-  ): Promise<void> {
-    await this.mergeFrom(peer, entries);
-    const mine = this.bucketEntries(buckets).map(toWire);
-    this.budgets.charge(peer, wireBytes(mine));
-    this.links.get(peer)?.send({ t: 'bucket-entries-res', rid, entries: mine });
   }
 
   private gc(): void {
@@ -786,16 +692,4 @@ export class SyncDriver {
           this.gcTimer = this.sched.setTimeout(() => this.gc(), this.opts.gcIntervalMs);
       });
   }
-}
-
-/** Bytes a list of wire entries costs (key, value and meta), as the budgets count them. */
-function wireBytes(entries: readonly EntryWire[]): number {
-  let n = 0;
-  for (const e of entries) n += e[0].length + (e[1]?.length ?? 0) + 32;
-  return n;
-}
-
-/** About what a request cost its sender: its entries and its list of acks or buckets. */
-function requestBytes(entries: readonly EntryWire[], listLength: number): number {
-  return wireBytes(entries) + listLength * 8 + 32;
 }
