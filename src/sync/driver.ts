@@ -1,17 +1,6 @@
 import { type Entry, type NodeId, type WriteRef } from '../core/index.js';
 import { logger } from '../log/index.js';
-import {
-  acksFromWire,
-  acksToWire,
-  BUCKET_COUNT,
-  fromWire,
-  toWire,
-  type BlockRef,
-  type ResponseMessage,
-  type SyncMessage,
-  type SyncRequest,
-  type SyncResponse,
-} from './messages.js';
+import { fromWire, type BlockRef, type SyncMessage } from './messages.js';
 import { BlockPlane } from './block-plane.js';
 import type { BlockServer } from './blocks.js';
 import {
@@ -26,7 +15,9 @@ import {
   type PeerRecord,
 } from './peer-record.js';
 import { PushRelay } from './push.js';
-import { bucketEntries, Responder } from './respond.js';
+import { expectAnswer, Requests } from './requests.js';
+import { Responder } from './respond.js';
+import { Rounds, type PeerInfo } from './rounds.js';
 import {
   DEFAULT_SYNC_OPTIONS,
   type ChangeLike,
@@ -40,37 +31,9 @@ import {
 
 const log = logger('sync');
 
-/** Pages of one round's response being merged at once. */
-const MERGE_WINDOW = 3;
 /** A confirmation of writes our own commit has not finished is tried again this often. */
 const CONFIRM_RETRY_MS = 20;
 const CONFIRM_RETRIES = 5;
-
-/** What the driver knows about one peer; volatile, like peerAcks. */
-interface PeerInfo {
-  incarnation: string | null;
-  roundTimer: TimerHandle | null;
-  inRound: boolean;
-  lastRoundAt: number | null;
-  rttMs: number | null;
-  rounds: number;
-  /** Consecutive quiet rounds whose digests differed. */
-  mismatches: number;
-  digestAgrees: boolean | null;
-  /** Bucket repairs since the last full re-exchange. */
-  repairs: number;
-  /** Our next request asks the peer for everything (acks sent empty, reset flag set). */
-  resetPending: boolean;
-}
-
-interface Pending {
-  peer: NodeId;
-  resolve: (m: ResponseMessage) => void;
-  reject: (e: Error) => void;
-  timer: TimerHandle;
-}
-
-export class RequestError extends Error {}
 
 /**
  * The sync protocol driver: rounds (the only authority over acks), push relay, bootstrap,
@@ -84,14 +47,12 @@ export class SyncDriver {
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly peers = new Map<NodeId, PeerInfo>();
   private readonly responder: Responder;
-  private readonly pending = new Map<number, Pending>();
+  private readonly requests: Requests;
+  private readonly rounds: Rounds;
   private readonly opts: SyncOptions;
   private readonly push: PushRelay;
-  private nextRid = 1;
   private gcTimer: TimerHandle | null = null;
   private stopped = false;
-  /** Until our own first complete round, our coverage is unknown: adopt nobody's acks (rule 5). */
-  private firstRoundDone: boolean;
   readonly counters = {
     roundsOk: 0,
     roundsFailed: 0,
@@ -122,7 +83,31 @@ export class SyncDriver {
     fresh = false,
   ) {
     this.opts = { ...DEFAULT_SYNC_OPTIONS, ...opts };
-    this.firstRoundDone = !fresh;
+    this.requests = new Requests(
+      {
+        sched,
+        send: (peer, m) => this.links.get(peer)?.send(m) ?? false,
+        linked: (peer) => this.links.has(peer),
+      },
+      this.opts.requestTimeoutMs,
+    );
+    this.rounds = new Rounds(
+      {
+        node,
+        sched,
+        requests: this.requests,
+        counters: this.counters,
+        info: (peer) => this.info(peer),
+        linked: (peer) => this.links.has(peer),
+        send: (peer, m) => this.links.get(peer)?.send(m) ?? false,
+        stopped: () => this.stopped,
+        merge: (peer, entries) => this.mergeFrom(peer, entries),
+        confirmed: (peer, writes) => this.confirmed(peer, writes),
+        paging: (peer) => this.responder.views.paging(peer),
+      },
+      this.opts,
+      fresh,
+    );
     this.responder = new Responder(
       {
         node,
@@ -131,7 +116,7 @@ export class SyncDriver {
         connected: (peer) => this.links.has(peer),
         merge: (peer, entries) => this.mergeFrom(peer, entries),
         noteIncarnation: (peer, inc) => this.noteIncarnation(peer, inc),
-        coverageKnown: () => this.firstRoundDone,
+        coverageKnown: () => this.rounds.coverageKnown,
         now: () => sched.now(),
       },
       this.opts,
@@ -139,7 +124,7 @@ export class SyncDriver {
     this.blocks = new BlockPlane(
       {
         send: (peer, m) => this.links.get(peer)?.send(m) ?? false,
-        ask: async (peer, build, t) => this.expect(await this.request(peer, build), t),
+        ask: async (peer, build, t) => expectAnswer(await this.requests.request(peer, build), t),
       },
       this.opts.blockBudget,
       () => sched.now(),
@@ -199,7 +184,7 @@ export class SyncDriver {
     if (this.gcTimer !== null) this.sched.clearTimeout(this.gcTimer);
     for (const info of this.peers.values())
       if (info.roundTimer !== null) this.sched.clearTimeout(info.roundTimer);
-    for (const [rid, p] of this.pending) this.fail(rid, p, 'sync stopped');
+    this.requests.failAll('sync stopped');
     await this.transport.close();
   }
 
@@ -315,7 +300,7 @@ export class SyncDriver {
     this.responder.views.newLink(link.peer);
     log.info('peer connected', { peer: link.peer, advertise: link.advertise });
     this.addMember(link.peer);
-    this.scheduleRound(link.peer, 0);
+    this.rounds.scheduleRound(link.peer, 0);
   }
 
   private linkDown(peer: NodeId, reason: string): void {
@@ -327,8 +312,7 @@ export class SyncDriver {
     this.responder.views.forget(peer);
     this.push.forget(peer);
     this.node.state.forgetSource(peer);
-    for (const [rid, p] of this.pending)
-      if (p.peer === peer) this.fail(rid, p, `link down: ${reason}`);
+    this.requests.failAll(`link down: ${reason}`, peer);
   }
 
   private onChange = (c: ChangeLike): void => {
@@ -395,16 +379,8 @@ export class SyncDriver {
       case 'block':
       case 'blocks':
         return; // routed above
-      default: {
-        const p = this.pending.get(msg.rid);
-        if (p === undefined || p.peer !== peer) {
-          log.debug('response to no pending request', { peer, rid: msg.rid, t: msg.t });
-          return;
-        }
-        this.pending.delete(msg.rid);
-        this.sched.clearTimeout(p.timer);
-        p.resolve(msg);
-      }
+      default:
+        this.requests.onResponse(peer, msg);
     }
   }
 
@@ -425,29 +401,6 @@ export class SyncDriver {
       if (this.links.has(peer) && state.sourceIdOf(peer) === link)
         this.confirmed(peer, ahead, tries + 1);
     }, CONFIRM_RETRY_MS);
-  }
-
-  private fail(rid: number, p: Pending, why: string): void {
-    this.pending.delete(rid);
-    this.sched.clearTimeout(p.timer);
-    p.reject(new RequestError(why));
-  }
-
-  private request(peer: NodeId, build: (rid: number) => SyncMessage): Promise<ResponseMessage> {
-    const link = this.links.get(peer);
-    if (link === undefined) return Promise.reject(new RequestError('not connected'));
-    const rid = this.nextRid++;
-    return new Promise<ResponseMessage>((resolve, reject) => {
-      const timer = this.sched.setTimeout(() => {
-        const p = this.pending.get(rid);
-        if (p !== undefined) this.fail(rid, p, `no answer in ${this.opts.requestTimeoutMs} ms`);
-      }, this.opts.requestTimeoutMs);
-      this.pending.set(rid, { peer, resolve, reject, timer });
-      if (!link.send(build(rid))) {
-        const p = this.pending.get(rid);
-        if (p !== undefined) this.fail(rid, p, 'send failed');
-      }
-    });
   }
 
   private async mergeFrom(peer: NodeId, entries: Entry[]): Promise<boolean> {
@@ -486,198 +439,6 @@ export class SyncDriver {
         void this.advertise(x.meta.ts);
     }
     return blocking === 0;
-  }
-
-  // ---- initiator -------------------------------------------------------------------------
-
-  private scheduleRound(peer: NodeId, delayMs: number): void {
-    const info = this.info(peer);
-    if (info.roundTimer !== null) this.sched.clearTimeout(info.roundTimer);
-    info.roundTimer = this.sched.setTimeout(() => {
-      info.roundTimer = null;
-      if (!this.links.has(peer) || info.inRound || this.stopped) return;
-      info.inRound = true;
-      this.round(peer)
-        .then(() => this.counters.roundsOk++)
-        .catch((e: unknown) => {
-          this.counters.roundsFailed++;
-          log.debug('round failed', { peer, error: String(e) });
-        })
-        .finally(() => {
-          info.inRound = false;
-          if (this.links.has(peer) && !this.stopped)
-            this.scheduleRound(peer, this.opts.roundIntervalMs);
-        });
-    }, delayMs);
-  }
-
-  private expect<T extends ResponseMessage['t']>(
-    m: ResponseMessage,
-    t: T,
-  ): Extract<ResponseMessage, { t: T }> {
-    if (m.t === 'error') throw new RequestError(`peer error: ${m.message}`);
-    if (m.t !== t) throw new RequestError(`expected ${t}, got ${m.t}`);
-    return m as Extract<ResponseMessage, { t: T }>;
-  }
-
-  /** One sync round with `peer`: send our delta, take theirs page by page, then settle acks. */
-  private async round(peer: NodeId): Promise<void> {
-    const info = this.info(peer);
-    const state = this.node.state;
-    const reset = info.resetPending;
-    if (reset) state.forgetPeer(peer);
-    const out = this.roundDelta(peer, reset);
-    const t0 = this.sched.now();
-    const req = (rid: number): SyncRequest => ({
-      t: 'sync',
-      rid,
-      from: this.node.id,
-      incarnation: this.node.incarnation,
-      // A reset asks for everything: claim nothing, so the whole state comes back.
-      acks: reset ? [] : acksToWire(state.acks()),
-      entries: out.entries.map(toWire),
-      complete: out.complete,
-      reset,
-    });
-    const first = this.expect(await this.request(peer, req), 'sync-res');
-    info.rttMs = this.sched.now() - t0;
-    if (reset) info.resetPending = false;
-    // The peer answers only once its merge of our entries is durable.
-    if (first.merged) this.confirmed(peer, out.entries);
-    this.counters.entriesSent += out.entries.length;
-    const { last, merged, received } = await this.pullPages(peer, first);
-    // Rule 2: acks move only on the final page, and only if everything merged.
-    if (merged) this.settleAcks(peer, first.rid, last, received);
-    info.lastRoundAt = this.sched.now();
-    info.rounds++;
-    const quiet = out.entries.length === 0 && received === 0;
-    info.digestAgrees = last.digest === state.digest;
-    info.mismatches = quiet && !info.digestAgrees ? info.mismatches + 1 : 0;
-    if (info.mismatches >= this.opts.repairAfterRounds) {
-      info.mismatches = 0;
-      await this.repair(peer, info);
-    }
-  }
-
-  /**
-   * What a round sends. Nothing while the peer is paging through our response (it is getting
-   * everything anyway), nor while we do not know what it holds (a new link: a delta against
-   * nothing is a page of everything, which the peer's own round, begun at the same moment, is
-   * pulling too; this round's answer tells us its acks). A reset still sends its page: the
-   * acks are what it no longer trusts.
-   */
-  private roundDelta(peer: NodeId, reset: boolean): { entries: Entry[]; complete: boolean } {
-    const state = this.node.state;
-    if (this.responder.views.paging(peer) || (!reset && !state.peerAcks.has(peer)))
-      return { entries: [], complete: false };
-    return state.delta(state.peerAcks.get(peer) ?? new Map(), {
-      maxEntries: this.opts.pageEntries,
-      maxBytes: this.opts.pageBytes,
-      // Not what came from the peer itself: it held each when it sent it (a relay may still
-      // have been logging it: a dropped link forgets the tags, see State.forgetSource).
-      skipSource: state.sourceIdOf(peer),
-    });
-  }
-
-  /**
-   * Take the response page by page from `first` on, merging as it comes: the wire, the CPU and
-   * the disk overlap, with at most MERGE_WINDOW pages held in memory. `merged` is false if any
-   * page had an entry rejected (rule 1: that parks the acks for this round).
-   */
-  private async pullPages(
-    peer: NodeId,
-    first: SyncResponse,
-  ): Promise<{ last: SyncResponse; merged: boolean; received: number }> {
-    const round = first.rid;
-    let res = first;
-    let merged = true;
-    let received = 0;
-    const inFlight: Promise<boolean>[] = [];
-    try {
-      for (;;) {
-        received += res.entries.length;
-        const offset = received;
-        const next = res.last
-          ? null
-          : this.request(peer, (rid) => ({ t: 'page', rid, round, offset }));
-        next?.catch(() => undefined); // observed below; a failed merge must not leave it unhandled
-        inFlight.push(this.mergeFrom(peer, res.entries.map(fromWire)));
-        if (inFlight.length >= MERGE_WINDOW && !(await inFlight.shift()!)) merged = false;
-        if (next === null) break;
-        res = this.expect(await next, 'sync-res');
-      }
-    } finally {
-      for (const ok of await Promise.allSettled(inFlight)) {
-        if (ok.status === 'rejected' || !ok.value) merged = false;
-      }
-    }
-    return { last: res, merged, received };
-  }
-
-  /** Every page merged and durable: confirm them, and adopt the peer's acks of the last page. */
-  private settleAcks(peer: NodeId, round: number, last: SyncResponse, received: number): void {
-    const state = this.node.state;
-    // Every merge resolved once durable: the peer may count the response as held here.
-    if (received > 0) this.links.get(peer)?.send({ t: 'sync-ok', round });
-    const reported = acksFromWire(last.acks);
-    const theirs = state.clipAcks(reported, this.node.limits.maxSeqJump);
-    this.node.raiseAcks(theirs);
-    state.peerAcks.set(peer, theirs);
-    state.pruneHeld(peer);
-    if (this.firstRoundDone) return;
-    this.firstRoundDone = true;
-    if (!this.node.awaitingSeqRecovery) return;
-    // Our old writes that were superseded never come back as entries, but the peer's ack of
-    // our origin says how far our seqs went. Bounded like a seq in an entry: a forged ack must
-    // not exhaust our seq space.
-    const ours = Math.min(
-      Math.max(reported.get(this.node.id) ?? 0, last.yours),
-      state.nextSeq - 1 + this.node.limits.maxSeqJump,
-    );
-    if (ours >= state.nextSeq) state.nextSeq = ours + 1;
-    log.info('own seq recovered from peers; accepting local writes', {
-      peer,
-      nextSeq: state.nextSeq,
-    });
-    this.node.seqRecovered();
-  }
-
-  /**
-   * Digests disagree though neither side has a delta for the other: compare bucket digests and
-   * swap the differing buckets' entries; if a repair already failed to settle it, reset the
-   * acks on both sides for a full re-exchange.
-   */
-  private async repair(peer: NodeId, info: PeerInfo): Promise<void> {
-    this.counters.divergences++;
-    if (info.repairs >= 1) {
-      log.warn('digests still differ after a bucket repair; full re-exchange', { peer });
-      this.counters.resets++;
-      info.repairs = 0;
-      info.resetPending = true;
-      return;
-    }
-    info.repairs++;
-    this.counters.repairs++;
-    const theirs = this.expect(
-      await this.request(peer, (rid) => ({ t: 'buckets', rid })),
-      'buckets-res',
-    );
-    const mine = this.node.state.bucketDigests();
-    const buckets: number[] = [];
-    for (let b = 0; b < BUCKET_COUNT; b++) if (mine[b] !== theirs.digests[b]) buckets.push(b);
-    log.warn('digest divergence; repairing buckets', { peer, buckets: buckets.length });
-    if (buckets.length === 0) return;
-    const entries = bucketEntries(this.node.state, buckets, this.opts);
-    const res = this.expect(
-      await this.request(peer, (rid) => ({
-        t: 'bucket-entries',
-        rid,
-        buckets,
-        entries: entries.map(toWire),
-      })),
-      'bucket-entries-res',
-    );
-    await this.mergeFrom(peer, res.entries.map(fromWire));
   }
 
   private gc(): void {

@@ -10,6 +10,7 @@
 export * from './messages.js';
 export * from './types.js';
 export * from './peer-record.js';
-export { SyncDriver, RequestError } from './driver.js';
+export { SyncDriver } from './driver.js';
+export { RequestError } from './requests.js';
 export { PushRelay } from './push.js';
 export { keptBytes, type BlockServer, type ServedBlock } from './blocks.js';
