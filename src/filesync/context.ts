@@ -5,7 +5,7 @@ import type { DiskIndex, IndexEntry } from './disk-index.js';
 import type { HeldDeletions } from './held-deletions.js';
 import type { IgnoreRules } from './ignore.js';
 import { keyOf } from './paths.js';
-import { decodeRecord, type FileRecord, type Version } from './record.js';
+import { decodeRecord, deletedRecord, type FileRecord, type Version } from './record.js';
 import type { Transfer } from './transfer.js';
 import type { UnreadablePaths } from './localfs.js';
 import type { RealParents } from './safe-fs.js';
@@ -57,17 +57,8 @@ export function kvFile(node: WaveNode, rel: string): KvFile | null {
   if (entry === undefined) return null;
   const version: Version = [entry.meta.node, entry.meta.seq];
   if (entry.value === null) {
-    const record: FileRecord = {
-      type: 'deleted',
-      size: 0,
-      mtimeMs: 0,
-      mode: 0,
-      hash: '',
-      blocks: [],
-      target: null,
-      prev: null,
-      history: [],
-    };
+    // A WaveKV tombstone reads as a delete with no lineage.
+    const record = deletedRecord(null, [], 0);
     return { entry, record, version };
   }
   const record = decodeRecord(entry.value);

@@ -1,18 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { encodeRecord, isDeletedRecord, MAX_HISTORY, type FileRecord } from './record.js';
+import { deletedRecord, encodeRecord, isDeletedRecord, MAX_HISTORY } from './record.js';
 
 const big = Number.MAX_SAFE_INTEGER;
-const deleted: FileRecord = {
-  type: 'deleted',
-  size: 0,
-  mtimeMs: 0,
-  mode: 0,
-  hash: '',
-  blocks: [],
-  target: null,
-  prev: [4294967295, big],
-  history: Array.from({ length: MAX_HISTORY }, () => [4294967295, big] as const),
-};
+const deleted = deletedRecord(
+  [4294967295, big],
+  Array.from({ length: MAX_HISTORY }, () => [4294967295, big] as const),
+  0,
+);
 
 describe('isDeletedRecord', () => {
   it('knows a delete record, the largest one included, and nothing else', () => {

@@ -169,6 +169,16 @@ const DELETED_TAG = Buffer.from([0xa7, ...Buffer.from('deleted')]);
 /** Longest encoding of a delete record: no hash, blocks or target, at most MAX_HISTORY versions. */
 const MAX_DELETE_BYTES = 128 + MAX_HISTORY * 24;
 
+/** The record of a delete: no content, the version it deleted and that version's lineage. */
+export function deletedRecord(
+  prev: Version | null,
+  history: Version[],
+  mtimeMs: number,
+): FileRecord {
+  const none = { size: 0, mode: 0, hash: '', blocks: [], target: null };
+  return { type: 'deleted', mtimeMs, ...none, prev, history };
+}
+
 /**
  * Is this KV value a delete record? WaveKV collects these like tombstones; it asks for every
  * value applied. A length bound and a byte search spare a full decode of every other record.

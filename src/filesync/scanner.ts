@@ -11,6 +11,7 @@ import { permBits, typeOf, unchanged } from './stat.js';
 import {
   descendsFrom,
   encodeRecord,
+  deletedRecord,
   lineage,
   sameVersion,
   type FileRecord,
@@ -345,17 +346,8 @@ export class Scanner {
     const cur = kvFile(this.ctx.node, rel);
     const own = this.ownLaterWrite(cur, idx);
     const prev = own ?? idx.version;
-    const record: FileRecord = {
-      type: 'deleted',
-      size: 0,
-      mtimeMs: Date.now(),
-      mode: 0,
-      hash: '',
-      blocks: [],
-      target: null,
-      prev,
-      history: lineage(prev, own !== null ? cur!.record : this.recordAt(rel, idx)),
-    };
+    const history = lineage(prev, own !== null ? cur!.record : this.recordAt(rel, idx));
+    const record = deletedRecord(prev, history, Date.now());
     await this.ctx.node.put(keyOf(rel), encodeRecord(record));
     this.ctx.index.delete(rel);
     this.ctx.event('deleted', rel, 'local');
