@@ -3,17 +3,8 @@ import { logger } from '../log/index.js';
 import { fromWire, type BlockRef, type SyncMessage } from './messages.js';
 import { BlockPlane } from './block-plane.js';
 import type { BlockServer } from './blocks.js';
-import {
-  decodePeerRecord,
-  forgetMember,
-  forgottenIdOf,
-  isForgotten,
-  encodePeerRecord,
-  PEER_PREFIX,
-  peerIdOf,
-  peerKey,
-  type PeerRecord,
-} from './peer-record.js';
+import { Membership } from './membership.js';
+import { forgetMember, peerKey } from './peer-record.js';
 import { PushRelay } from './push.js';
 import { expectAnswer, Requests } from './requests.js';
 import { Responder } from './respond.js';
@@ -36,14 +27,13 @@ const CONFIRM_RETRY_MS = 20;
 const CONFIRM_RETRIES = 5;
 
 /**
- * The sync protocol driver: rounds (the only authority over acks), push relay, bootstrap,
- * membership and discovery through `__peer/<id>`, digest repair and tombstone GC. It sees
+ * The sync protocol driver: it keeps links and peers and routes messages to its parts (rounds,
+ * the only authority over acks; the responder; push relay; membership and discovery through
+ * `__peer/<id>`; the block plane), confirms what peers hold, and runs tombstone GC. It sees
  * peers only through `Transport` and time only through `Scheduler`, so the simulator runs it
  * unchanged.
  */
 export class SyncDriver {
-  /** Forgotten incarnations already warned of (bounded). */
-  private readonly forgottenWarned = new Set<string>();
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly peers = new Map<NodeId, PeerInfo>();
   private readonly responder: Responder;
@@ -51,6 +41,7 @@ export class SyncDriver {
   private readonly rounds: Rounds;
   private readonly opts: SyncOptions;
   private readonly push: PushRelay;
+  private readonly members: Membership;
   private gcTimer: TimerHandle | null = null;
   private stopped = false;
   readonly counters = {
@@ -137,6 +128,10 @@ export class SyncDriver {
         if (m.t === 'blocks') this.blocks.onBlocks(peer, m);
       },
     };
+    this.members = new Membership(
+      { node, transport, linked: (peer) => this.links.has(peer) },
+      this.opts,
+    );
     this.push = new PushRelay(this.links, sched, {
       windowMs: this.opts.pushWindowMs,
       pageEntries: this.opts.pageEntries,
@@ -152,26 +147,9 @@ export class SyncDriver {
       linkDown: (p, why) => this.linkDown(p, why),
       message: (p, m) => this.onMessage(p, m),
     });
-    void this.advertise();
-    // Reconcile members with the advertised records (a crash may have lost an add or remove).
-    const known: string[] = [];
-    const get = (k: string): Entry | undefined => this.node.state.get(k);
-    for (const e of this.node.state.entries(PEER_PREFIX)) {
-      const id = peerIdOf(e.key);
-      if (id === null || id === this.node.id) continue;
-      const rec = e.value && decodePeerRecord(e.value);
-      if (rec && isForgotten(get, id, rec.incarnation))
-        this.node.removePeer(id).catch(() => undefined);
-      else if (rec) {
-        this.addMember(id);
-        if (rec.device !== undefined) this.transport.learn?.(id, rec.device);
-        if (rec.addr) known.push(rec.addr);
-      } else if (e.value === null) this.node.removePeer(id).catch(() => undefined);
-    }
-    for (const addr of [...this.opts.seeds, ...(this.opts.discover ? known : [])])
-      this.transport.dial(addr);
+    const known = this.members.start();
     // Nobody to recover our old writes from: local writes may start now.
-    if (this.node.awaitingSeqRecovery && this.opts.seeds.length === 0 && known.length === 0) {
+    if (this.node.awaitingSeqRecovery && this.opts.seeds.length === 0 && known === 0) {
       this.node.seqRecovered();
     }
     this.gcTimer = this.sched.setTimeout(() => this.gc(), this.opts.gcIntervalMs);
@@ -251,24 +229,6 @@ export class SyncDriver {
     return i;
   }
 
-  /** Write our peer record if it is not what we advertise, or above `forgedTs` (a forgery). */
-  private async advertise(forgedTs?: number): Promise<void> {
-    const want: PeerRecord = { addr: this.opts.advertise, incarnation: this.node.incarnation };
-    if (this.transport.device !== undefined) want.device = this.transport.device;
-    const cur = this.node.state.get(peerKey(this.node.id));
-    const have = cur?.value ? decodePeerRecord(cur.value) : null;
-    const same =
-      have?.addr === want.addr &&
-      have?.incarnation === want.incarnation &&
-      have?.device === want.device;
-    if (same && (forgedTs === undefined || forgedTs < (cur?.meta.ts ?? 0))) return;
-    try {
-      await this.node.put(peerKey(this.node.id), encodePeerRecord(want), forgedTs);
-    } catch (e) {
-      log.warn('could not advertise this node', { error: String(e) });
-    }
-  }
-
   /** A peer seen with a known id but a new incarnation was rebuilt: what we knew of it is void. */
   private noteIncarnation(peer: NodeId, incarnation: string): void {
     const info = this.info(peer);
@@ -284,22 +244,12 @@ export class SyncDriver {
 
   private linkUp(link: PeerLink): void {
     if (this.stopped || link.peer === this.node.id) return;
-    if (isForgotten((k) => this.node.state.get(k), link.peer, link.incarnation)) {
-      // Its data may hold what every member has collected since: it would bring it back.
-      if (this.forgottenWarned.size < 1000 && !this.forgottenWarned.has(link.incarnation))
-        log.warn('refusing a forgotten member: it must rejoin with a new data dir', {
-          peer: link.peer,
-          incarnation: link.incarnation,
-        });
-      this.forgottenWarned.add(link.incarnation);
-      this.transport.hangUp(link.peer);
-      return;
-    }
+    if (!this.members.admit(link)) return;
     this.noteIncarnation(link.peer, link.incarnation);
     this.links.set(link.peer, link);
     this.responder.views.newLink(link.peer);
     log.info('peer connected', { peer: link.peer, advertise: link.advertise });
-    this.addMember(link.peer);
+    this.members.addMember(link.peer);
     this.rounds.scheduleRound(link.peer, 0);
   }
 
@@ -319,32 +269,8 @@ export class SyncDriver {
     // Local writes go out only once durable: a seq seen by a peer before it is logged here
     // could be stamped again on another write after a crash. Remote winners went at merge.
     if (c.source === 'local') this.push.offer(c.entry, undefined);
-    const forgotten = forgottenIdOf(c.entry.key);
-    const id = forgotten ?? peerIdOf(c.entry.key);
-    if (id === null || id === this.node.id) return;
-    const rec = c.entry.value === null ? null : decodePeerRecord(c.entry.value);
-    if (
-      forgotten !== null ||
-      rec === null ||
-      isForgotten((k) => this.node.state.get(k), id, rec.incarnation)
-    ) {
-      // Retired (forget-peer) or withdrawn: stop holding GC back for it, unless it is here now
-      // (a forget record for a live peer is a mistake or a forgery: its next round re-adds it).
-      if (!this.links.has(id)) this.node.removePeer(id).catch(() => undefined);
-      return;
-    }
-    // Everyone advertised is a member: tombstone GC waits for its acks too, so a newcomer that
-    // has not reached us yet cannot hand back a version a collected tombstone had superseded.
-    this.addMember(id);
-    if (rec.device !== undefined) this.transport.learn?.(id, rec.device);
-    if (this.opts.discover && rec.addr && !this.links.has(id)) this.transport.dial(rec.addr);
+    this.members.onEntry(c.entry);
   };
-
-  private addMember(id: NodeId): void {
-    this.node
-      .addPeer(id)
-      .catch((e: unknown) => log.warn('could not record member', { error: String(e) }));
-  }
 
   private onMessage(peer: NodeId, msg: SyncMessage): void {
     if (this.stopped) return;
@@ -436,7 +362,7 @@ export class SyncDriver {
       // written again above it, so the forgery loses everywhere.
       if (x.reason !== 'own-origin') blocking++;
       else if (x.key === peerKey(this.node.id) && x.meta !== undefined)
-        void this.advertise(x.meta.ts);
+        void this.members.advertise(x.meta.ts);
     }
     return blocking === 0;
   }

@@ -112,9 +112,10 @@ export class SimNode extends EventEmitter<{ change: [ChangeLike] }> implements S
     for (const { resolve } of batch) resolve();
   }
 
-  async put(key: string, value: Uint8Array | null): Promise<Entry> {
+  async put(key: string, value: Uint8Array | null, aboveTs = -1): Promise<Entry> {
     if (this.gateP !== null && this.gate !== null) await this.gateP;
-    const entry = this.state.stampLocal(key, value, this.hooks.now(), this.pendingTs.get(key));
+    const floorTs = Math.max(this.pendingTs.get(key) ?? -1, aboveTs);
+    const entry = this.state.stampLocal(key, value, this.hooks.now(), floorTs);
     this.pendingTs.set(key, entry.meta.ts);
     await this.append({ type: 'set', entry }, 'local');
     return entry;
