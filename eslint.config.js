@@ -70,7 +70,14 @@ export default tseslint.config(
   {
     // Modules moved behind the disk port (src/filesync/disk.ts) touch the disk only through it,
     // so their rules run on the in-memory disk too.
-    files: ['src/filesync/type-clash.ts', 'src/filesync/mem-disk.ts'],
+    files: [
+      'src/filesync/type-clash.ts',
+      'src/filesync/mem-disk.ts',
+      'src/filesync/applier.ts',
+      'src/filesync/trash.ts',
+      'src/filesync/safe-fs.ts',
+      'src/filesync/dir-sync.ts',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -1,28 +1,28 @@
-import {
-  chmodSync,
-  lstatSync,
-  mkdirSync,
-  renameSync,
-  rmdirSync,
-  symlinkSync,
-  utimesSync,
-  type Stats,
-} from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { logger } from '../log/index.js';
 import { DirSyncer } from './dir-sync.js';
 import { kvFile, type Ctx, type KvFile } from './context.js';
+import { lstatOr, type DiskStat } from './disk.js';
 import type { IndexEntry } from './disk-index.js';
-import { lstatOrNull } from './localfs.js';
 import { absPath, conflictName, conflictOrigin, isConflictCopy, keyOf } from './paths.js';
 import { descendsFrom, encodeRecord, lineage, sameVersion, type FileRecord } from './record.js';
 import { ensureRealParents, UnsafePathError } from './safe-fs.js';
-import type { Scanner } from './scanner.js';
 import { fileParents, TypeClash } from './type-clash.js';
 import { permBits } from './stat.js';
 
 const log = logger('applier');
+
+/**
+ * What the applier needs of the local side (the scanner): a local change not scanned yet is
+ * published before a remote one is judged against it, and paths the applier made (conflict
+ * copies) are handed over to be scanned.
+ */
+export interface LocalSide {
+  /** Publish `rel`'s local change, if any, under its lock (held). True if one was published. */
+  checkLocked(rel: string): Promise<boolean>;
+  /** Scan `rel` under its own lock, later. */
+  check(rel: string): Promise<unknown>;
+}
 
 /**
  * The remote side: bring the disk to the KV's version of a path. It never destroys what the
@@ -30,14 +30,15 @@ const log = logger('applier');
  * that did not see the local version leaves the file and re-publishes it.
  */
 export class Applier {
-  private readonly dirs = new DirSyncer();
+  private readonly dirs: DirSyncer;
   private readonly clash: TypeClash;
 
   constructor(
     private readonly ctx: Ctx,
-    private readonly scanner: Scanner,
+    private readonly scanner: LocalSide,
   ) {
     this.clash = new TypeClash(ctx);
+    this.dirs = new DirSyncer(ctx.disk);
   }
 
   /**
@@ -121,7 +122,7 @@ export class Applier {
     ctx.parents.forget();
     if (local.type === 'dir') {
       try {
-        rmdirSync(abs);
+        ctx.disk.rmdir(abs);
       } catch {
         return; // not empty yet: the deletes of its children will come, then we retry
       }
@@ -145,7 +146,7 @@ export class Applier {
       if (!ctx.parents.ok(p)) return;
       ctx.parents.forget();
       try {
-        rmdirSync(path.join(ctx.root, p));
+        ctx.disk.rmdir(absPath(ctx.root, p));
       } catch {
         return;
       }
@@ -160,10 +161,10 @@ export class Applier {
     const abs = absPath(ctx.root, rel);
     const dest = absPath(ctx.root, name);
     ctx.parents.assert(rel); // `name` has the same parent
-    if (lstatOrNull(dest)) {
+    if (lstatOr(ctx.disk, dest)) {
       await ctx.trash.put(abs, rel); // that copy exists already (made here or received)
     } else {
-      renameSync(abs, dest);
+      ctx.disk.rename(abs, dest);
       ctx.event('conflict', rel, `kept the local version as ${name}`);
     }
     ctx.index.delete(rel);
@@ -174,7 +175,12 @@ export class Applier {
   private async capConflicts(rel: string): Promise<void> {
     const { ctx } = this;
     const dir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
-    const names = await readdir(path.join(ctx.root, dir)).catch(() => [] as string[]);
+    let names: string[] = [];
+    try {
+      names = ctx.disk.readdir(dir ? absPath(ctx.root, dir) : ctx.root);
+    } catch {
+      // gone, or unreadable: nothing to cap now
+    }
     const copies = names
       .map((n) => (dir ? `${dir}/${n}` : n))
       .filter((p) => isConflictCopy(p) && conflictOrigin(p) === rel)
@@ -183,7 +189,7 @@ export class Applier {
     for (const { p } of copies.slice(0, Math.max(0, copies.length - ctx.maxConflicts))) {
       await ctx.withPath(p, async () => {
         if (!ctx.parents.ok(p)) return;
-        const moved = await ctx.trash.put(path.join(ctx.root, p), p).catch(() => null);
+        const moved = await ctx.trash.put(absPath(ctx.root, p), p).catch(() => null);
         if (moved) await this.scanner.checkLocked(p);
       });
     }
@@ -192,7 +198,7 @@ export class Applier {
   /** Parents made where missing; false when one is a symlink or not a directory. */
   private parentsReady(rel: string): boolean {
     try {
-      ensureRealParents(this.ctx.root, rel);
+      ensureRealParents(this.ctx.disk, this.ctx.root, rel);
       return true;
     } catch (e) {
       if (e instanceof UnsafePathError) return false;
@@ -202,6 +208,7 @@ export class Applier {
 
   private async materialise(rel: string, kv: KvFile): Promise<void> {
     const { ctx } = this;
+    const { disk } = ctx;
     const r = kv.record;
     const abs = absPath(ctx.root, rel);
     const local = ctx.index.get(rel);
@@ -210,32 +217,32 @@ export class Applier {
     const existing =
       r.type === 'file' && !(local?.type === 'file' && local.hash === r.hash)
         ? null
-        : lstatOrNull(abs);
+        : lstatOr(disk, abs);
     if (r.type === 'dir') {
       if (existing && !existing.isDirectory()) await this.setAside(abs, rel, local);
       if (!existing || !existing.isDirectory()) {
         ctx.parents.assert(rel);
         try {
-          mkdirSync(abs);
+          disk.mkdir(abs);
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // a child's apply made it
         }
       }
-      chmodSync(abs, r.mode | 0o700); // see the scanner: never locked out of a synced dir
+      disk.chmod(abs, r.mode | 0o700); // see the scanner: never locked out of a synced dir
     } else if (r.type === 'symlink') {
       if (existing) await this.setAside(abs, rel, local);
       ctx.parents.assert(rel);
       ctx.parents.forget(); // a path that may have been a checked directory is a link now
-      symlinkSync(r.target!, abs);
+      disk.symlink(r.target!, abs);
     } else if (local && local.type === 'file' && existing?.isFile() && local.hash === r.hash) {
-      chmodSync(abs, r.mode); // same content: metadata only
-      utimesSync(abs, new Date(), new Date(r.mtimeMs));
+      disk.chmod(abs, r.mode); // same content: metadata only
+      disk.utimes(abs, new Date(), new Date(r.mtimeMs));
     } else {
       await this.placeFile(rel, abs, kv, local);
       ctx.event('applied', rel, r.type);
       return;
     }
-    ctx.index.set(rel, indexEntry(kv, lstatSync(abs), false));
+    ctx.index.set(rel, indexEntry(kv, disk.lstat(abs), false));
     ctx.event('applied', rel, r.type);
   }
 
@@ -247,26 +254,27 @@ export class Applier {
     local: IndexEntry | undefined,
   ): Promise<void> {
     const { ctx } = this;
+    const { disk } = ctx;
     const r = kv.record;
     const tmp = await ctx.transfer.fetch(keyOf(rel), r, kv.version);
     // Fetching took time: a parent may have been swapped meanwhile. Checked again in the turn
     // of each step below that touches `abs`.
     ctx.parents.assert(rel);
-    if (lstatOrNull(abs)) await this.setAside(abs, rel, local);
-    utimesSync(tmp, new Date(), new Date(r.mtimeMs));
+    if (lstatOr(disk, abs)) await this.setAside(abs, rel, local);
+    disk.utimes(tmp, new Date(), new Date(r.mtimeMs));
     // What we wrote, stat'ed before anyone else can touch it at `abs` (rename keeps inode, size
     // and mtime): a local change made right after the apply must still differ from the index,
     // or it would never be published.
-    let st = lstatSync(tmp);
+    let st = disk.lstat(tmp);
     if (permBits(st.mode) !== r.mode) {
-      chmodSync(tmp, r.mode); // the umask took bits away (small files are created with r.mode)
-      st = lstatSync(tmp);
+      disk.chmod(tmp, r.mode); // the umask took bits away (small files are created with r.mode)
+      st = disk.lstat(tmp);
     }
     const entry = indexEntry(kv, st, true);
     ctx.landing.set(rel, entry);
     try {
       ctx.parents.assert(rel);
-      renameSync(tmp, abs);
+      disk.rename(tmp, abs);
       await this.dirs.sync(path.dirname(abs));
     } finally {
       ctx.landing.delete(rel);
@@ -274,17 +282,23 @@ export class Applier {
     ctx.index.set(rel, entry);
   }
 
-  /** Whatever is in the way goes to the trash (a non-empty dir in the way stops the apply). */
+  /**
+   * Whatever is in the way goes to the trash (a non-empty dir in the way stops the apply), and
+   * out of the index: should placing the new version fail, a scan must not find the path
+   * indexed but gone, or it would publish a delete nobody made.
+   */
   private async setAside(abs: string, rel: string, local: IndexEntry | undefined): Promise<void> {
-    this.ctx.parents.assert(rel);
-    this.ctx.parents.forget();
-    const st = lstatSync(abs);
+    const { ctx } = this;
+    ctx.parents.assert(rel);
+    ctx.parents.forget();
+    const st = ctx.disk.lstat(abs);
     if (st.isDirectory()) {
-      rmdirSync(abs); // throws if not empty: the children's records come first
-      return;
+      ctx.disk.rmdir(abs); // throws if not empty: the children's records come first
+    } else {
+      const moved = await ctx.trash.put(abs, rel);
+      if (local) ctx.transfer.noteTrashed(local.hash, moved);
     }
-    const moved = await this.ctx.trash.put(abs, rel);
-    if (local) this.ctx.transfer.noteTrashed(local.hash, moved);
+    ctx.index.delete(rel);
   }
 }
 
@@ -293,7 +307,7 @@ export class Applier {
  * size and mtime are what the version says, not what a concurrent writer may already have
  * changed: any difference forces a rescan.
  */
-function indexEntry(kv: KvFile, st: Stats, written: boolean): IndexEntry {
+function indexEntry(kv: KvFile, st: DiskStat, written: boolean): IndexEntry {
   const r = kv.record;
   const asRecorded = r.type === 'file' && !written;
   return {

@@ -1,10 +1,12 @@
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { DirSyncer } from './dir-sync.js';
+import { MemDisk } from './mem-disk.js';
 
 const calls: { resolve: () => void }[] = [];
-vi.mock('../store/fsutil.js', () => ({
+/** A disk whose directory fsyncs end when the test says. */
+const disk = Object.assign(new MemDisk(), {
   fsyncDir: () => new Promise<void>((resolve) => calls.push({ resolve })),
-}));
-const { DirSyncer } = await import('./dir-sync.js');
+});
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -14,7 +16,7 @@ describe('directory fsync group commit', () => {
   });
 
   it('a rename made while an fsync is in flight waits for the next one, which all such share', async () => {
-    const d = new DirSyncer();
+    const d = new DirSyncer(disk);
     const dir = import.meta.dirname;
     const done: string[] = [];
     const first = d.sync(dir).then(() => done.push('first'));

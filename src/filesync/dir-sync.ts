@@ -1,4 +1,4 @@
-import { fsyncDir } from '../store/index.js';
+import type { Disk } from './disk.js';
 
 interface DirState {
   /** The fsync in flight; it does not cover renames made after it started. */
@@ -15,6 +15,8 @@ interface DirState {
 export class DirSyncer {
   private readonly dirs = new Map<string, DirState>();
 
+  constructor(private readonly disk: Disk) {}
+
   sync(dir: string): Promise<void> {
     let s = this.dirs.get(dir);
     if (s === undefined) this.dirs.set(dir, (s = { running: null, next: null }));
@@ -22,7 +24,7 @@ export class DirSyncer {
     const state = s;
     const start = (): Promise<void> => {
       state.next = null;
-      const run = fsyncDir(dir).finally(() => {
+      const run = this.disk.fsyncDir(dir).finally(() => {
         state.running = null;
         if (state.next === null && this.dirs.get(dir) === state) this.dirs.delete(dir);
       });

@@ -4,24 +4,36 @@ import {
   mkdirSync,
   readdirSync,
   renameSync,
+  rmdirSync,
   symlinkSync,
   utimesSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { fsyncDir } from '../store/index.js';
 
 /**
  * The disk port: what the mirror does to a disk, as one interface, so its rules run as well
  * on `MemDisk` (an in-memory tree that fails on demand) as on the real disk. Calls are
  * synchronous, like the moves the applier makes inline (see localfs.ts); errors are thrown
- * with their errno `code`. Being moved behind it module by module: type clashes first.
+ * with their errno `code`. A call that waits on the device (an fsync, a tree removal) is
+ * asynchronous. Being moved behind it module by module: type clashes, the applier, the trash
+ * and the parent checks so far.
  */
 export interface Disk {
   lstat(abs: string): DiskStat;
   readdir(abs: string): string[];
-  mkdir(abs: string): void;
+  /** EEXIST when something is there, unless `recursive` (then parents are made too). */
+  mkdir(abs: string, opts?: { recursive?: boolean }): void;
+  /** An empty directory only (ENOTEMPTY otherwise). */
+  rmdir(abs: string): void;
   rename(from: string, to: string): void;
   symlink(target: string, abs: string): void;
   utimes(abs: string, atime: Date, mtime: Date): void;
   chmod(abs: string, mode: number): void;
+  /** Make the directory's entries (renames into it) durable. */
+  fsyncDir(abs: string): Promise<void>;
+  /** Remove `abs` and everything under it; nothing there is fine. */
+  removeTree(abs: string): Promise<void>;
 }
 
 /** What the mirror reads of an lstat. */
@@ -39,11 +51,14 @@ export interface DiskStat {
 export const realDisk: Disk = {
   lstat: (abs) => lstatSync(abs),
   readdir: (abs) => readdirSync(abs),
-  mkdir: (abs) => void mkdirSync(abs),
+  mkdir: (abs, opts) => void mkdirSync(abs, opts),
+  rmdir: (abs) => rmdirSync(abs),
   rename: (from, to) => renameSync(from, to),
   symlink: (target, abs) => symlinkSync(target, abs),
   utimes: (abs, atime, mtime) => utimesSync(abs, atime, mtime),
   chmod: (abs, mode) => chmodSync(abs, mode),
+  fsyncDir: (abs) => fsyncDir(abs),
+  removeTree: (abs) => rm(abs, { recursive: true, force: true }),
 };
 
 /** `abs`'s lstat, or null when nothing is there (or it cannot be looked at). */

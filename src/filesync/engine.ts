@@ -100,7 +100,11 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
         log.warn('cannot read; not published, not deleted anywhere', { path: rel, error: code });
         this.ctx.event('error', rel, `cannot read (${code})`);
       }),
-      trash: new Trash(path.join(workDir(opts.root), 'trash'), opts.keepDeletedMs ?? 3600_000),
+      trash: new Trash(
+        path.join(workDir(opts.root), 'trash'),
+        opts.keepDeletedMs ?? 3600_000,
+        realDisk,
+      ),
       transfer,
       maxConflicts: opts.maxConflicts ?? 10,
       allowMassDelete: opts.allowMassDelete ?? false,
@@ -140,7 +144,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       path.join(workDir(opts.root), 'tmp'),
       index,
       opts.replica.driver,
-      new RealParents(opts.root),
+      new RealParents(opts.root, realDisk),
     );
     await transfer.init();
     const fs = new FileSync(opts, index, ignore, transfer);

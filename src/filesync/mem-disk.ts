@@ -70,6 +70,11 @@ export class MemDisk implements Disk {
     return n.target;
   }
 
+  /** Every path at or under `abs`, sorted (for tests to look at the whole tree). */
+  paths(abs: string): string[] {
+    return [...this.nodes.keys()].filter((p) => p === abs || p.startsWith(`${abs}/`)).sort();
+  }
+
   /** A user removes a path and everything under it. */
   remove(abs: string): void {
     for (const p of [...this.nodes.keys()])
@@ -96,11 +101,44 @@ export class MemDisk implements Disk {
     return this.children(abs).map((p) => path.posix.basename(p));
   }
 
-  mkdir(abs: string): void {
+  mkdir(abs: string, opts: { recursive?: boolean } = {}): void {
     this.check('mkdir', abs);
+    const cur = this.nodes.get(abs);
+    if (opts.recursive === true) {
+      if (cur?.kind === 'dir') return;
+      const parent = path.posix.dirname(abs);
+      if (!this.nodes.has(parent)) this.mkdir(parent, opts);
+    }
     this.parentDir(abs, 'mkdir');
-    if (this.nodes.has(abs)) throw errno('EEXIST', 'mkdir', abs);
+    if (cur !== undefined) throw errno('EEXIST', 'mkdir', abs);
     this.nodes.set(abs, this.make('dir', 0o755));
+  }
+
+  rmdir(abs: string): void {
+    this.check('rmdir', abs);
+    if (this.get(abs, 'rmdir').kind !== 'dir') throw errno('ENOTDIR', 'rmdir', abs);
+    if (this.children(abs).length > 0) throw errno('ENOTEMPTY', 'rmdir', abs);
+    this.nodes.delete(abs);
+  }
+
+  fsyncDir(abs: string): Promise<void> {
+    try {
+      this.check('fsyncDir', abs);
+      if (this.get(abs, 'open').kind !== 'dir') throw errno('ENOTDIR', 'open', abs);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+  }
+
+  removeTree(abs: string): Promise<void> {
+    try {
+      this.check('removeTree', abs);
+      this.remove(abs);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
   }
 
   rename(from: string, to: string): void {

@@ -1,6 +1,7 @@
 import { mkdir, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { realDisk } from './disk.js';
 import { tempDir } from '../../test/helpers/tmp.js';
 import { RealParents, UnsafePathError } from './safe-fs.js';
 
@@ -13,7 +14,7 @@ describe('RealParents', () => {
   it('refuses a path under a symlinked or non-directory parent, at any depth', async () => {
     await mkdir(path.join(dir, 'a/b'), { recursive: true });
     await symlink('/etc', path.join(dir, 'a/link'));
-    const p = new RealParents(dir);
+    const p = new RealParents(dir, realDisk);
     expect(p.ok('a/b/c.txt')).toBe(true);
     expect(p.ok('a/link/hostname')).toBe(false);
     expect(p.ok('a/link/x/y')).toBe(false);
@@ -24,7 +25,7 @@ describe('RealParents', () => {
 
   it('trusts a checked parent only until told it may have changed', async () => {
     await mkdir(path.join(dir, 'd'));
-    const p = new RealParents(dir);
+    const p = new RealParents(dir, realDisk);
     const t0 = 1_000_000;
     expect(p.ok('d/x', t0)).toBe(true);
     await rm(path.join(dir, 'd'), { recursive: true });

@@ -1,7 +1,6 @@
-import { lstatSync, mkdirSync } from 'node:fs';
-import { lstatOrNull } from './localfs.js';
-import { absPath } from './paths.js';
 import path from 'node:path';
+import { lstatOr, type Disk } from './disk.js';
+import { absPath } from './paths.js';
 
 export class UnsafePathError extends Error {}
 
@@ -9,20 +8,20 @@ export class UnsafePathError extends Error {}
  * Make sure every parent of `rel` under `root` is a real directory (created if missing), never
  * a symlink: a remote change must not be written through a link to somewhere else.
  */
-export function ensureRealParents(root: string, rel: string): void {
+export function ensureRealParents(disk: Disk, root: string, rel: string): void {
   const parts = rel.split('/').slice(0, -1);
   let cur = root;
   for (const part of parts) {
     cur = absPath(cur, part);
-    let st = lstatOrNull(cur);
+    let st = lstatOr(disk, cur);
     if (st === null) {
       try {
-        mkdirSync(cur);
+        disk.mkdir(cur);
       } catch (e) {
         // Made by someone else in between: fine, it is checked just below.
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
-      st = lstatSync(cur);
+      st = disk.lstat(cur);
     }
     if (st.isSymbolicLink())
       throw new UnsafePathError(`parent ${path.relative(root, cur)} is a symlink`);
@@ -47,7 +46,10 @@ const MAX_TRUSTED_PARENTS = 10_000;
 export class RealParents {
   private readonly trusted = new Map<string, number>();
 
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    private readonly disk: Disk,
+  ) {}
 
   /** True when no parent of `rel` is a symlink or a non-directory (missing ones are fine). */
   ok(rel: string, nowMs = Date.now()): boolean {
@@ -55,7 +57,7 @@ export class RealParents {
       const dir = rel.slice(0, i);
       const at = this.trusted.get(dir);
       if (at !== undefined && nowMs - at <= PARENT_TRUST_MS) continue;
-      const st = lstatOrNull(absPath(this.root, dir));
+      const st = lstatOr(this.disk, absPath(this.root, dir));
       if (st === null) return true; // nothing below a missing directory exists either
       if (!st.isDirectory()) return false; // lstat: a symlink is not a directory
       if (this.trusted.size >= MAX_TRUSTED_PARENTS) this.trusted.clear();

@@ -43,7 +43,7 @@ beforeEach(async () => {
     index: new DiskIndex(path.join(dir, 'index')),
     landing: new Map(),
     ignore,
-    parents: new RealParents(root),
+    parents: new RealParents(root, realDisk),
     unreadable: new UnreadablePaths(() => undefined),
     trash: {} as Trash, // not used by a local publish
     transfer: { keepPublished: () => undefined } as unknown as Transfer,

@@ -3,6 +3,7 @@ import { lstatSync, utimesSync, writeSync, openSync, closeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { realDisk } from './disk.js';
 import { fileRecordOf } from '../../test/helpers/records.js';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
 import { keptBytes, type BlockRequest, type BlockServer, type SyncDriver } from '../sync/index.js';
@@ -81,7 +82,13 @@ async function transferOver(
   index = new DiskIndex(path.join(dir, 'index')),
 ): Promise<Transfer> {
   const root = path.join(dir, 'root');
-  const t = new Transfer(root, path.join(dir, 'tmp'), index, driver, new RealParents(root));
+  const t = new Transfer(
+    root,
+    path.join(dir, 'tmp'),
+    index,
+    driver,
+    new RealParents(root, realDisk),
+  );
   await t.init();
   return t;
 }

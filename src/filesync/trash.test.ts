@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { realDisk } from './disk.js';
 import { tempDir } from '../../test/helpers/tmp.js';
 import { Trash } from './trash.js';
 
@@ -11,7 +12,7 @@ afterEach(() => cleanup());
 
 describe('trash', () => {
   it('keeps every version put, even of the same path, and a path that was a file then a dir', async () => {
-    const t = new Trash(path.join(dir, 'trash'), 3600_000);
+    const t = new Trash(path.join(dir, 'trash'), 3600_000, realDisk);
     const put = async (rel: string, text: string): Promise<string> => {
       await mkdir(path.dirname(path.join(dir, 'root', rel)), { recursive: true });
       await writeFile(path.join(dir, 'root', rel), text);

@@ -1,8 +1,6 @@
-import { mkdirSync, renameSync } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
-import { lstatOrNull } from './localfs.js';
 import path from 'node:path';
 import { logger } from '../log/index.js';
+import { lstatOr, type Disk } from './disk.js';
 
 const log = logger('filesync');
 /** Bound on the made-directories cache (cleared when full: it only saves mkdirs). */
@@ -22,6 +20,7 @@ export class Trash {
   constructor(
     readonly dir: string,
     private readonly keepMs: number,
+    private readonly disk: Disk,
   ) {}
 
   /**
@@ -46,17 +45,18 @@ export class Trash {
     }
     try {
       const dest = this.into(path.join(this.dir, `${minute}-${process.pid}`), rel);
-      renameSync(abs, dest);
+      this.disk.rename(abs, dest);
       return dest;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && lstatOrNull(abs) === null) throw e;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && lstatOr(this.disk, abs) === null)
+        throw e;
       // The shared slot is in the way (a file where this path needs a dir): a slot of its own.
       this.made.clear();
       const dest = this.into(
         path.join(this.dir, `${Date.now()}-${process.pid}-${this.seq++}`),
         rel,
       );
-      renameSync(abs, dest);
+      this.disk.rename(abs, dest);
       return dest;
     }
   }
@@ -66,19 +66,19 @@ export class Trash {
     const dest = path.join(slot, rel);
     const parent = path.dirname(dest);
     if (!this.made.has(parent)) {
-      mkdirSync(parent, { recursive: true });
+      this.disk.mkdir(parent, { recursive: true });
       if (this.made.size >= MAX_REMEMBERED_DIRS) this.made.clear();
       this.made.add(parent);
     }
     let free = dest;
-    while (lstatOrNull(free) !== null) free = `${dest}.${this.seq++}`;
+    while (lstatOr(this.disk, free) !== null) free = `${dest}.${this.seq++}`;
     return free;
   }
 
   async sweep(nowMs = Date.now()): Promise<void> {
     let names: string[];
     try {
-      names = await readdir(this.dir);
+      names = this.disk.readdir(this.dir);
     } catch {
       return;
     }
@@ -87,7 +87,7 @@ export class Trash {
       if (!Number.isFinite(born) || nowMs - born < this.keepMs) continue;
       try {
         const p = path.join(this.dir, n);
-        if ((await stat(p)).isDirectory()) await rm(p, { recursive: true, force: true });
+        if (this.disk.lstat(p).isDirectory()) await this.disk.removeTree(p);
       } catch (e) {
         log.debug('trash sweep', { error: String(e) });
       }

@@ -1,19 +1,10 @@
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/helpers/tmp.js';
-import { WaveNode } from '../node/index.js';
+import { at, contentOf, fileRecord, memMirror, ROOT } from '../../test/helpers/mem-mirror.js';
 import { kvFile, type Ctx } from './context.js';
-import { DiskIndex } from './disk-index.js';
 import { sha256 } from './hasher.js';
-import { HeldDeletions } from './held-deletions.js';
-import { IgnoreRules } from './ignore.js';
-import { UnreadablePaths } from './localfs.js';
-import { MemDisk } from './mem-disk.js';
+import type { MemDisk } from './mem-disk.js';
 import { keyOf } from './paths.js';
-import { encodeRecord, type FileRecord, type Version } from './record.js';
-import type { RealParents } from './safe-fs.js';
-import type { Transfer } from './transfer.js';
-import type { Trash } from './trash.js';
+import type { FileRecord } from './record.js';
 import { fileParents, TypeClash } from './type-clash.js';
 
 /**
@@ -21,37 +12,10 @@ import { fileParents, TypeClash } from './type-clash.js';
  * at its path, the file's content survives as its conflict copy (named after its version), and
  * an injected failure at any step loses nothing.
  */
-const ROOT = '/r';
-let dir: string;
-let cleanup: () => Promise<void>;
-let node: WaveNode;
+let m: Awaited<ReturnType<typeof memMirror>>;
 let disk: MemDisk;
 let ctx: Ctx;
-let events: string[];
-let trashed: string[];
-
-const file = (content: string, prev: Version | null = null): FileRecord => ({
-  type: 'file',
-  size: content.length,
-  mtimeMs: 5000,
-  mode: 0o640,
-  hash: sha256(Buffer.from(content)),
-  blocks: [],
-  target: null,
-  prev,
-  history: [],
-});
-/** A peer's write of `rel`, merged into the KV as it would arrive. */
-async function arrives(rel: string, r: FileRecord, v: Version): Promise<void> {
-  const e = {
-    key: keyOf(rel),
-    value: encodeRecord(r),
-    meta: { node: v[0], seq: v[1], ts: Date.now() },
-  };
-  const res = await node.merge([e], v[0]);
-  expect(res.rejected).toEqual([]);
-}
-const at = (rel: string): string => `${ROOT}/${rel}`;
+const file = (content: string): FileRecord => fileRecord(content);
 
 /** `notes`, a file here at version 1/4, and a peer's `notes/today.txt` arriving under it. */
 async function notesWithAChildArriving(): Promise<void> {
@@ -67,78 +31,37 @@ async function notesWithAChildArriving(): Promise<void> {
     target: null,
     version: [1, 4],
   });
-  await arrives('notes/today.txt', file('t'), [2, 9]);
+  await m.arrives('notes/today.txt', file('t'), [2, 9]);
 }
 
 beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir('type-clash-'));
-  node = await WaveNode.open({ dataDir: path.join(dir, 'data') });
-  disk = new MemDisk(ROOT);
-  disk.mkdir(`${ROOT}/.tmp`);
-  events = [];
-  trashed = [];
-  ctx = {
-    root: ROOT,
-    disk,
-    node,
-    index: new DiskIndex(path.join(dir, 'index')),
-    landing: new Map(),
-    ignore: new IgnoreRules(ROOT, []),
-    parents: {
-      ok: () => true,
-      assert: () => undefined,
-      forget: () => undefined,
-    } as unknown as RealParents,
-    unreadable: new UnreadablePaths(() => undefined),
-    trash: {
-      put: (abs: string, rel: string) => {
-        trashed.push(rel);
-        disk.remove(abs);
-        return Promise.resolve(`/trash/${rel}`);
-      },
-    } as unknown as Trash,
-    // A file's content as the transfer lands it: verified, in a temp file of its own.
-    transfer: {
-      fetch: (key: string, r: FileRecord, v: Version) => {
-        const tmp = `${ROOT}/.tmp/${v[0]}-${v[1]}`;
-        disk.writeFile(tmp, `content of ${key} at ${v[0]}/${v[1]} (${r.size})`);
-        return Promise.resolve(tmp);
-      },
-    } as unknown as Transfer,
-    maxConflicts: 10,
-    allowMassDelete: false,
-    deletions: new HeldDeletions(path.join(dir, 'data'), false),
-    event: (kind, p, detail) => events.push(`${kind} ${p} ${detail ?? ''}`),
-    withPath: (_rel, fn) => fn(),
-  };
+  m = await memMirror();
+  ({ disk, ctx } = m);
 });
-afterEach(async () => {
-  await node.close();
-  await cleanup();
-});
+afterEach(() => m.close());
 
 describe('a file that arrives over a directory with live contents', () => {
   it('loses: its content becomes the conflict copy named after its version, the directory stays', async () => {
     disk.mkdir(at('docs'));
     disk.writeFile(at('docs/a.txt'), 'a');
-    await arrives('docs/a.txt', file('a'), [2, 1]);
+    await m.arrives('docs/a.txt', file('a'), [2, 1]);
     const clash = new TypeClash(ctx);
     expect(clash.hasLiveChildren('docs')).toBe(true);
-    await arrives('docs', file('the file'), [3, 7]);
+    await m.arrives('docs', file('the file'), [3, 7]);
 
-    const copy = await clash.keepDirectory('docs', kvFile(node, 'docs')!);
+    const copy = await clash.keepDirectory('docs', kvFile(m.node, 'docs')!);
     expect(copy).toBe('docs.sync-conflict-3-7');
-    expect(disk.readFile(at(copy)).toString()).toBe('content of __file/docs at 3/7 (8)');
+    expect(disk.readFile(at(copy)).toString()).toBe(contentOf(keyOf('docs'), [3, 7]));
     expect(disk.lstat(at(copy)).mtimeMs).toBe(5000);
     expect(disk.lstat(at(copy)).mode).toBe(0o640);
     expect(disk.lstat(at('docs')).isDirectory()).toBe(true);
     expect(disk.readFile(at('docs/a.txt')).toString()).toBe('a');
     // Published as a directory that saw the file: every node converges on the directory.
-    const now = kvFile(node, 'docs')!;
+    const now = kvFile(m.node, 'docs')!;
     expect(now.record.type).toBe('dir');
     expect(now.record.prev).toEqual([3, 7]);
     expect(ctx.index.get('docs')?.version).toEqual(now.version);
-    expect(events).toEqual([
+    expect(m.events).toEqual([
       'conflict docs a directory with contents wins: kept the file as docs.sync-conflict-3-7',
     ]);
   });
@@ -147,7 +70,7 @@ describe('a file that arrives over a directory with live contents', () => {
     disk.mkdir(at('old'));
     disk.writeFile(at('old/gone.txt'), 'still on disk');
     const deleted: FileRecord = { ...file(''), type: 'deleted', size: 0, hash: '', mode: 0 };
-    await arrives('old/gone.txt', deleted, [2, 2]);
+    await m.arrives('old/gone.txt', deleted, [2, 2]);
     expect(new TypeClash(ctx).hasLiveChildren('old')).toBe(false);
     disk.fail('readdir', at('old'), 'EACCES');
     expect(new TypeClash(ctx).hasLiveChildren('old')).toBe(false); // unreadable: unknown, no clash
@@ -162,7 +85,7 @@ describe('a path that arrives under what is a file here', () => {
     expect(copy).toBe('notes.sync-conflict-1-4');
     expect(disk.readFile(at(copy!)).toString()).toBe('my notes');
     expect(disk.lstat(at('notes')).isDirectory()).toBe(true);
-    expect(kvFile(node, 'notes')?.record.type).toBe('dir');
+    expect(kvFile(m.node, 'notes')?.record.type).toBe('dir');
     expect(fileParents(disk, ROOT, 'notes/today.txt')).toEqual([]);
   });
 
@@ -174,7 +97,7 @@ describe('a path that arrives under what is a file here', () => {
     );
     expect(disk.readFile(at('notes')).toString()).toBe('my notes');
     expect(ctx.index.get('notes')?.version).toEqual([1, 4]);
-    expect(kvFile(node, 'notes')).toBeNull(); // nothing published
+    expect(kvFile(m.node, 'notes')).toBeNull(); // nothing published
 
     // The disk is full when the directory is made: the copy is made, nothing else changes; the
     // apply's retry finds no file in the way and makes the directory then.
@@ -183,7 +106,7 @@ describe('a path that arrives under what is a file here', () => {
       'ENOSPC',
     );
     expect(disk.readFile(at('notes.sync-conflict-1-4')).toString()).toBe('my notes');
-    expect(kvFile(node, 'notes')).toBeNull();
+    expect(kvFile(m.node, 'notes')).toBeNull();
     expect(fileParents(disk, ROOT, 'notes/today.txt')).toEqual([]);
   });
 });

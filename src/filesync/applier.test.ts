@@ -1,0 +1,198 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { at, contentOf, fileRecord, memMirror, ROOT } from '../../test/helpers/mem-mirror.js';
+import { Applier, type LocalSide } from './applier.js';
+import { kvFile } from './context.js';
+import { sha256 } from './hasher.js';
+import { keyOf } from './paths.js';
+import { deletedRecord, type FileRecord, type Version } from './record.js';
+
+/**
+ * The applier's rules on the in-memory disk: what a remote version does to the local one
+ * (replaced, kept as a conflict copy, kept over a delete that did not see it), type changes,
+ * symlinked parents, and injected failures that must leave disk and index agreeing.
+ */
+let m: Awaited<ReturnType<typeof memMirror>>;
+let applier: Applier;
+/** Paths handed to the local side to scan. */
+let handed: string[];
+
+beforeEach(async () => {
+  m = await memMirror();
+  handed = [];
+  const local: LocalSide = {
+    checkLocked: () => Promise.resolve(false),
+    check: (rel) => (handed.push(rel), Promise.resolve()),
+  };
+  applier = new Applier(m.ctx, local);
+});
+afterEach(() => m.close());
+
+/** A file here at `version`, as the scanner would have indexed it. */
+function localFile(rel: string, content: string, version: Version): void {
+  m.disk.writeFile(at(rel), content, 0o640);
+  const st = m.disk.lstat(at(rel));
+  m.ctx.index.set(rel, {
+    type: 'file',
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    ino: st.ino,
+    mode: 0o640,
+    hash: sha256(Buffer.from(content)),
+    blocks: [],
+    target: null,
+    version,
+  });
+}
+const text = (rel: string): string => m.disk.readFile(at(rel)).toString();
+const dir = (prev: Version | null): FileRecord => ({
+  ...fileRecord(''),
+  type: 'dir',
+  size: 0,
+  hash: '',
+  mode: 0o750,
+  prev,
+});
+
+describe('a remote file version', () => {
+  it('is written with its mode and mtime, parents made, and indexed at its version', async () => {
+    await m.arrives('docs/a.txt', fileRecord('x'), [2, 9]);
+    await applier.apply('docs/a.txt');
+    expect(text('docs/a.txt')).toBe(contentOf(keyOf('docs/a.txt'), [2, 9]));
+    const st = m.disk.lstat(at('docs/a.txt'));
+    expect([st.mode, st.mtimeMs]).toEqual([0o640, 5000]);
+    expect(m.ctx.index.get('docs/a.txt')?.version).toEqual([2, 9]);
+    expect(m.events).toEqual(['applied docs/a.txt file']);
+  });
+
+  it('that saw the local version replaces it; the old content goes to the trash', async () => {
+    localFile('a.txt', 'mine', [1, 4]);
+    await m.arrives('a.txt', fileRecord('theirs', [1, 4]), [2, 9]);
+    await applier.apply('a.txt');
+    expect(text('a.txt')).toBe(contentOf(keyOf('a.txt'), [2, 9]));
+    expect(m.trashed()).toEqual(['mine']);
+    expect(m.disk.paths(ROOT).filter((p) => p.includes('conflict'))).toEqual([]);
+  });
+
+  it('made concurrently keeps the local version as the conflict copy named after it', async () => {
+    localFile('a.txt', 'mine', [1, 4]);
+    await m.arrives('a.txt', fileRecord('theirs'), [2, 9]);
+    await applier.apply('a.txt');
+    expect(text('a.txt')).toBe(contentOf(keyOf('a.txt'), [2, 9]));
+    expect(text('a.sync-conflict-1-4.txt')).toBe('mine');
+    expect(m.events).toContain('conflict a.txt kept the local version as a.sync-conflict-1-4.txt');
+    expect(handed).toEqual(['a.sync-conflict-1-4.txt']); // the copy is scanned and published
+    expect(m.trashed()).toEqual([]);
+  });
+
+  it('made concurrently with the same content makes no copy: metadata only', async () => {
+    localFile('a.txt', 'same', [1, 4]);
+    await m.arrives('a.txt', { ...fileRecord('same'), mode: 0o600 }, [2, 9]);
+    await applier.apply('a.txt');
+    expect(m.fetched).toEqual([]);
+    expect(text('a.txt')).toBe('same');
+    expect(m.disk.lstat(at('a.txt')).mode).toBe(0o600);
+    expect(m.ctx.index.get('a.txt')?.version).toEqual([2, 9]);
+    expect(handed).toEqual([]);
+  });
+});
+
+describe('a remote delete', () => {
+  it('that did not see the local edit keeps the file and publishes it again over the delete', async () => {
+    localFile('a.txt', 'mine', [1, 4]);
+    await m.arrives('a.txt', deletedRecord(null, [], 0), [2, 9]);
+    await applier.apply('a.txt');
+    expect(text('a.txt')).toBe('mine');
+    const now = kvFile(m.node, 'a.txt')!;
+    expect(now.record.type).toBe('file');
+    expect(now.record.prev).toEqual([2, 9]); // it saw the delete: it wins everywhere
+    expect(m.ctx.index.get('a.txt')?.version).toEqual(now.version);
+    expect(m.events).toEqual(['kept-edit a.txt a delete that did not see this edit']);
+  });
+
+  it('that saw the local version moves the file to the trash and forgets it', async () => {
+    m.disk.mkdir(at('d'));
+    localFile('d/a.txt', 'mine', [1, 4]);
+    await m.arrives('d/a.txt', deletedRecord([1, 4], [], 0), [2, 9]);
+    await applier.apply('d/a.txt');
+    expect(m.disk.paths(at('d'))).toEqual([at('d')]);
+    expect(m.trashed()).toEqual(['mine']);
+    expect(m.ctx.index.get('d/a.txt')).toBeUndefined();
+    expect(m.events).toEqual(['deleted d/a.txt remote']);
+  });
+
+  it('whose move to the trash fails leaves the file and its index entry, and fails', async () => {
+    localFile('a.txt', 'mine', [1, 4]);
+    await m.arrives('a.txt', deletedRecord([1, 4], [], 0), [2, 9]);
+    m.disk.fail('rename', at('a.txt'), 'EACCES', 2);
+    await expect(applier.apply('a.txt')).rejects.toThrow('EACCES');
+    expect(text('a.txt')).toBe('mine');
+    expect(m.ctx.index.get('a.txt')?.version).toEqual([1, 4]); // or a scan would publish it anew
+    await applier.apply('a.txt'); // the retry
+    expect(m.ctx.index.get('a.txt')).toBeUndefined();
+  });
+});
+
+describe('a change of type', () => {
+  it('a directory or a symlink that saw a file replaces it; the file goes to the trash', async () => {
+    localFile('x', 'was a file', [1, 4]);
+    localFile('y', 'also a file', [1, 5]);
+    await m.arrives('x', dir([1, 4]), [2, 9]);
+    await m.arrives('y', { ...dir([1, 5]), type: 'symlink', target: 'x', mode: 0o777 }, [2, 10]);
+    await applier.apply('x');
+    await applier.apply('y');
+    expect(m.disk.lstat(at('x')).isDirectory()).toBe(true);
+    expect(m.disk.lstat(at('x')).mode).toBe(0o750);
+    expect(m.disk.readlink(at('y'))).toBe('x');
+    expect(m.trashed().sort()).toEqual(['also a file', 'was a file']);
+    expect(m.ctx.index.get('x')?.type).toBe('dir');
+    expect(m.ctx.index.get('y')?.type).toBe('symlink');
+  });
+
+  it('a file that saw an empty directory replaces it', async () => {
+    m.disk.mkdir(at('e'));
+    m.ctx.index.set('e', { ...m.ctx.index.get('e')!, ...dirEntry([1, 4]) });
+    await m.arrives('e', fileRecord('now a file', [1, 4]), [2, 9]);
+    await applier.apply('e');
+    expect(text('e')).toBe(contentOf(keyOf('e'), [2, 9]));
+  });
+});
+
+describe('what is never done', () => {
+  it('writing through a parent that is a symlink', async () => {
+    m.disk.mkdir('/etc');
+    m.disk.symlink('/etc', at('link'));
+    await m.arrives('link/passwd', fileRecord('root::0:0'), [2, 9]);
+    await applier.apply('link/passwd');
+    expect(m.fetched).toEqual([]);
+    expect(m.disk.paths('/etc')).toEqual(['/etc']);
+    expect(m.events).toEqual(['error link/passwd parent is a symlink']);
+  });
+
+  it('leaving an indexed path off the disk when the rename into place fails', async () => {
+    // Were the index to keep the old version while the disk has nothing at the path, the
+    // scan before the retry would publish a delete of a file nobody deleted.
+    localFile('a.txt', 'mine', [1, 4]);
+    await m.arrives('a.txt', fileRecord('theirs', [1, 4]), [2, 9]);
+    m.disk.fail('rename', `${ROOT}/.tmp/`, 'ENOSPC');
+    await expect(applier.apply('a.txt')).rejects.toThrow('ENOSPC');
+    const there = m.disk.paths(at('a.txt')).length > 0;
+    expect(there || m.ctx.index.get('a.txt') === undefined).toBe(true);
+    await applier.apply('a.txt'); // the retry
+    expect(text('a.txt')).toBe(contentOf(keyOf('a.txt'), [2, 9]));
+    expect(m.ctx.index.get('a.txt')?.version).toEqual([2, 9]);
+  });
+});
+
+function dirEntry(version: Version) {
+  return {
+    type: 'dir' as const,
+    size: 0,
+    mtimeMs: 0,
+    ino: 0,
+    mode: 0o755,
+    hash: '',
+    blocks: [],
+    target: null,
+    version,
+  };
+}
