@@ -11,7 +11,7 @@ import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
 import { HeldDeletions } from './held-deletions.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
 import { FILE_PREFIX, keyOf, pathOf, RESERVED_DIR } from './paths.js';
-import { isDeletedRecord, sameVersion } from './record.js';
+import { isDeletedRecord, sameVersion, type Version } from './record.js';
 import { UnreadablePaths } from './localfs.js';
 import { RealParents } from './safe-fs.js';
 import { Scanner } from './scanner.js';
@@ -85,9 +85,9 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     private readonly opts: FileSyncOptions,
     index: DiskIndex,
     ignore: IgnoreRules,
-    transfer: Transfer,
   ) {
     super();
+    const transfer = this.newTransfer(index);
     this.ctx = {
       root: opts.root,
       disk: realDisk,
@@ -129,6 +129,39 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     });
   }
 
+  /** The content transfer, asking this mirror about the KV's versions of a key. */
+  private newTransfer(index: DiskIndex): Transfer {
+    const { node } = this.opts.replica;
+    const current = (key: string, v: Version): boolean => {
+      const e = node.getEntry(key);
+      return e !== undefined && sameVersion([e.meta.node, e.meta.seq], v);
+    };
+    return new Transfer({
+      root: this.opts.root,
+      tmpDir: path.join(workDir(this.opts.root), 'tmp'),
+      index,
+      driver: this.opts.replica.driver,
+      parents: new RealParents(this.opts.root, realDisk),
+      versions: {
+        current,
+        sourceOf: (key) => node.state.sourceOf(key),
+        incoming: (key) => {
+          const m = node.incomingVersion(key);
+          return m === undefined ? undefined : [m.node, m.seq];
+        },
+        expects: (key, v) => {
+          const rel = pathOf(key);
+          return (
+            rel !== null &&
+            current(key, v) &&
+            !sameVersion(index.get(rel)?.version ?? null, v) &&
+            (this.queue.has(rel) || this.locks.has(rel))
+          );
+        },
+      },
+    });
+  }
+
   /** Paths whose apply failed and waits for its next try (content no peer serves, …). */
   get parkedPaths(): number {
     return this.queue.parked;
@@ -139,33 +172,8 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     const index = await DiskIndex.load(opts.dataDir);
     const ignore = new IgnoreRules(opts.root, opts.ignore ?? []);
     await ignore.reload();
-    const transfer = new Transfer(
-      opts.root,
-      path.join(workDir(opts.root), 'tmp'),
-      index,
-      opts.replica.driver,
-      new RealParents(opts.root, realDisk),
-    );
-    await transfer.init();
-    const fs = new FileSync(opts, index, ignore, transfer);
-    transfer.current = (key, v) => {
-      const e = opts.replica.node.getEntry(key);
-      return e !== undefined && sameVersion([e.meta.node, e.meta.seq], v);
-    };
-    transfer.sourceOf = (key) => opts.replica.node.state.sourceOf(key);
-    transfer.incoming = (key) => {
-      const m = opts.replica.node.incomingVersion(key);
-      return m === undefined ? undefined : [m.node, m.seq];
-    };
-    transfer.expects = (key, v) => {
-      const rel = pathOf(key);
-      return (
-        rel !== null &&
-        transfer.current(key, v) &&
-        !sameVersion(index.get(rel)?.version ?? null, v) &&
-        (fs.queue.has(rel) || fs.locks.has(rel))
-      );
-    };
+    const fs = new FileSync(opts, index, ignore);
+    await fs.ctx.transfer.init();
     opts.replica.node.on('change', fs.onChange);
     fs.unretire = opts.replica.node.collectRetired(isDeletedRecord, (key) => fs.mayForget(key));
     if (opts.watch ?? true) {

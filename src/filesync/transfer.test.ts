@@ -20,7 +20,12 @@ import {
   RelayRing,
 } from './recent-blocks.js';
 import { RealParents } from './safe-fs.js';
-import { DOWNLOAD_HELD_MAX_BYTES, SupersededError, Transfer } from './transfer.js';
+import {
+  DOWNLOAD_HELD_MAX_BYTES,
+  SupersededError,
+  Transfer,
+  type TransferVersions,
+} from './transfer.js';
 import { DownloadFile } from './direct-io.js';
 import { refuseDirect } from '../../test/helpers/direct-io.js';
 
@@ -76,19 +81,41 @@ let cleanup: () => Promise<void>;
 beforeEach(async () => ({ dir, cleanup } = await tempDir('transfer-')));
 afterEach(() => cleanup());
 
-/** A Transfer in this test's temp dir, talking to `driver`. */
+/** What a test may change of a Transfer's surroundings after making it. */
+interface Knobs extends TransferVersions {
+  openDownload: (tmp: string) => Promise<DownloadFile>;
+}
+const knobs = new WeakMap<Transfer, Knobs>();
+const knobsOf = (t: Transfer): Knobs => knobs.get(t)!;
+
+/** A Transfer in this test's temp dir, talking to `driver`; its versions say "current". */
 async function transferOver(
   driver: SyncDriver,
   index = new DiskIndex(path.join(dir, 'index')),
 ): Promise<Transfer> {
   const root = path.join(dir, 'root');
-  const t = new Transfer(
+  const k: Knobs = {
+    current: () => true,
+    expects: () => false,
+    incoming: () => undefined,
+    sourceOf: () => undefined,
+    openDownload: (tmp) => DownloadFile.open(tmp),
+  };
+  const t = new Transfer({
     root,
-    path.join(dir, 'tmp'),
+    tmpDir: path.join(dir, 'tmp'),
     index,
     driver,
-    new RealParents(root, realDisk),
-  );
+    parents: new RealParents(root, realDisk),
+    versions: {
+      current: (key, v) => k.current(key, v),
+      expects: (key, v) => k.expects(key, v),
+      incoming: (key) => k.incoming(key),
+      sourceOf: (key) => k.sourceOf(key),
+    },
+    openDownload: (tmp) => k.openDownload(tmp),
+  });
+  knobs.set(t, k);
   await t.init();
   return t;
 }
@@ -111,7 +138,7 @@ async function relay(
 describe('a relay serving a version it is still fetching', () => {
   it('holds the request until its own download has the block, then serves it', async () => {
     const [t, serve] = await relay(new Map([[record.hash, content]]));
-    t.expects = () => true;
+    knobsOf(t).expects = () => true;
     let answered: Uint8Array | null | undefined;
     const asked = serve(3, req).then((d) => (answered = d));
     await new Promise((r) => setImmediate(r));
@@ -124,20 +151,20 @@ describe('a relay serving a version it is still fetching', () => {
 
   it('answers "not here" at once when it does not expect that version', async () => {
     const [t, serve] = await relay(new Map());
-    t.expects = () => false;
+    knobsOf(t).expects = () => false;
     expect(await serve(3, req)).toBeNull();
   });
 
   it('holds a request for the version it is still logging (relayed before it was durable)', async () => {
     const [t, serve] = await relay(new Map([[record.hash, content]]));
     let incoming = true;
-    t.incoming = () => (incoming ? v : undefined);
+    knobsOf(t).incoming = () => (incoming ? v : undefined);
     let answered: Uint8Array | null | undefined;
     const asked = serve(3, req).then((d) => (answered = d));
     await new Promise((r) => setImmediate(r));
     expect(answered).toBeUndefined(); // held: the version is on its way here
     incoming = false;
-    t.expects = () => true; // logged, queued for apply
+    knobsOf(t).expects = () => true; // logged, queued for apply
     t.progressed(key);
     await t.fetch(key, record, v);
     await asked;
@@ -149,7 +176,7 @@ describe('a relay serving a version it is still fetching', () => {
     try {
       const [t, serve] = await relay(new Map());
       let incoming = true;
-      t.incoming = () => (incoming ? v : undefined);
+      knobsOf(t).incoming = () => (incoming ? v : undefined);
       let answered: Uint8Array | null | undefined;
       const asked = serve(3, req).then((d) => (answered = d));
       await vi.advanceTimersByTimeAsync(100);
@@ -165,7 +192,7 @@ describe('a relay serving a version it is still fetching', () => {
 
   it('asks the peer that sent it the version first (a chain: the other one may hold the ask)', async () => {
     const [t, , calls] = await relay(new Map([[record.hash, content]]), [1, 3]);
-    t.sourceOf = () => 3;
+    knobsOf(t).sourceOf = () => 3;
     await t.fetch(key, record, v);
     expect(calls.peers).toEqual([3]);
   });
@@ -173,7 +200,7 @@ describe('a relay serving a version it is still fetching', () => {
   it('gives up when the apply ends without the block (progress, then nothing to serve)', async () => {
     const [t, serve] = await relay(new Map());
     let expecting = true;
-    t.expects = () => expecting;
+    knobsOf(t).expects = () => expecting;
     const asked = serve(3, req);
     await new Promise((r) => setImmediate(r));
     expecting = false; // the apply was dropped (ignored path, newer version, …)
@@ -183,13 +210,13 @@ describe('a relay serving a version it is still fetching', () => {
 
   it('stops asking for a version that was superseded while no peer could serve it', async () => {
     const [t] = await relay(new Map()); // nobody holds the old content any more
-    t.current = () => false; // a newer version of the path has arrived
+    knobsOf(t).current = () => false; // a newer version of the path has arrived
     await expect(t.fetch(key, record, v)).rejects.toBeInstanceOf(SupersededError);
   });
 
   it('never holds a request from a peer it is itself asking for that key (no mutual wait)', async () => {
     const [t, serve] = await relay(new Map(), [1, 3], true);
-    t.expects = () => true;
+    knobsOf(t).expects = () => true;
     void t.fetch(key, record, v).catch(() => undefined); // asks 1 (nothing), then 3 (hangs)
     await waitFor(() => asking, 'the request to peer 3');
     let answer: Uint8Array | null | undefined;
@@ -224,7 +251,7 @@ describe('a relay serving a version it is still fetching', () => {
 
   it('serves a small file it just downloaded from memory, without going to the disk', async () => {
     const [t, serve] = await relay(new Map([[record.hash, content]]));
-    t.expects = () => false;
+    knobsOf(t).expects = () => false;
     const tmp = await t.fetch(key, record, v);
     await rm(tmp); // nothing on disk holds it any more (and nothing indexes it)
     expect(Buffer.from((await serve(3, req))!)).toEqual(content);
@@ -236,7 +263,7 @@ describe('block hash checks', () => {
     const forged = Buffer.alloc(content.length, 0x2a);
     const { driver, calls } = fakeDriver(new Map([[record.hash, forged]]));
     const t = await transferOver(driver);
-    t.current = () => calls.singles < 2; // superseded after two refused answers: stop asking
+    knobsOf(t).current = () => calls.singles < 2; // superseded after two refused answers: stop asking
     await expect(t.fetch(key, record, v)).rejects.toBeInstanceOf(SupersededError);
     expect(calls.singles + calls.batches).toBeGreaterThanOrEqual(2);
     for (const n of await readdir(path.join(dir, 'tmp')))
@@ -290,7 +317,7 @@ describe('durability of a large download', () => {
     const [whole, big] = multiBlock(parts);
     const [t] = await relay(new Map(parts.map((b) => [sha256(b), b])));
     // The early writeback is the buffered path's (an O_DIRECT download has nothing to write back).
-    t.openDownload = (p) => DownloadFile.open(p, refuseDirect);
+    knobsOf(t).openDownload = (p) => DownloadFile.open(p, refuseDirect);
     const probe = await open(path.join(dir, 'probe'), 'w');
     const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
     await probe.close();
@@ -314,7 +341,7 @@ describe('large downloads past the page cache (O_DIRECT)', () => {
     const parts = [BLOCK_BYTES, BLOCK_BYTES, 1000].map((n) => randomBytes(n));
     const [whole, big] = multiBlock(parts);
     const [t, serve] = await relay(new Map(parts.map((b) => [sha256(b), b])));
-    t.expects = () => true;
+    knobsOf(t).expects = () => true;
     const bigKey = keyOf('big.bin');
     const last = { ...req, key: bigKey, index: 2, hash: big.blocks[2]! };
     const asked = serve(3, last); // held until the relay's own download has block 2
@@ -328,7 +355,7 @@ describe('large downloads past the page cache (O_DIRECT)', () => {
     const parts = [BLOCK_BYTES, 5000].map((n) => randomBytes(n));
     const [whole, big] = multiBlock(parts);
     const [t] = await relay(new Map(parts.map((b) => [sha256(b), b])));
-    t.openDownload = (p) => DownloadFile.open(p, refuseDirect);
+    knobsOf(t).openDownload = (p) => DownloadFile.open(p, refuseDirect);
     const tmp = await t.fetch(keyOf('big.bin'), big, v);
     expect((await readFile(tmp)).equals(whole)).toBe(true);
     expect(t.counters.bytesDirect).toBe(0);
@@ -435,7 +462,7 @@ describe('a relay passing a large download on', () => {
     const parts = [BLOCK_BYTES, BLOCK_BYTES, 1000].map((n) => randomBytes(n));
     const [whole, big] = multiBlock(parts);
     const [t, serve] = await relay(new Map(parts.map((b) => [sha256(b), b])), [1, 3]);
-    t.expects = () => true;
+    knobsOf(t).expects = () => true;
     const bigKey = keyOf('big.bin');
     const asked = [0, 1, 2].map((index) =>
       serve(3, { ...req, key: bigKey, index, hash: big.blocks[index]! }),
@@ -447,7 +474,7 @@ describe('a relay passing a large download on', () => {
     // The two 1 MiB blocks from the ring; the 1000-byte last one from the recent small blocks,
     // which still have it once the download is over (nothing else here could serve it now).
     expect(t.counters.bytesRelayedFromMemory).toBe(2 * BLOCK_BYTES);
-    t.expects = () => false;
+    knobsOf(t).expects = () => false;
     const again = await serve(3, { ...req, key: bigKey, index: 2, hash: big.blocks[2]! });
     expect(Buffer.from(again!).equals(parts[2]!)).toBe(true);
   });
@@ -456,7 +483,7 @@ describe('a relay passing a large download on', () => {
     const parts = [BLOCK_BYTES, 1000].map((n) => randomBytes(n));
     const [, big] = multiBlock(parts);
     const [t, serve] = await relay(new Map(parts.map((b) => [sha256(b), b])));
-    t.expects = () => true;
+    knobsOf(t).expects = () => true;
     const bigKey = keyOf('big.bin');
     const asked = serve(3, { ...req, key: bigKey, index: 0, hash: big.blocks[0]! });
     await t.fetch(bigKey, big, v);

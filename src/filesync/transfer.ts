@@ -71,6 +71,34 @@ interface Download {
   startedMs: number;
 }
 
+/** What the transfer asks the mirror about the KV's versions of a key. */
+export interface TransferVersions {
+  /** Whether `v` is still the KV's version of `key`. */
+  current(key: string, v: Version): boolean;
+  /** Whether this node is about to hold `v` of `key` (the KV has it, the disk not yet). */
+  expects(key: string, v: Version): boolean;
+  /**
+   * The version of `key` this node is logging now, if any. A relay passes a peer's changes on
+   * before they are durable here, so the next node can ask for content a moment before
+   * `expects` says yes; such a request is held too, not answered "not here".
+   */
+  incoming(key: string): Version | undefined;
+  /** The peer the KV's current entry for `key` came from, if known. */
+  sourceOf(key: string): NodeId | undefined;
+}
+
+export interface TransferOptions {
+  root: string;
+  /** Where downloads are written before they are renamed into place. */
+  tmpDir: string;
+  index: DiskIndex;
+  driver: SyncDriver;
+  parents: RealParents;
+  versions: TransferVersions;
+  /** Opens a large download's temp file (tests force the buffered path through it). */
+  openDownload?: (tmp: string) => Promise<DownloadFile>;
+}
+
 export interface TransferStatus {
   path: string;
   bytesDone: number;
@@ -111,35 +139,23 @@ export class Transfer {
   private closed = false;
   private readonly asked = new AskedPeers();
   private readonly batcher: BlockBatcher;
-  /**
-   * Whether this node is about to hold version `v` of `key` (set by the mirror: the KV has that
-   * version and the disk does not yet). Without it, requests are never held.
-   */
-  expects: (key: string, v: Version) => boolean = () => false;
-  /** Whether `v` is still the KV's version of `key` (set by the mirror; default: always). */
-  current: (key: string, v: Version) => boolean = () => true;
-  /**
-   * The version of `key` this node is logging now, if any (set by the mirror). A relay passes
-   * a peer's changes on before they are durable here, so the next node can ask for content a
-   * moment before `expects` says yes; such a request is held too, not answered "not here".
-   */
-  incoming: (key: string) => Version | undefined = () => undefined;
-  /** The peer the KV's current entry for `key` came from, if known (set by the mirror). */
-  sourceOf: (key: string) => NodeId | undefined = () => undefined;
-  /** Opens a large download's temp file (tests force the buffered path through it). */
-  openDownload: (tmp: string) => Promise<DownloadFile> = (tmp) => DownloadFile.open(tmp);
+  private readonly root: string;
+  private readonly tmpDir: string;
+  private readonly index: DiskIndex;
+  private readonly driver: SyncDriver;
+  private readonly versions: TransferVersions;
+  private readonly openDownload: (tmp: string) => Promise<DownloadFile>;
+  /** Every read of a path under the root checks its parents first (shared with the mirror). */
+  readonly parents: RealParents;
 
-  constructor(
-    private readonly root: string,
-    private readonly tmpDir: string,
-    private readonly index: DiskIndex,
-    private readonly driver: SyncDriver,
-    /** Every read of a path under the root checks its parents first (shared with the mirror). */
-    readonly parents: RealParents,
-  ) {
-    this.local = new LocalBlocks(root, index, parents);
-    driver.serveBlocks((peer, req) => this.serve(peer, req));
-    this.batcher = new BlockBatcher(driver, this.asked);
+  constructor(opts: TransferOptions) {
+    ({ root: this.root, tmpDir: this.tmpDir, index: this.index, parents: this.parents } = opts);
+    this.driver = opts.driver;
+    this.versions = opts.versions;
+    this.openDownload = opts.openDownload ?? ((tmp) => DownloadFile.open(tmp));
+    this.local = new LocalBlocks(this.root, this.index, this.parents);
+    this.driver.serveBlocks((peer, req) => this.serve(peer, req));
+    this.batcher = new BlockBatcher(this.driver, this.asked);
   }
 
   async init(maxTmpAgeMs = 24 * 3600_000): Promise<void> {
@@ -308,7 +324,7 @@ export class Transfer {
    * its only source may be us (an edit on C, relayed by B to A before A's ask of B).
    */
   private peersBySource(key: string, v: Version): NodeId[] {
-    const from = this.current(key, v) ? this.sourceOf(key) : undefined;
+    const from = this.versions.current(key, v) ? this.versions.sourceOf(key) : undefined;
     const rank = (p: NodeId): number => (p === from ? 2 : this.covers(p, v) ? 1 : 0);
     return this.driver.linkedPeers.sort((a, b) => rank(b) - rank(a));
   }
@@ -340,7 +356,8 @@ export class Transfer {
       const data = await this.tryPeers(key, v, index, hash);
       if (data !== null) return data;
       // Edited again (or deleted) at the source: no peer may ever serve this version again.
-      if (!this.current(key, v)) throw new SupersededError(`${pathOf(key) ?? key} changed again`);
+      if (!this.versions.current(key, v))
+        throw new SupersededError(`${pathOf(key) ?? key} changed again`);
       if (this.closed) throw new TransferError('shutting down');
       if (Date.now() + pauseMs > deadline) break;
       await new Promise((r) => setTimeout(r, pauseMs));
@@ -398,8 +415,8 @@ export class Transfer {
       )
         return null;
       const v: Version = [req.node, req.seq];
-      if (this.expects(req.key, v)) await this.progress.next(req.key, left);
-      else if (sameVersion(this.incoming(req.key) ?? null, v))
+      if (this.versions.expects(req.key, v)) await this.progress.next(req.key, left);
+      else if (sameVersion(this.versions.incoming(req.key) ?? null, v))
         // Nothing may mark the end of the logging (a version that lost to one landing in the
         // same commit is never applied here, so no progress follows): look again shortly.
         await this.progress.next(req.key, Math.min(left, INCOMING_RECHECK_MS));
