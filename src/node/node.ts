@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { mkdir } from 'node:fs/promises';
 import {
   DEFAULT_LIMITS,
   isNodeId,
@@ -16,12 +15,14 @@ import {
 import { LogLimiter, logger } from '../log/index.js';
 import {
   newIdentity,
+  nodeStoreDisk,
   readIdentity,
   Store,
   writeIdentity,
   type FsyncPolicy,
   type Identity,
   type RecoveryReport,
+  type StoreDisk,
 } from '../store/index.js';
 
 const log = logger('node');
@@ -42,6 +43,10 @@ export interface NodeOptions {
   admit?: AdmissionHook;
   fsync?: FsyncPolicy;
   walMaxBytes?: number;
+  /** Where the data dir lives (default: the real disk; the simulator passes its own). */
+  disk?: StoreDisk;
+  /** Told of every op as it becomes durable (the simulator checks its invariants there). */
+  onDurable?: (op: StateOp) => void;
 }
 
 /** Where a change came from: this node's own write, or a merge of entries from a peer. */
@@ -93,6 +98,7 @@ export class WaveNode extends EventEmitter<NodeEvents> {
   private mayCollect: (key: string) => boolean = () => false;
 
   private readonly dataDirPath: string;
+  private readonly disk: StoreDisk;
 
   private constructor(
     private readonly identity: Identity,
@@ -105,14 +111,16 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     this.admit = opts.admit;
     this.walMaxBytes = opts.walMaxBytes ?? DEFAULT_WAL_MAX_BYTES;
     this.dataDirPath = opts.dataDir;
+    this.disk = opts.disk ?? nodeStoreDisk;
   }
 
   static async open(opts: NodeOptions): Promise<WaveNode> {
     if (opts.id !== undefined && !isNodeId(opts.id)) {
       throw new NodeOpenError(`node id must be an integer from 1 to 4294967295, got ${opts.id}`);
     }
-    await mkdir(opts.dataDir, { recursive: true });
-    let ident = await readIdentity(opts.dataDir);
+    const disk = opts.disk ?? nodeStoreDisk;
+    await disk.mkdirp(opts.dataDir);
+    let ident = await readIdentity(opts.dataDir, disk);
     const fresh = ident === null;
     if (ident !== null && opts.id !== undefined && opts.id !== ident.id) {
       throw new NodeOpenError(
@@ -122,15 +130,19 @@ export class WaveNode extends EventEmitter<NodeEvents> {
     if (ident === null) {
       ident = newIdentity(opts.id);
       if (opts.id !== undefined) ident.awaitingSeq = true;
-      await writeIdentity(opts.dataDir, ident);
+      await writeIdentity(opts.dataDir, ident, disk);
     }
     const node = new WaveNode(ident, opts, fresh);
     node.store = await Store.open({
       dataDir: opts.dataDir,
+      disk,
       nodeId: ident.id,
       ...(opts.fsync !== undefined && { fsync: opts.fsync }),
       clock: node.clock,
-      onApplied: (op, changed) => node.onApplied(op, changed),
+      onApplied: (op, changed) => {
+        opts.onDurable?.(op);
+        node.onApplied(op, changed);
+      },
     });
     const state = node.store.state;
     if (ident.pastSeqBelow !== undefined) state.pastSeqBelow = ident.pastSeqBelow;
@@ -379,7 +391,7 @@ export class WaveNode extends EventEmitter<NodeEvents> {
 
   private saveIdentity(ident: Identity = this.identity): Promise<void> {
     const snapshot = { ...ident };
-    const p = this.identityWrites.then(() => writeIdentity(this.dataDirPath, snapshot));
+    const p = this.identityWrites.then(() => writeIdentity(this.dataDirPath, snapshot, this.disk));
     this.identityWrites = p.catch(() => undefined);
     return p;
   }

@@ -1,6 +1,4 @@
 import { closeSync, constants, fsync, openSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
-import path from 'node:path';
 
 /** fsync of an open descriptor, off the event loop. */
 export function fsyncFd(fd: number): Promise<void> {
@@ -20,33 +18,6 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     closeSync(fd);
   }
-}
-
-/** Appends bytes to the file being written (each call's bytes after the previous call's). */
-export type WriteChunk = (bytes: Uint8Array) => Promise<void>;
-
-/**
- * Write a file so that readers see either the old content or the whole new one. `data` is the
- * content, or a function that writes it in pieces (a large file need not be one buffer).
- */
-export async function writeFileAtomic(
-  file: string,
-  data: Uint8Array | ((write: WriteChunk) => Promise<void>),
-  mode = 0o666,
-): Promise<void> {
-  const tmp = `${file}.tmp`;
-  const fh = await open(tmp, 'w', mode);
-  // A tmp left by a crash keeps its old mode: a key file must not stay readable by others.
-  if (mode !== 0o666) await fh.chmod(mode);
-  try {
-    if (data instanceof Uint8Array) await fh.writeFile(data);
-    else await data((bytes) => fh.writeFile(bytes));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
-  await fsyncDir(path.dirname(file));
 }
 
 export function isErrno(e: unknown, code: string): boolean {

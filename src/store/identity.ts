@@ -1,8 +1,8 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isNodeId, type NodeId } from '../core/index.js';
-import { isErrno, writeFileAtomic } from './fsutil.js';
+import { nodeStoreDisk, writeFileAtomic, type StoreDisk } from './disk.js';
+import { isErrno } from './fsutil.js';
 
 /** The `node` file: who this data dir is, and how far seqs have been reserved. */
 export interface Identity {
@@ -29,10 +29,13 @@ export interface Identity {
 
 export class IdentityError extends Error {}
 
-export async function readIdentity(dataDir: string): Promise<Identity | null> {
+export async function readIdentity(
+  dataDir: string,
+  disk: StoreDisk = nodeStoreDisk,
+): Promise<Identity | null> {
   let text: string;
   try {
-    text = await readFile(path.join(dataDir, 'node'), 'utf8');
+    text = (await disk.readFile(path.join(dataDir, 'node'))).toString('utf8');
   } catch (e) {
     if (isErrno(e, 'ENOENT')) return null;
     throw e;
@@ -63,8 +66,13 @@ export async function readIdentity(dataDir: string): Promise<Identity | null> {
   return ident;
 }
 
-export async function writeIdentity(dataDir: string, ident: Identity): Promise<void> {
-  await writeFileAtomic(path.join(dataDir, 'node'), Buffer.from(JSON.stringify(ident) + '\n'));
+export async function writeIdentity(
+  dataDir: string,
+  ident: Identity,
+  disk: StoreDisk = nodeStoreDisk,
+): Promise<void> {
+  const bytes = Buffer.from(JSON.stringify(ident) + '\n');
+  await writeFileAtomic(path.join(dataDir, 'node'), bytes, 0o666, disk);
 }
 
 export function newIdentity(id?: NodeId): Identity {

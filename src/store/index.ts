@@ -14,6 +14,14 @@ export {
   IdentityError,
   type Identity,
 } from './identity.js';
-export { fsyncDir, fsyncFd, writeFileAtomic, isErrno } from './fsutil.js';
+export { fsyncDir, fsyncFd, isErrno } from './fsutil.js';
+export {
+  nodeStoreDisk,
+  writeFileAtomic,
+  type StoreDisk,
+  type StoreFile,
+  type WriteChunk,
+} from './disk.js';
+export { MemStoreDisk } from './mem-disk.js';
 export type { FsyncPolicy } from './wal.js';
 export type { SnapshotStep } from './snapshot.js';

@@ -1,10 +1,10 @@
 import CRC32 from 'crc-32';
-import { open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { isNodeId, State, type Entry, type NodeId } from '../core/index.js';
 import { logger } from '../log/index.js';
 import { decodeAcks, encodeAcks, packr, toEntry } from './codec.js';
-import { fsyncDir, isErrno } from './fsutil.js';
+import type { StoreDisk } from './disk.js';
+import { isErrno } from './fsutil.js';
 
 const log = logger('store');
 
@@ -133,6 +133,7 @@ export function decodeSnapshot(
 
 /** Newest valid snapshot: `snapshot`, else `snapshot.bak`, else null. */
 export async function loadSnapshot(
+  disk: StoreDisk,
   dataDir: string,
   nodeId: NodeId,
   nowMs: number,
@@ -140,7 +141,7 @@ export async function loadSnapshot(
   for (const name of ['snapshot', 'snapshot.bak']) {
     let buf: Buffer;
     try {
-      buf = await readFile(path.join(dataDir, name));
+      buf = await disk.readFile(path.join(dataDir, name));
     } catch (e) {
       if (isErrno(e, 'ENOENT')) continue;
       throw e;
@@ -160,6 +161,7 @@ export async function loadSnapshot(
  * either the old snapshot, or its `.bak`, or the new one, each with the WAL it needs.
  */
 export async function writeSnapshot(
+  disk: StoreDisk,
   dataDir: string,
   bytes: Buffer,
   crashAfter?: (step: SnapshotStep) => void,
@@ -167,9 +169,9 @@ export async function writeSnapshot(
   const step = crashAfter ?? (() => undefined);
   const file = path.join(dataDir, 'snapshot');
   const tmp = `${file}.tmp`;
-  const fh = await open(tmp, 'w');
+  const fh = await disk.open(tmp, 'w');
   try {
-    await fh.writeFile(bytes);
+    await fh.append(bytes);
     step('tmp-written');
     await fh.sync();
   } finally {
@@ -177,13 +179,13 @@ export async function writeSnapshot(
   }
   step('tmp-synced');
   try {
-    await rename(file, `${file}.bak`);
+    await disk.rename(file, `${file}.bak`);
   } catch (e) {
     if (!isErrno(e, 'ENOENT')) throw e;
   }
   step('bak-renamed');
-  await rename(tmp, file);
+  await disk.rename(tmp, file);
   step('renamed');
-  await fsyncDir(dataDir);
+  await disk.fsyncDir(dataDir);
   step('dir-synced');
 }

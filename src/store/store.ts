@@ -1,7 +1,7 @@
-import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { State, type NodeId, type StateOp } from '../core/index.js';
 import { logger } from '../log/index.js';
+import { nodeStoreDisk, type StoreDisk } from './disk.js';
 import { encodeSnapshot, loadSnapshot, writeSnapshot, type SnapshotStep } from './snapshot.js';
 import { listSegments, recoverSegments, segmentName, WalWriter, type FsyncPolicy } from './wal.js';
 
@@ -9,6 +9,8 @@ const log = logger('store');
 
 export interface StoreOptions {
   dataDir: string;
+  /** Where the files live (default: the real disk; the simulator's loses unsynced writes). */
+  disk?: StoreDisk;
   nodeId: NodeId;
   fsync?: FsyncPolicy;
   /** Local time (ms) ops are applied at; starts tombstone GC ages. */
@@ -34,6 +36,7 @@ export class Store {
   private snapshotting: Promise<void> | null = null;
   /** walSegment of the snapshot on disk; segments below it are kept for `.bak`'s sake. */
   private snapshotSegment: number;
+  private readonly disk: StoreDisk;
 
   private constructor(
     readonly state: State,
@@ -43,29 +46,32 @@ export class Store {
     readonly recovery: RecoveryReport,
   ) {
     this.snapshotSegment = snapshotSegment;
+    this.disk = opts.disk ?? nodeStoreDisk;
   }
 
   static async open(opts: StoreOptions): Promise<Store> {
     const t0 = performance.now();
+    const disk = opts.disk ?? nodeStoreDisk;
     const walDir = path.join(opts.dataDir, 'wal');
-    await mkdir(walDir, { recursive: true });
-    await rm(path.join(opts.dataDir, 'snapshot.tmp'), { force: true });
+    await disk.mkdirp(walDir);
+    await disk.remove(path.join(opts.dataDir, 'snapshot.tmp'));
     const clock = opts.clock ?? Date.now;
     const now = clock();
-    const snap = await loadSnapshot(opts.dataDir, opts.nodeId, now);
+    const snap = await loadSnapshot(disk, opts.dataDir, opts.nodeId, now);
     const state = snap?.state ?? new State(opts.nodeId);
     const from = snap?.walSegment ?? 0;
-    const { replayed, cut } = await recoverSegments(walDir, opts.nodeId, from, (op) =>
+    const { replayed, cut } = await recoverSegments(disk, walDir, opts.nodeId, from, (op) =>
       state.apply(op, now),
     );
     let store: Store | null = null;
     const wal = new WalWriter({
+      disk,
       dir: walDir,
       nodeId: opts.nodeId,
       fsync: opts.fsync ?? 'always',
       onDurable: (ops) => store!.applyDurable(ops),
     });
-    const segs = await listSegments(walDir);
+    const segs = await listSegments(disk, walDir);
     await wal.openSegment(Math.max(from, (segs[segs.length - 1] ?? -1) + 1));
     const recovery = {
       fromSnapshot: snap !== null,
@@ -126,12 +132,12 @@ export class Store {
       await this.wal.openSegment(segment);
       return { bytes, segment };
     });
-    await writeSnapshot(this.opts.dataDir, bytes, crashAfter);
+    await writeSnapshot(this.disk, this.opts.dataDir, bytes, crashAfter);
     const keepFrom = this.snapshotSegment;
     this.snapshotSegment = segment;
     const walDir = path.join(this.opts.dataDir, 'wal');
-    for (const n of await listSegments(walDir)) {
-      if (n < keepFrom) await rm(path.join(walDir, segmentName(n)), { force: true });
+    for (const n of await listSegments(this.disk, walDir)) {
+      if (n < keepFrom) await this.disk.remove(path.join(walDir, segmentName(n)));
     }
     log.info('snapshot written', {
       keys: this.state.size,

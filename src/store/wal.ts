@@ -1,10 +1,9 @@
 import CRC32 from 'crc-32';
-import { open, readdir, readFile, rm, truncate, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { StateOp } from '../core/index.js';
 import { logger } from '../log/index.js';
 import { decodeOp, encodeOp, packr } from './codec.js';
-import { fsyncDir } from './fsutil.js';
+import type { StoreDisk, StoreFile } from './disk.js';
 
 const log = logger('store');
 
@@ -18,6 +17,7 @@ export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 export type FsyncPolicy = 'always' | 'never';
 
 export interface WalOptions {
+  disk: StoreDisk;
   /** Folder of the segment files. */
   dir: string;
   nodeId: number;
@@ -31,8 +31,8 @@ export function segmentName(n: number): string {
   return `${String(n).padStart(16, '0')}.wal`;
 }
 
-export async function listSegments(dir: string): Promise<number[]> {
-  const names = await readdir(dir);
+export async function listSegments(disk: StoreDisk, dir: string): Promise<number[]> {
+  const names = await disk.readdir(dir);
   return names
     .filter((n) => /^\d{16}\.wal$/.test(n))
     .map((n) => Number(n.slice(0, 16)))
@@ -110,16 +110,18 @@ export function scanSegment(buf: Buffer, nodeId: number): SegmentScan {
 }
 
 /**
- * Replay segments numbered ≥ `from`, in order. The first bad record ends the log: the file is
- * cut there and later segments are removed, so nothing is ever appended past a hole.
+ * Replay segments numbered ≥ `from`, in order, and make what was replayed durable. The first
+ * bad record ends the log: the file is cut there and later segments are removed, so nothing is
+ * ever appended past a hole.
  */
 export async function recoverSegments(
+  disk: StoreDisk,
   dir: string,
   nodeId: number,
   from: number,
   apply: (op: StateOp) => void,
 ): Promise<{ replayed: number; lastSegment: number; cut: boolean }> {
-  const segs = (await listSegments(dir)).filter((n) => n >= from);
+  const segs = (await listSegments(disk, dir)).filter((n) => n >= from);
   let replayed = 0;
   let cut = false;
   let lastSegment = from - 1;
@@ -127,10 +129,10 @@ export async function recoverSegments(
     const file = path.join(dir, segmentName(n));
     if (cut) {
       log.warn('removing WAL segment past a cut', { segment: n });
-      await rm(file, { force: true });
+      await disk.remove(file);
       continue;
     }
-    const scan = scanSegment(await readFile(file), nodeId);
+    const scan = scanSegment(await disk.readFile(file), nodeId);
     for (const op of scan.ops) apply(op);
     replayed += scan.ops.length;
     lastSegment = n;
@@ -141,10 +143,15 @@ export async function recoverSegments(
         offset: scan.goodBytes,
         reason: scan.problem,
       });
-      await truncate(file, scan.goodBytes);
+      await disk.truncate(file, scan.goodBytes);
     }
+    // What was replayed may be only in the page cache (a process killed before its group
+    // commit's fsync), and a cut is not durable either: a power cut now could bring back a
+    // shorter or torn segment, and the next recovery would then cut it again and remove the
+    // segments written after this start, acknowledged writes and all.
+    await disk.syncFile(file);
   }
-  if (cut) await fsyncDir(dir);
+  await disk.fsyncDir(dir);
   return { replayed, lastSegment, cut };
 }
 
@@ -159,7 +166,7 @@ interface Waiter {
  * that. While a group is being synced the next one gathers, so throughput grows with load.
  */
 export class WalWriter {
-  private fh: FileHandle | null = null;
+  private fh: StoreFile | null = null;
   private segment = 0;
   private offset = 0;
   private bufs: Buffer[] = [];
@@ -187,11 +194,12 @@ export class WalWriter {
 
   /** Start a fresh segment numbered `n` (header written and synced). */
   async openSegment(n: number): Promise<void> {
-    const fh = await open(path.join(this.opts.dir, segmentName(n)), 'wx');
+    const { disk } = this.opts;
+    const fh = await disk.open(path.join(this.opts.dir, segmentName(n)), 'wx');
     const header = encodeHeader(this.opts.nodeId);
-    await fh.write(header, 0, header.length, 0);
+    await fh.writev([header], 0);
     if (this.fsync === 'always') await fh.datasync();
-    await fsyncDir(this.opts.dir);
+    await disk.fsyncDir(this.opts.dir);
     const old = this.fh;
     this.fh = fh;
     this.segment = n;
@@ -246,7 +254,7 @@ export class WalWriter {
         const fh = this.fh!;
         let bytes = 0;
         for (const b of bufs) bytes += b.length;
-        const { bytesWritten } = await fh.writev(bufs, this.offset);
+        const bytesWritten = await fh.writev(bufs, this.offset);
         if (bytesWritten !== bytes)
           throw new Error(`short WAL write: ${bytesWritten} of ${bytes} bytes`);
         if (this.fsync === 'always') await fh.datasync();

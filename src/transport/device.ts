@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { isErrno, writeFileAtomic } from '../store/fsutil.js';
+import { isErrno, writeFileAtomic } from '../store/index.js';
 
 /** A device ID: base32 of the first 30 bytes of the certificate's SHA-256, in 6 groups of 8. */
 export type DeviceId = string;
