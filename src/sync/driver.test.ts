@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Entry, NodeId } from '../core/index.js';
 import { EventQueue, type SimEvent } from '../../test/sim/events.js';
-import { SimNode } from '../../test/sim/sim-node.js';
+import { FakeNode } from '../../test/helpers/fake-node.js';
 import { SyncDriver } from './driver.js';
 import { acksFromWire, fromWire, toWire, type SyncMessage, type SyncResponse } from './messages.js';
 import type { PeerLink, Scheduler, SyncOptions, Transport, TransportHandler } from './types.js';
@@ -17,7 +17,7 @@ class Harness {
   readonly heldSyncs: (() => void)[] = [];
   transportClosed = false;
   handler!: TransportHandler;
-  readonly node: SimNode;
+  readonly node: FakeNode;
   readonly driver: SyncDriver;
 
   constructor(
@@ -34,7 +34,7 @@ class Harness {
       setTimeout: (fn, ms) => this.q.schedule(ms, fn),
       clearTimeout: (h) => void ((h as SimEvent).cancelled = true),
     };
-    this.node = new SimNode(
+    this.node = new FakeNode(
       { id: 1, incarnation: 'inc-1', durable: [], awaitSeq: false },
       {
         scheduleSync: (fn) => (opts.holdSync ? this.heldSyncs.push(fn) : queueMicrotask(fn)),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeId } from '../core/index.js';
-import { SimNode } from '../../test/sim/sim-node.js';
+import { FakeNode } from '../../test/helpers/fake-node.js';
 import { Membership } from './membership.js';
 import {
   decodePeerRecord,
@@ -11,9 +11,9 @@ import {
 } from './peer-record.js';
 import type { PeerLink, Transport } from './types.js';
 
-/** Membership on a SimNode whose writes are durable at once, with a transport that records. */
+/** Membership on a FakeNode whose writes are durable at once, with a transport that records. */
 function setup(opts: { discover?: boolean; linked?: NodeId[] } = {}) {
-  const node = new SimNode(
+  const node = new FakeNode(
     { id: 1, incarnation: 'inc-1', durable: [], awaitSeq: false },
     { scheduleSync: (fn) => queueMicrotask(fn), now: () => 1_000_000, onDurable: () => undefined },
   );

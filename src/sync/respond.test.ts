@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Entry, NodeId } from '../core/index.js';
-import { SimNode } from '../../test/sim/sim-node.js';
+import { FakeNode } from '../../test/helpers/fake-node.js';
 import type { ServeBudgetOptions } from './budget.js';
 import { DEFAULT_SYNC_OPTIONS } from './types.js';
 import { BUCKET_COUNT, fromWire, toWire, type SyncMessage, type SyncRequest } from './messages.js';
@@ -8,10 +8,10 @@ import { Responder, type ResponderHost } from './respond.js';
 
 const PEER: NodeId = 2;
 
-/** A responder on a SimNode whose writes are durable at once; what it sends lands in `sent`. */
+/** A responder on a FakeNode whose writes are durable at once; what it sends lands in `sent`. */
 async function setup(opts: { serveBudget?: ServeBudgetOptions; known?: boolean } = {}) {
   let now = 1_000_000;
-  const node = new SimNode(
+  const node = new FakeNode(
     { id: 1, incarnation: 'inc-1', durable: [], awaitSeq: false },
     { scheduleSync: (fn) => queueMicrotask(fn), now: () => now, onDurable: () => undefined },
   );

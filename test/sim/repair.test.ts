@@ -3,7 +3,7 @@ import { SyncDriver, type Scheduler } from '../../src/sync/index.js';
 import { EventQueue, type SimEvent } from './events.js';
 import { SimNetwork, SimTransport } from './network.js';
 import { Prng } from './prng.js';
-import { SimNode } from './sim-node.js';
+import { FakeNode } from '../helpers/fake-node.js';
 
 /** A small fault-free cluster on the simulator's network, driven by hand. */
 function cluster(n: number, opts: { tombstoneMinAgeMs?: number; pageEntries?: number } = {}) {
@@ -14,11 +14,11 @@ function cluster(n: number, opts: { tombstoneMinAgeMs?: number; pageEntries?: nu
     setTimeout: (fn, ms) => q.schedule(ms, fn),
     clearTimeout: (h) => void ((h as SimEvent).cancelled = true),
   };
-  const nodes: SimNode[] = [];
+  const nodes: FakeNode[] = [];
   const drivers: SyncDriver[] = [];
   const transports: SimTransport[] = [];
   for (let id = 1; id <= n; id++) {
-    const node = new SimNode(
+    const node = new FakeNode(
       { id, incarnation: `i${id}`, durable: [], awaitSeq: false },
       { scheduleSync: (fn) => q.schedule(1, fn), now: sched.now, onDurable: () => undefined },
     );
@@ -69,7 +69,7 @@ describe('digest repair', () => {
   it('finds and heals a divergence that no delta shows, and counts it', async () => {
     const c = cluster(2);
     await c.run(3000);
-    const [a, b] = c.nodes as [SimNode, SimNode];
+    const [a, b] = c.nodes as [FakeNode, FakeNode];
     await c.wait(a.put('x', Buffer.from('1')));
     await c.run(3000);
     expect(b.state.digest).toBe(a.state.digest);
@@ -97,7 +97,7 @@ describe('digest repair', () => {
     // Pages of one entry: a bucket exchange carries one entry each way, too few for this.
     const c = cluster(2, { pageEntries: 1 });
     await c.run(3000);
-    const [a, b] = c.nodes as [SimNode, SimNode];
+    const [a, b] = c.nodes as [FakeNode, FakeNode];
     for (let i = 0; i < 6; i++) await c.wait(c.nodes[w]!.put(`y${i}`, Buffer.from('1')));
     await c.run(5000);
     expect(b.state.digest).toBe(a.state.digest);
@@ -131,7 +131,7 @@ describe('membership and tombstone GC', () => {
   it('a dead member holds GC back until it is forgotten; then tombstones are collected everywhere', async () => {
     const c = cluster(3);
     await c.run(3000);
-    const [a, b, dead] = c.nodes as [SimNode, SimNode, SimNode];
+    const [a, b, dead] = c.nodes as [FakeNode, FakeNode, FakeNode];
     expect([...a.state.members].sort()).toEqual([2, 3]);
     await c.wait(a.put('k', Buffer.from('v')));
     await c.run(2000);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { World } from './world.js';
 
 /**
- * The deterministic simulator over core + sync. SIM_SEEDS sets how many seeds (default 1000),
+ * The deterministic simulator: real WaveNodes (core + store on disks that lose unsynced writes)
+ * and real sync drivers on a fake network and clock. SIM_SEEDS sets how many seeds (default 1000),
  * SIM_SEED replays one. A failure prints the command that replays it.
  */
 const count = Number(process.env.SIM_SEEDS ?? 1000);

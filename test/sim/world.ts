@@ -6,11 +6,12 @@ import {
   type StateOp,
 } from '../../src/core/index.js';
 import { setLogLevel } from '../../src/log/index.js';
+import { WaveNode } from '../../src/node/index.js';
+import { MemStoreDisk, writeIdentity, type Identity } from '../../src/store/index.js';
 import { SyncDriver, type Scheduler, type SyncOptions } from '../../src/sync/index.js';
 import { EventQueue, type SimEvent } from './events.js';
 import { SimNetwork, SimTransport } from './network.js';
 import { Prng } from './prng.js';
-import { SimNode, type SimDisk } from './sim-node.js';
 
 setLogLevel('silent');
 
@@ -19,13 +20,23 @@ const EPOCH_MS = 1_700_000_000_000;
 
 export class SimFailure extends Error {}
 
+/** Where every simulated node keeps its data, on its own in-memory disk. */
+const DATA_DIR = '/data';
+/** Small, so snapshots (and crashes in the middle of them) happen in every history. */
+const WAL_MAX_BYTES = 16 * 1024;
+
+/** One node's machine: its disk survives crashes; its process (node, driver) does not. */
 interface Slot {
-  disk: SimDisk;
+  id: NodeId;
+  incarnation: string;
+  disk: MemStoreDisk;
+  /** The identity this disk's first start writes (a rebuilt node's waits for its seq). */
+  identity: Identity | null;
   address: string;
   skewMs: number;
   seeds: string[];
   gen: number;
-  node: SimNode | null;
+  node: WaveNode | null;
   driver: SyncDriver | null;
   forgotten: boolean;
   everStarted: boolean;
@@ -68,6 +79,7 @@ export class World {
   private readonly cleared = new Map<string, Meta[]>();
   private events = 0;
   private incarnations = 0;
+  private pendingFailure: string | null = null;
 
   constructor(readonly seed: number) {
     this.rng = new Prng(seed);
@@ -106,9 +118,18 @@ export class World {
     m.set(e.meta.seq, e);
   }
 
+  /** A new machine for `id`: an empty disk whose first start writes a fresh identity. */
+  private newDisk(slot: Pick<Slot, 'id'>, awaitingSeq: boolean): Partial<Slot> {
+    const incarnation = (++this.incarnations).toString(16).padStart(32, '0');
+    const identity: Identity = { id: slot.id, incarnation, seqLease: 0 };
+    if (awaitingSeq) identity.awaitingSeq = true;
+    return { incarnation, identity, disk: new MemStoreDisk() };
+  }
+
   private newSlot(id: NodeId, seeds: string[]): Slot {
     const slot: Slot = {
-      disk: { id, incarnation: `inc-${id}-${++this.incarnations}`, durable: [], awaitSeq: false },
+      id,
+      ...(this.newDisk({ id }, false) as Pick<Slot, 'incarnation' | 'identity' | 'disk'>),
       address: `sim:${id}`,
       skewMs: this.rng.int(-120_000, 120_000),
       seeds,
@@ -122,34 +143,67 @@ export class World {
     return slot;
   }
 
+  /**
+   * Start the node's process on its disk: the real WaveNode and store (their device answers
+   * come on the virtual clock), then the real sync driver. Opening takes virtual time; a crash
+   * meanwhile leaves it unfinished, as a process killed while starting.
+   */
   private boot(slot: Slot, fresh: boolean): void {
-    slot.gen++;
+    const gen = ++slot.gen;
     const sched = this.scheduler(slot);
-    const node = new SimNode(slot.disk, {
-      scheduleSync: (fn) => void sched.setTimeout(fn, this.rng.int(0, 3)),
-      now: () => sched.now(),
-      onDurable: (origin, op) => this.onDurable(origin, op),
-    });
-    const transport = new SimTransport(this.net, slot.disk.id, slot.disk.incarnation, slot.address);
-    const driver = new SyncDriver(
-      node,
-      transport,
-      sched,
-      { ...SYNC, advertise: slot.address, seeds: slot.seeds },
-      fresh,
-    );
-    slot.node = node;
-    slot.driver = driver;
+    const disk = slot.disk.view((fn) => void sched.setTimeout(fn, this.rng.int(0, 3)));
     slot.everStarted = true;
-    driver.start();
+    // Until a start has opened the store, the identity is written again (the same one): a
+    // crash may have taken the first write with it.
+    const ident = slot.identity;
+    const firstStart = fresh || ident !== null;
+    void (async () => {
+      if (ident !== null) {
+        await disk.mkdirp(DATA_DIR);
+        await writeIdentity(DATA_DIR, ident, disk);
+      }
+      const node = await WaveNode.open({
+        dataDir: DATA_DIR,
+        disk,
+        clock: () => sched.now(),
+        walMaxBytes: WAL_MAX_BYTES,
+        onDurable: (op) => this.onDurable(slot.id, op),
+      });
+      if (slot.gen !== gen) return;
+      slot.identity = null;
+      const transport = new SimTransport(this.net, slot.id, slot.incarnation, slot.address);
+      const driver = new SyncDriver(
+        node,
+        transport,
+        sched,
+        { ...SYNC, advertise: slot.address, seeds: slot.seeds },
+        firstStart,
+      );
+      slot.node = node;
+      slot.driver = driver;
+      driver.start();
+    })().catch((e: unknown) => {
+      if (slot.gen === gen) this.failLater(`node ${slot.id} failed to start: ${String(e)}`);
+    });
   }
 
+  /** A failure found in a promise chain, thrown by the run loop at its next step. */
+  private failLater(msg: string): void {
+    this.pendingFailure ??= msg;
+  }
+
+  /**
+   * The node's process dies: killed (its page cache survives) or with its machine (only what
+   * was synced survives, and maybe part of an unsynced tail).
+   */
   private crash(slot: Slot): void {
-    if (slot.node === null) return;
-    slot.gen++; // its timers and fsyncs die with it
-    slot.node.dead = true;
-    const driverTransport = (slot.driver as unknown as { transport: SimTransport }).transport;
-    void driverTransport.close();
+    slot.gen++; // its timers and device answers die with it
+    if (this.rng.chance(0.5)) slot.disk.kill();
+    else slot.disk.crash((n) => this.rng.int(0, n));
+    if (slot.driver !== null) {
+      const driverTransport = (slot.driver as unknown as { transport: SimTransport }).transport;
+      void driverTransport.close();
+    }
     slot.node = null;
     slot.driver = null;
   }
@@ -166,7 +220,7 @@ export class World {
     const key = `k${this.rng.int(0, 24)}`;
     const p = this.rng.chance(0.25)
       ? node.delete(key)
-      : node.put(key, Buffer.from(`${slot.disk.id}:${this.q.now}`));
+      : node.put(key, Buffer.from(`${slot.id}:${this.q.now}`));
     void p.then((e) => e && this.resolved.push(e));
   }
 
@@ -181,7 +235,7 @@ export class World {
           if (seq > upTo) continue;
           if (!this.covers(slot, w)) {
             this.fail(
-              `node ${slot.disk.id} acks ${origin}:${upTo} but lacks ${origin}:${seq} (key ${w.key})`,
+              `node ${slot.id} acks ${origin}:${upTo} but lacks ${origin}:${seq} (key ${w.key})`,
             );
           }
         }
@@ -217,6 +271,7 @@ export class World {
       // Let the promise chains the event started settle before the next event (deterministic:
       // nothing in the simulation does real I/O).
       await new Promise<void>((r) => setImmediate(r));
+      if (this.pendingFailure !== null) this.fail(this.pendingFailure);
       if (check && this.events % 8 === 0) this.checkAcks();
     }
   }
@@ -267,7 +322,7 @@ export class World {
       });
       this.q.schedule(at + 1000, () => {
         const by = this.alive().find((s) => !s.node!.awaitingSeqRecovery);
-        void by?.driver!.forgetPeer(f.disk.id);
+        void by?.driver!.forgetPeer(f.id);
       });
     }
     await this.runUntil(chaosMs);
@@ -284,15 +339,10 @@ export class World {
 
     // A rebuilt node: same id, empty disk, new incarnation; it must recover its seq first.
     if (this.rng.chance(0.3)) {
-      const victim = this.rng.pick(this.alive().filter((s) => s.disk.id !== 1));
+      const victim = this.rng.pick(this.alive().filter((s) => s.id !== 1));
       if (victim !== undefined) {
         this.crash(victim);
-        victim.disk = {
-          id: victim.disk.id,
-          incarnation: `inc-${victim.disk.id}-${++this.incarnations}`,
-          durable: [],
-          awaitSeq: true,
-        };
+        Object.assign(victim, this.newDisk(victim, true));
         victim.seeds = ['sim:1'];
         this.boot(victim, true);
       }
@@ -319,20 +369,18 @@ export class World {
     for (const s of live) {
       const st = s.node!.state;
       if (st.size !== ref.size)
-        this.fail(`node ${s.disk.id} holds ${st.size} keys, node ${live[0]!.disk.id} ${ref.size}`);
+        this.fail(`node ${s.id} holds ${st.size} keys, node ${live[0]!.id} ${ref.size}`);
       for (const e of ref.entries()) {
         const o = st.get(e.key);
         if (o === undefined || compareMeta(o.meta, e.meta) !== 0)
-          this.fail(`node ${s.disk.id} differs on ${e.key}`);
+          this.fail(`node ${s.id} differs on ${e.key}`);
       }
     }
     for (const w of this.resolved) {
-      if (forgotten !== null && w.meta.node === forgotten.disk.id) continue;
+      if (forgotten !== null && w.meta.node === forgotten.id) continue;
       for (const s of live)
         if (!this.covers(s, w))
-          this.fail(
-            `resolved write ${w.key}@${w.meta.node}:${w.meta.seq} lost at node ${s.disk.id}`,
-          );
+          this.fail(`resolved write ${w.key}@${w.meta.node}:${w.meta.seq} lost at node ${s.id}`);
     }
   }
 
@@ -340,7 +388,7 @@ export class World {
     return this.alive()
       .map(
         (s) =>
-          `${s.disk.id}:${s.node!.state.digest.slice(0, 6)}/${s.node!.state.size}/links=${s.driver!.linkedPeers.join(',')}`,
+          `${s.id}:${s.node!.state.digest.slice(0, 6)}/${s.node!.state.size}/links=${s.driver!.linkedPeers.join(',')}`,
       )
       .join(' ');
   }

@@ -10,7 +10,7 @@ import {
 import type { ChangeLike, MergeOutcome, SyncNode } from '../../src/sync/index.js';
 
 /** The part of a simulated node that survives a crash: its durable log (the fake disk). */
-export interface SimDisk {
+export interface FakeDisk {
   readonly id: NodeId;
   readonly incarnation: string;
   durable: StateOp[];
@@ -20,7 +20,7 @@ export interface SimDisk {
   pastSeqBelow?: number;
 }
 
-export interface SimNodeHooks {
+export interface FakeNodeHooks {
   /** Schedule the fake fsync of a group commit after a random delay on the virtual clock. */
   scheduleSync(fn: () => void): void;
   now(): number;
@@ -31,11 +31,11 @@ export interface SimNodeHooks {
 }
 
 /**
- * A WaveKV node on a fake disk: the real core State, with a log whose records become durable
- * only when the simulator's fsync event fires. A crash drops the records not yet durable;
- * recovery replays the durable ones. Mirrors WaveNode's rules (visible only once durable).
+ * A small fake of WaveNode for unit tests of the sync layer: the real core State, with a log
+ * whose records become durable when the test's fsync hook fires (visible only once durable,
+ * like WaveNode). The simulator does not use it: it runs the real WaveNode and store.
  */
-export class SimNode extends EventEmitter<{ change: [ChangeLike] }> implements SyncNode {
+export class FakeNode extends EventEmitter<{ change: [ChangeLike] }> implements SyncNode {
   readonly state: State;
   readonly limits = DEFAULT_LIMITS;
   private pending: { op: StateOp; source: 'local' | NodeId; resolve: () => void }[] = [];
@@ -46,8 +46,8 @@ export class SimNode extends EventEmitter<{ change: [ChangeLike] }> implements S
   dead = false;
 
   constructor(
-    readonly disk: SimDisk,
-    private readonly hooks: SimNodeHooks,
+    readonly disk: FakeDisk,
+    private readonly hooks: FakeNodeHooks,
   ) {
     super();
     this.state = new State(disk.id);
