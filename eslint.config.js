@@ -77,6 +77,8 @@ export default tseslint.config(
       'src/filesync/trash.ts',
       'src/filesync/safe-fs.ts',
       'src/filesync/dir-sync.ts',
+      'src/filesync/scanner.ts',
+      'src/filesync/stat.ts',
     ],
     rules: {
       'no-restricted-imports': [

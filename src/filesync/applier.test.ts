@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { at, contentOf, fileRecord, memMirror, ROOT } from '../../test/helpers/mem-mirror.js';
+import { at, contentOf, fileRecord, memMirror, ROOT, TMP } from '../../test/helpers/mem-mirror.js';
 import { Applier, type LocalSide } from './applier.js';
 import { kvFile } from './context.js';
 import { sha256 } from './hasher.js';
@@ -173,7 +173,7 @@ describe('what is never done', () => {
     // scan before the retry would publish a delete of a file nobody deleted.
     localFile('a.txt', 'mine', [1, 4]);
     await m.arrives('a.txt', fileRecord('theirs', [1, 4]), [2, 9]);
-    m.disk.fail('rename', `${ROOT}/.tmp/`, 'ENOSPC');
+    m.disk.fail('rename', `${TMP}/`, 'ENOSPC');
     await expect(applier.apply('a.txt')).rejects.toThrow('ENOSPC');
     const there = m.disk.paths(at('a.txt')).length > 0;
     expect(there || m.ctx.index.get('a.txt') === undefined).toBe(true);

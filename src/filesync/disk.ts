@@ -3,6 +3,7 @@ import {
   lstatSync,
   mkdirSync,
   readdirSync,
+  readlinkSync,
   renameSync,
   rmdirSync,
   symlinkSync,
@@ -10,6 +11,8 @@ import {
 } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { fsyncDir } from '../store/index.js';
+import { hashFile, type FileHash } from './hasher.js';
+import { Unreadable } from './localfs.js';
 
 /**
  * The disk port: what the mirror does to a disk, as one interface, so its rules run as well
@@ -22,6 +25,14 @@ import { fsyncDir } from '../store/index.js';
 export interface Disk {
   lstat(abs: string): DiskStat;
   readdir(abs: string): string[];
+  /** A directory's entries with their types (no stat each). */
+  readdirTyped(abs: string): DiskDirent[];
+  readlink(abs: string): string;
+  /**
+   * A file's hashes (whole and per block) and an fstat of the descriptor after reading it;
+   * no symlink followed. The real one streams large files (see hasher.ts).
+   */
+  hashFile(abs: string, sizeHint: number): Promise<FileHash>;
   /** EEXIST when something is there, unless `recursive` (then parents are made too). */
   mkdir(abs: string, opts?: { recursive?: boolean }): void;
   /** An empty directory only (ENOTEMPTY otherwise). */
@@ -45,12 +56,24 @@ export interface DiskStat {
   mtimeMs: number;
   size: number;
   ino: number;
+  dev: number;
+}
+
+/** A directory entry and its type. */
+export interface DiskDirent {
+  name: string;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
 }
 
 /** The real disk (node:fs). */
 export const realDisk: Disk = {
   lstat: (abs) => lstatSync(abs),
   readdir: (abs) => readdirSync(abs),
+  readdirTyped: (abs) => readdirSync(abs, { withFileTypes: true }),
+  readlink: (abs) => readlinkSync(abs),
+  hashFile: (abs, sizeHint) => hashFile(abs, sizeHint),
   mkdir: (abs, opts) => void mkdirSync(abs, opts),
   rmdir: (abs) => rmdirSync(abs),
   rename: (from, to) => renameSync(from, to),
@@ -67,5 +90,21 @@ export function lstatOr(disk: Disk, abs: string): DiskStat | null {
     return disk.lstat(abs);
   } catch {
     return null;
+  }
+}
+
+/** Errors that say a path is not there; any other error says nothing about it. */
+const GONE = new Set(['ENOENT', 'ENOTDIR']);
+
+/**
+ * lstat, telling "not there" (null) from "cannot tell" (Unreadable): a directory we may not
+ * enter must never read as its files being deleted.
+ */
+export function lstatOrUnknown(disk: Disk, abs: string): DiskStat | null | Unreadable {
+  try {
+    return disk.lstat(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    return GONE.has(code) ? null : new Unreadable(code);
   }
 }

@@ -1,7 +1,8 @@
 import { createHash, hash as oneShotHash, webcrypto } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { ByteBudget } from './byte-budget.js';
+import type { DiskStat } from './disk.js';
 import { readSmallFile } from './localfs.js';
 import { BLOCK_BYTES } from './record.js';
 
@@ -14,7 +15,7 @@ export interface ContentHash {
 
 /** A file's hash and an fstat of the descriptor it was read through, taken after the read. */
 export interface FileHash extends ContentHash {
-  statAfter: Stats;
+  statAfter: DiskStat;
   /** The bytes hashed, for a file small enough to be read whole (see Transfer.keepPublished). */
   data?: Buffer;
 }

@@ -1,5 +1,7 @@
 import path from 'node:path';
-import type { Disk, DiskStat } from './disk.js';
+import type { Disk, DiskDirent, DiskStat } from './disk.js';
+import { sha256, type FileHash } from './hasher.js';
+import { BLOCK_BYTES } from './record.js';
 
 type Kind = 'file' | 'dir' | 'symlink';
 
@@ -92,7 +94,41 @@ export class MemDisk implements Disk {
       mtimeMs: n.mtimeMs,
       size: n.kind === 'symlink' ? Buffer.byteLength(n.target) : n.data.length,
       ino: n.ino,
+      dev: 1,
     };
+  }
+
+  readdirTyped(abs: string): DiskDirent[] {
+    this.check('readdirTyped', abs);
+    if (this.get(abs, 'scandir').kind !== 'dir') throw errno('ENOTDIR', 'scandir', abs);
+    return this.children(abs).map((p) => {
+      const name = path.posix.basename(p);
+      const kind = this.nodes.get(p)!.kind;
+      return {
+        name,
+        isFile: () => kind === 'file',
+        isDirectory: () => kind === 'dir',
+        isSymbolicLink: () => kind === 'symlink',
+      };
+    });
+  }
+
+  hashFile(abs: string, _sizeHint: number): Promise<FileHash> {
+    try {
+      this.check('hashFile', abs);
+      const n = this.get(abs, 'open');
+      if (n.kind === 'symlink') throw errno('ELOOP', 'open', abs);
+      if (n.kind !== 'file') throw errno('EISDIR', 'read', abs);
+      const data = Buffer.from(n.data);
+      const blocks: string[] = [];
+      if (data.length > BLOCK_BYTES)
+        for (let at = 0; at < data.length; at += BLOCK_BYTES)
+          blocks.push(sha256(data.subarray(at, at + BLOCK_BYTES)));
+      const hash = sha256(data);
+      return Promise.resolve({ size: data.length, hash, blocks, statAfter: this.lstat(abs), data });
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
   }
 
   readdir(abs: string): string[] {

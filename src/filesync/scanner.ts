@@ -1,11 +1,8 @@
-import { readdirSync, readlinkSync, type Stats } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import path from 'node:path';
 import { logger } from '../log/index.js';
 import { kvFile, sameContent, type Ctx, type KvFile } from './context.js';
+import { lstatOr, lstatOrUnknown, type DiskDirent, type DiskStat } from './disk.js';
 import type { IndexEntry } from './disk-index.js';
-import { hashFile } from './hasher.js';
-import { isUnreadableError, lstatOrNull, lstatOrUnknown, Unreadable } from './localfs.js';
+import { isUnreadableError, Unreadable } from './localfs.js';
 import { absPath, keyOf, pathProblem } from './paths.js';
 import { permBits, typeOf, unchanged } from './stat.js';
 import {
@@ -53,7 +50,7 @@ export class Scanner {
   /** Walk the whole tree: every path that may have changed is checked. Returns paths seen. */
   async scan(): Promise<{ seen: number; published: number }> {
     const { ctx } = this;
-    const rootOk = lstatOrNull(ctx.root)?.isDirectory() ?? false;
+    const rootOk = lstatOr(ctx.disk, ctx.root)?.isDirectory() ?? false;
     const seen = new Set<string>();
     if (rootOk) await this.walk('', seen);
     // Under a directory that cannot be listed, what the index holds is unknown, not gone.
@@ -94,11 +91,11 @@ export class Scanner {
   }
 
   private async walk(dir: string, seen: Set<string>): Promise<void> {
-    let ents;
+    let ents: DiskDirent[];
     // The directory and its parents are real directories, checked in the turn it is listed.
     if (dir !== '' && !this.ctx.parents.ok(`${dir}/`)) return;
     try {
-      ents = readdirSync(path.join(this.ctx.root, dir), { withFileTypes: true });
+      ents = this.ctx.disk.readdirTyped(dir === '' ? this.ctx.root : absPath(this.ctx.root, dir));
     } catch (e) {
       const code = isUnreadableError(e);
       if (code !== null) this.ctx.unreadable.note(dir, code);
@@ -118,7 +115,7 @@ export class Scanner {
   }
 
   /** Is `st` (a fresh lstat of `rel`) exactly what the index holds? Then a check finds nothing. */
-  isIndexed(rel: string, st: Stats): boolean {
+  isIndexed(rel: string, st: DiskStat): boolean {
     const idx = this.ctx.landing.get(rel) ?? this.ctx.index.get(rel);
     const type = typeOf(st);
     return idx !== undefined && type !== null && unchanged(idx, st, type);
@@ -136,7 +133,7 @@ export class Scanner {
     const abs = absPath(ctx.root, rel);
     const idx = ctx.index.get(rel);
     // Under a symlinked parent the path is not in our tree (the link itself is): as if gone.
-    const found = ctx.parents.ok(rel) ? lstatOrUnknown(abs) : null;
+    const found = ctx.parents.ok(rel) ? lstatOrUnknown(ctx.disk, abs) : null;
     if (found instanceof Unreadable) {
       // Unknown is not deleted: nothing is published. lstat needs no right on the path itself,
       // so it is the directory it is in that may not be entered.
@@ -165,7 +162,7 @@ export class Scanner {
     }
     if (idx?.type === 'dir' && type !== 'dir') await this.checkGoneChildren(rel);
     if (idx !== undefined && unchanged(idx, st, type)) {
-      ctx.unreadable.readable(rel); // as it was when last read
+      this.readable(rel, abs, type); // as it was when last read
       return false;
     }
     // Modified a moment ago: a writer may be between truncating the file and writing it (an
@@ -183,7 +180,7 @@ export class Scanner {
     let published: Buffer | null = null;
     if (type === 'file') {
       let unreadable: string | null = null;
-      const h = await hashFile(abs, st.size).catch((e: unknown) => {
+      const h = await ctx.disk.hashFile(abs, st.size).catch((e: unknown) => {
         unreadable = isUnreadableError(e);
         return null;
       });
@@ -213,10 +210,10 @@ export class Scanner {
       ({ hash, blocks, size } = h);
       published = h.data ?? null;
     } else if (type === 'symlink') {
-      target = readlinkSync(abs);
+      target = ctx.disk.readlink(abs);
       size = Buffer.byteLength(target);
     }
-    ctx.unreadable.readable(rel);
+    this.readable(rel, abs, type);
     // A directory's owner keeps rwx everywhere: a chmod 000 here must not lock every peer's
     // node out of its own copy (its other bits travel as they are).
     const mode = type === 'dir' ? permBits(st.mode) | 0o700 : permBits(st.mode);
@@ -277,6 +274,23 @@ export class Scanner {
     return true;
   }
 
+  /**
+   * `rel` was just read: no longer unreadable. A directory only if it can be listed too: one
+   * whose mode alone changed (chmod 000) lstats fine but hides its files, and taking it off
+   * the list here made the next look at a child note it, and log it, again.
+   */
+  private readable(rel: string, abs: string, type: string): void {
+    if (type === 'dir') {
+      try {
+        this.ctx.disk.readdir(abs);
+      } catch (e) {
+        const code = isUnreadableError(e);
+        if (code !== null) return this.ctx.unreadable.note(rel, code);
+      }
+    }
+    this.ctx.unreadable.readable(rel);
+  }
+
   /** Hold every deletion from now on (persisted: see HeldDeletions), saying so once. */
   private hold(why: string): void {
     if (!this.ctx.deletions.held) {
@@ -314,9 +328,9 @@ export class Scanner {
   private async rootLooksEmptied(): Promise<boolean> {
     let names: string[];
     try {
-      names = (await readdir(this.ctx.root)).filter(
-        (n) => !this.ctx.ignore.ignores(n) && pathProblem(n) === null,
-      );
+      names = this.ctx.disk
+        .readdir(this.ctx.root)
+        .filter((n) => !this.ctx.ignore.ignores(n) && pathProblem(n) === null);
     } catch {
       return true;
     }

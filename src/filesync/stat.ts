@@ -2,11 +2,11 @@
  * Owns: what a stat means to the mirror: a path's synced type, its permission bits, and whether
  * it still matches what the index hashed. Pure: no disk access.
  */
-import type { Stats } from 'node:fs';
+import type { DiskStat } from './disk.js';
 import type { IndexEntry } from './disk-index.js';
 import type { FileType } from './record.js';
 
-export function typeOf(st: Stats): Exclude<FileType, 'deleted'> | null {
+export function typeOf(st: DiskStat): Exclude<FileType, 'deleted'> | null {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
@@ -19,7 +19,7 @@ export function permBits(mode: number): number {
 }
 
 /** Whether a path's stat still matches what the index says was hashed (no need to hash again). */
-export function unchanged(idx: IndexEntry, st: Stats, type: string): boolean {
+export function unchanged(idx: IndexEntry, st: DiskStat, type: string): boolean {
   return (
     idx.type === type &&
     idx.size === st.size &&

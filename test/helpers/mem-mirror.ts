@@ -18,6 +18,8 @@ import { tempDir } from './tmp.js';
 /** The synced root and the trash on the in-memory disk. */
 export const ROOT = '/r';
 export const TRASH = '/data/trash';
+/** Where the fake transfer lands downloads (outside the root, like the real .filesync/tmp). */
+export const TMP = '/data/tmp';
 
 /**
  * A mirror's shared context on the in-memory disk, for unit tests of its rules: a real
@@ -29,7 +31,7 @@ export async function memMirror() {
   const { dir, cleanup } = await tempDir('mem-mirror-');
   const node = await WaveNode.open({ dataDir: path.join(dir, 'data') });
   const disk = new MemDisk(ROOT);
-  disk.mkdir(`${ROOT}/.tmp`);
+  disk.mkdir(TMP, { recursive: true });
   const events: string[] = [];
   const fetched: string[] = [];
   const ctx: Ctx = {
@@ -45,11 +47,12 @@ export async function memMirror() {
     transfer: {
       fetch: (key: string, r: FileRecord, v: Version) => {
         fetched.push(key);
-        const tmp = `${ROOT}/.tmp/${v[0]}-${v[1]}`;
+        const tmp = `${TMP}/${v[0]}-${v[1]}`;
         disk.writeFile(tmp, contentOf(key, v), r.mode);
         return Promise.resolve(tmp);
       },
       noteTrashed: () => undefined,
+      keepPublished: () => undefined,
     } as unknown as Transfer,
     maxConflicts: 10,
     allowMassDelete: false,

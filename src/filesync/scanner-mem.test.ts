@@ -1,0 +1,122 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { at, fileRecord, memMirror } from '../../test/helpers/mem-mirror.js';
+import { kvFile } from './context.js';
+import { sha256 } from './hasher.js';
+import { keyOf } from './paths.js';
+import { encodeRecord, type Version } from './record.js';
+import { Scanner } from './scanner.js';
+
+/**
+ * The scanner's rules on the in-memory disk: what cannot be read is unknown, never deleted; an
+ * emptied root holds deletions; and an index left behind the disk by a crash (kill -9 between
+ * an apply or a publish and the index) never turns the cluster's versions into new ones.
+ */
+let m: Awaited<ReturnType<typeof memMirror>>;
+let scanner: Scanner;
+
+beforeEach(async () => {
+  m = await memMirror();
+  scanner = new Scanner(m.ctx, () => Promise.resolve());
+});
+afterEach(() => m.close());
+
+/** Index `rel` as holding `content` at `version` (what the scanner saw last). */
+function indexed(rel: string, content: string, version: Version): void {
+  const st = m.disk.lstat(at(rel));
+  m.ctx.index.set(rel, {
+    type: 'file',
+    size: Buffer.byteLength(content),
+    mtimeMs: st.mtimeMs - 1, // older than the disk: the scanner must look
+    ino: st.ino,
+    mode: 0o640,
+    hash: sha256(Buffer.from(content)),
+    blocks: [],
+    target: null,
+    version,
+  });
+}
+
+describe('what cannot be read', () => {
+  it('a directory it may not list: its files are unknown, not deleted', async () => {
+    m.disk.mkdir(at('d'));
+    m.disk.writeFile(at('d/a.txt'), 'a', 0o640);
+    indexed('d/a.txt', 'a', [1, 1]);
+    m.disk.fail('readdirTyped', at('d'), 'EACCES');
+    m.disk.fail('readdir', at('d'), 'EACCES');
+    m.disk.fail('lstat', at('d/a.txt'), 'EACCES');
+    await scanner.scan();
+    expect(kvFile(m.node, 'd/a.txt')).toBeNull();
+    expect(m.ctx.index.get('d/a.txt')?.version).toEqual([1, 1]);
+    expect(m.ctx.unreadable.covers('d/a.txt')).toBe(true);
+  });
+
+  it('a file it may not read: unknown, neither changed nor deleted', async () => {
+    m.disk.writeFile(at('a.txt'), 'changed', 0o640);
+    indexed('a.txt', 'before', [1, 1]);
+    m.disk.fail('hashFile', at('a.txt'), 'EACCES');
+    expect(await scanner.check('a.txt')).toBe(false);
+    expect(kvFile(m.node, 'a.txt')).toBeNull();
+    expect(m.ctx.unreadable.covers('a.txt')).toBe(true);
+    expect(await scanner.check('a.txt')).toBe(true); // readable again: published
+  });
+
+  it('a directory whose mode changed but that cannot be listed stays unreadable', async () => {
+    m.disk.mkdir(at('d'));
+    m.disk.writeFile(at('d/a.txt'), 'a', 0o640);
+    indexed('d/a.txt', 'a', [1, 1]);
+    m.disk.fail('readdirTyped', at('d'), 'EACCES');
+    m.disk.fail('readdir', at('d'), 'EACCES', 2); // the scan's look at `d`, and the next
+    await scanner.scan();
+    expect(m.ctx.unreadable.covers('d/a.txt')).toBe(true);
+    m.disk.chmod(at('d'), 0o000); // what made it unreadable, seen by the watcher
+    await scanner.check('d');
+    expect(m.ctx.unreadable.covers('d/a.txt')).toBe(true); // still: its files are unknown
+    await scanner.check('d'); // listable again: readable
+    expect(m.ctx.unreadable.covers('d/a.txt')).toBe(false);
+  });
+
+  it('a root emptied while the index held files holds deletions instead of sending them', async () => {
+    for (const n of ['a', 'b', 'c']) {
+      m.disk.writeFile(at(n), n, 0o640);
+      indexed(n, n, [1, 1]);
+      m.disk.remove(at(n));
+    }
+    await scanner.scan();
+    expect(m.ctx.deletions.held).toBe(true);
+    for (const n of ['a', 'b', 'c']) expect(kvFile(m.node, n)).toBeNull();
+  });
+});
+
+describe('an index behind the disk after a crash', () => {
+  it('adopts the version the disk already holds instead of publishing it as new', async () => {
+    // A peer's version was applied to disk; the process died before its index entry was saved.
+    m.disk.writeFile(at('a.txt'), 'theirs', 0o640);
+    indexed('a.txt', 'mine', [1, 4]);
+    await m.arrives('a.txt', fileRecord('theirs', [1, 4]), [2, 9]);
+    await scanner.scan();
+    expect(kvFile(m.node, 'a.txt')!.version).toEqual([2, 9]); // nothing published
+    expect(m.ctx.index.get('a.txt')?.version).toEqual([2, 9]);
+  });
+
+  it('builds a change on our own write the index missed, not on the older version', async () => {
+    m.disk.writeFile(at('a.txt'), 'second edit', 0o640);
+    indexed('a.txt', 'first', [2, 9]);
+    // We published an edit on top of 2/9 and died before the index recorded it.
+    const ours = await m.node.put(keyOf('a.txt'), encodeRecord(fileRecord('edit', [2, 9])));
+    expect(await scanner.check('a.txt')).toBe(true);
+    const now = kvFile(m.node, 'a.txt')!;
+    expect(now.record.hash).toBe(sha256(Buffer.from('second edit')));
+    expect(now.record.prev).toEqual([ours.meta.node, ours.meta.seq]);
+  });
+
+  it('builds a delete on our own write the index missed', async () => {
+    m.disk.writeFile(at('a.txt'), 'x', 0o640);
+    indexed('a.txt', 'first', [2, 9]);
+    const ours = await m.node.put(keyOf('a.txt'), encodeRecord(fileRecord('edit', [2, 9])));
+    m.disk.remove(at('a.txt'));
+    expect(await scanner.check('a.txt')).toBe(true);
+    const now = kvFile(m.node, 'a.txt')!;
+    expect(now.record.type).toBe('deleted');
+    expect(now.record.prev).toEqual([ours.meta.node, ours.meta.seq]);
+  });
+});
