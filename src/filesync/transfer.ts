@@ -4,26 +4,21 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
 import type { NodeId } from '../core/index.js';
-import { logger } from '../log/index.js';
 import type { BlockRef, ServedBlock, SyncDriver } from '../sync/index.js';
-import { BlockBatcher } from './block-batcher.js';
 import type { DiskIndex } from './disk-index.js';
-import { sha256 } from './hasher.js';
 import { AskedPeers, KeyProgress } from './in-flight.js';
+import { PeerBlocks } from './peer-blocks.js';
 import { fsyncFd } from '../store/index.js';
 import { SMALL_READ_BYTES } from './localfs.js';
 import { absPath, pathOf } from './paths.js';
 import { RecentBlocks, RelayRing } from './recent-blocks.js';
 import type { RealParents } from './safe-fs.js';
-import { unchanged } from './stat.js';
 import { BLOCK_BYTES, sameVersion, type FileRecord, type Version } from './record.js';
 import { ByteBudget } from './byte-budget.js';
 import { DownloadFile, readDirect } from './direct-io.js';
-import { blockList, indexedBlockHash, LocalBlocks, readBlockAt } from './local-blocks.js';
+import { blockList, LocalBlocks } from './local-blocks.js';
 
 const openAsync = promisify(openCb);
-
-const log = logger('transfer');
 
 /**
  * Blocks of one file fetched at once. 2 MiB in flight already outruns loopback round trips;
@@ -37,8 +32,6 @@ const FILE_WINDOW_BLOCKS = 2;
  * 100 files of 4 MiB took a relay to 276 MiB RSS. One file's window fits four times over.
  */
 export const DOWNLOAD_HELD_MAX_BYTES = 8 * 1024 * 1024;
-/** How long to keep asking peers for a block they do not have yet (a relay still fetching it). */
-const REMOTE_PATIENCE_MS = 10_000;
 
 /** A download starts writing back what it wrote every this many bytes (see fetch). */
 const FLUSH_EVERY_BYTES = 32 * 1024 * 1024;
@@ -57,9 +50,7 @@ const INCOMING_RECHECK_MS = 20;
 /** Block requests waiting at once; beyond this they are answered "not here" at once. */
 const MAX_SERVE_WAITERS = 4096;
 
-export class TransferError extends Error {}
-/** The version being fetched is no longer the current one: the newer one is applied instead. */
-export class SupersededError extends TransferError {}
+export { SupersededError, TransferError } from './peer-blocks.js';
 
 /** A download in progress: its temp file and which blocks are in it, verified. */
 interface Download {
@@ -138,7 +129,7 @@ export class Transfer {
   private readonly progress = new KeyProgress();
   private closed = false;
   private readonly asked = new AskedPeers();
-  private readonly batcher: BlockBatcher;
+  private readonly peers: PeerBlocks;
   private readonly root: string;
   private readonly tmpDir: string;
   private readonly index: DiskIndex;
@@ -155,7 +146,13 @@ export class Transfer {
     this.openDownload = opts.openDownload ?? ((tmp) => DownloadFile.open(tmp));
     this.local = new LocalBlocks(this.root, this.index, this.parents);
     this.driver.serveBlocks((peer, req) => this.serve(peer, req));
-    this.batcher = new BlockBatcher(this.driver, this.asked);
+    this.peers = new PeerBlocks({
+      driver: this.driver,
+      versions: this.versions,
+      asked: this.asked,
+      counters: this.counters,
+      closed: () => this.closed,
+    });
   }
 
   async init(maxTmpAgeMs = 24 * 3600_000): Promise<void> {
@@ -186,10 +183,6 @@ export class Transfer {
   }
 
   /**
-   * Materialise version `v` of `key` in a temp file and return its path. The file is verified
-   * and fsynced; the caller renames it into place.
-   */
-  /**
    * A small file's content as it was hashed for a version we publish: served from memory for a
    * while, since a file that keeps changing (a log) no longer holds that version on disk.
    */
@@ -197,6 +190,10 @@ export class Transfer {
     this.recent.add(hash, data);
   }
 
+  /**
+   * Materialise version `v` of `key` in a temp file and return its path. The file is verified
+   * and fsynced; the caller renames it into place.
+   */
   async fetch(key: string, r: FileRecord, v: Version): Promise<string> {
     const blocks = blockList(r);
     const tmp = this.tmpName(key, v);
@@ -228,7 +225,7 @@ export class Transfer {
           try {
             const data =
               (await this.fromDisk(resuming ? tmp : null, key, r, i)) ??
-              (await this.remoteBlock(key, v, i, blocks[i]!));
+              (await this.peers.block(key, v, i, blocks[i]!));
             await file.write(data, i * BLOCK_BYTES);
             if (file.direct) this.counters.bytesDirect += data.length;
             else unflushed += data.length;
@@ -277,8 +274,8 @@ export class Transfer {
         d.blocks.length === 0
           ? Buffer.alloc(0)
           : ((await this.fromDisk(null, key, r, 0)) ??
-            (await this.batchedBlock(key, v, d.blocks[0]!)) ??
-            (await this.remoteBlock(key, v, 0, d.blocks[0]!)));
+            (await this.peers.batched(key, v, d.blocks[0]!)) ??
+            (await this.peers.block(key, v, 0, d.blocks[0]!)));
       // Creating a file waits on the journal (behind other files' fsyncs): off the loop. Created
       // with the record's mode (kept readable and writable for us), so that the applier's chmod
       // is needed only where the umask or a leftover tmp made it differ.
@@ -306,29 +303,6 @@ export class Transfer {
     return d.tmp;
   }
 
-  /** A small file's one block through the best peer's batch; null sends us the slow way. */
-  private batchedBlock(key: string, v: Version, hash: string): Promise<Uint8Array | null> {
-    const peer = this.peersBySource(key, v)[0];
-    if (peer === undefined) return Promise.resolve(null);
-    return this.batcher.get(peer, { key, node: v[0], seq: v[1], index: 0, hash });
-  }
-
-  private covers(p: NodeId, v: Version): boolean {
-    return (this.driver.peerAcksOf(p)?.get(v[0]) ?? 0) >= v[1];
-  }
-
-  /**
-   * Linked peers in the order to ask them: the one that sent us version `v` (it held it), then
-   * those that report holding it, then the rest. Asking another first can cost a full
-   * SERVE_WAIT_MS: a peer that is itself about to fetch `v` holds the request, and in a chain
-   * its only source may be us (an edit on C, relayed by B to A before A's ask of B).
-   */
-  private peersBySource(key: string, v: Version): NodeId[] {
-    const from = this.versions.current(key, v) ? this.versions.sourceOf(key) : undefined;
-    const rank = (p: NodeId): number => (p === from ? 2 : this.covers(p, v) ? 1 : 0);
-    return this.driver.linkedPeers.sort((a, b) => rank(b) - rank(a));
-  }
-
   private async fromDisk(
     tmp: string | null,
     key: string,
@@ -338,58 +312,6 @@ export class Transfer {
     const data = await this.local.find(tmp, key, r, i);
     if (data !== null) this.counters.blocksLocal++;
     return data;
-  }
-
-  /**
-   * Peers that report holding this version first, then every other linked peer. In a chain the
-   * next hop may still be fetching the version itself: ask again after a short, growing pause
-   * (bounded) before giving up, instead of failing the whole file.
-   */
-  private async remoteBlock(
-    key: string,
-    v: Version,
-    index: number,
-    hash: string,
-  ): Promise<Uint8Array> {
-    const deadline = Date.now() + REMOTE_PATIENCE_MS;
-    for (let pauseMs = 20; ; pauseMs = Math.min(pauseMs * 2, 500)) {
-      const data = await this.tryPeers(key, v, index, hash);
-      if (data !== null) return data;
-      // Edited again (or deleted) at the source: no peer may ever serve this version again.
-      if (!this.versions.current(key, v))
-        throw new SupersededError(`${pathOf(key) ?? key} changed again`);
-      if (this.closed) throw new TransferError('shutting down');
-      if (Date.now() + pauseMs > deadline) break;
-      await new Promise((r) => setTimeout(r, pauseMs));
-    }
-    this.counters.failures++;
-    throw new TransferError(
-      `no connected peer could serve block ${index} of ${pathOf(key) ?? key}`,
-    );
-  }
-
-  private async tryPeers(
-    key: string,
-    v: Version,
-    index: number,
-    hash: string,
-  ): Promise<Uint8Array | null> {
-    for (const peer of this.peersBySource(key, v)) {
-      try {
-        const data = await this.asked.asking([key], peer, () =>
-          this.driver.fetchBlock(peer, { key, node: v[0], seq: v[1], index, hash }),
-        );
-        if (data !== null && sha256(data) === hash) {
-          this.counters.blocksRemote++;
-          this.counters.bytesIn += data.length;
-          return data;
-        }
-        if (data !== null) log.warn('peer sent a block that fails its hash', { peer, key, index });
-      } catch (e) {
-        log.debug('block request failed', { peer, key, index, error: String(e) });
-      }
-    }
-    return null;
   }
 
   /**
@@ -449,41 +371,14 @@ export class Transfer {
         return { data };
       }
     }
-    // Only indexed paths: a relay is asked for files it has not written yet, and a look at a
-    // path that is not there is a failed open per file.
-    const sources = new Set<string>();
-    const e = this.index.get(rel);
-    if (e) {
-      sources.add(rel);
-      for (const p of this.index.withHash(e.hash)) sources.add(p);
-    }
-    // A single-block file's block hash is its content hash: any copy of it will do.
-    for (const p of this.index.withHash(req.hash)) sources.add(p);
-    for (const p of sources) {
-      const ie = this.index.get(p);
-      const vouched =
-        ie !== undefined &&
-        ie.size > SMALL_READ_BYTES &&
-        indexedBlockHash(ie, req.index) === req.hash;
-      // A large block of an indexed file whose stat has not moved since it was hashed is what
-      // the index says (the scanner's own rule): no second SHA-256 of every MiB served (0.15
-      // CPU-s per 256 MiB). Had it changed unseen, the asker's hash check turns the block down.
-      // Never served through a symlinked parent: checked in the turn that opens the file.
-      if (!this.parents.ok(p)) continue;
-      const got = await readBlockAt(absPath(this.root, p), req.index, vouched);
-      if (got === null || got.data.length === 0) continue;
-      const { data, statAfter: st } = got;
-      if ((st !== null && unchanged(ie!, st, 'file')) || sha256(data) === req.hash) {
-        this.counters.bytesOut += data.length;
-        return { data };
-      }
-    }
-    return null;
+    const data = await this.local.readIndexed(rel, req);
+    if (data !== null) this.counters.bytesOut += data.length;
+    return data === null ? null : { data };
   }
 
   /**
    * Shutting down: downloads waiting on peers give up at their next try and held requests are
-   * answered, so a stopping node is not kept up to REMOTE_PATIENCE_MS by its peers stopping too.
+   * answered, so a stopping node is not kept waiting by its peers stopping too.
    */
   close(): void {
     this.closed = true;
