@@ -6,12 +6,11 @@
  * logged ops, change events.
  * Must not touch: sockets, peers' scheduling, the filesync tree. The sync layer drives it.
  */
+export { WaveNode, NodeOpenError } from './node.js';
 export {
-  WaveNode,
-  NodeOpenError,
   SEQ_LEASE_STEP,
   DEFAULT_WAL_MAX_BYTES,
   type NodeOptions,
   type ChangeEvent,
   type MergeResult,
-} from './node.js';
+} from './options.js';

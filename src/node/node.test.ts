@@ -2,7 +2,8 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
-import { NodeOpenError, WaveNode, type ChangeEvent } from './node.js';
+import { NodeOpenError, WaveNode } from './node.js';
+import type { ChangeEvent } from './options.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
