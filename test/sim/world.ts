@@ -76,6 +76,8 @@ export class World {
   /** Every write made durable at its origin: origin → seq → entry. */
   private readonly writes = new Map<NodeId, Map<number, Entry>>();
   private readonly resolved: Entry[] = [];
+  /** Per machine: writes its node acknowledged (made durable) to its writer. */
+  private readonly acked = new Map<NodeId, Entry[]>();
   private readonly cleared = new Map<string, Meta[]>();
   private events = 0;
   private incarnations = 0;
@@ -171,6 +173,7 @@ export class World {
       });
       if (slot.gen !== gen) return;
       slot.identity = null;
+      this.checkRecovered(slot, node);
       const transport = new SimTransport(this.net, slot.id, slot.incarnation, slot.address);
       const driver = new SyncDriver(
         node,
@@ -221,7 +224,30 @@ export class World {
     const p = this.rng.chance(0.25)
       ? node.delete(key)
       : node.put(key, Buffer.from(`${slot.id}:${this.q.now}`));
-    void p.then((e) => e && this.resolved.push(e));
+    const gen = slot.gen;
+    void p.then((e) => {
+      if (e === null) return;
+      this.resolved.push(e);
+      // Acknowledged to its writer: this machine must hold it (or a newer version) for ever.
+      if (slot.gen !== gen) return;
+      const mine = this.acked.get(slot.id);
+      if (mine === undefined) this.acked.set(slot.id, [e]);
+      else mine.push(e);
+    });
+  }
+
+  /** A restarted node still holds every write it acknowledged before, whatever the crash. */
+  private checkRecovered(slot: Slot, node: WaveNode): void {
+    for (const w of this.acked.get(slot.id) ?? []) {
+      const have = node.state.get(w.key);
+      const covered =
+        (have !== undefined && compareMeta(have.meta, w.meta) >= 0) ||
+        (this.cleared.get(w.key) ?? []).some((m) => compareMeta(m, w.meta) >= 0);
+      if (!covered)
+        this.failLater(
+          `node ${slot.id} lost its acknowledged write ${w.key}@${w.meta.node}:${w.meta.seq} in a restart`,
+        );
+    }
   }
 
   /** No node's acks claim an entry it does not hold (or hold a newer version of). */
@@ -343,6 +369,7 @@ export class World {
       if (victim !== undefined) {
         this.crash(victim);
         Object.assign(victim, this.newDisk(victim, true));
+        this.acked.delete(victim.id); // a new machine: its old disk is gone
         victim.seeds = ['sim:1'];
         this.boot(victim, true);
       }
