@@ -199,9 +199,9 @@ export class World {
    * The node's process dies: killed (its page cache survives) or with its machine (only what
    * was synced survives, and maybe part of an unsynced tail).
    */
-  private crash(slot: Slot): void {
+  private crash(slot: Slot, how: 'kill' | 'power' | 'either' = 'either'): void {
     slot.gen++; // its timers and device answers die with it
-    if (this.rng.chance(0.5)) slot.disk.kill();
+    if (how === 'kill' || (how === 'either' && this.rng.chance(0.5))) slot.disk.kill();
     else slot.disk.crash((n) => this.rng.int(0, n));
     if (slot.driver !== null) {
       const driverTransport = (slot.driver as unknown as { transport: SimTransport }).transport;
@@ -336,6 +336,21 @@ export class World {
       this.q.schedule(at + this.rng.int(300, 3000), () => {
         if (slot.node === null && slot.everStarted && !slot.forgotten) this.boot(slot, false);
       });
+    }
+    if (this.rng.chance(0.5)) {
+      // Killed, restarted, and then the power goes: what the restart read back from the page
+      // cache must have been made durable by it.
+      const slot = this.slots.get(this.rng.pick(all))!;
+      const at = this.rng.int(2500, chaosMs - 6000);
+      const restart = (): void => {
+        if (slot.node === null && slot.everStarted && !slot.forgotten) this.boot(slot, false);
+      };
+      const back = at + this.rng.int(200, 1000);
+      const cut = back + this.rng.int(100, 2000);
+      this.q.schedule(at, () => this.crash(slot, 'kill'));
+      this.q.schedule(back, restart);
+      this.q.schedule(cut, () => this.crash(slot, 'power'));
+      this.q.schedule(cut + this.rng.int(200, 1000), restart);
     }
     let forgotten: Slot | null = null;
     if (forgetId !== null) {
