@@ -168,4 +168,17 @@ describe('WaveNode', () => {
     expect(node.getEntry('k')).toBeUndefined();
     await node.close();
   });
+
+  it('a member removed while its add is still being logged ends up removed (and back)', async () => {
+    const node = await WaveNode.open({ dataDir: dir });
+    // One turn, as a peer record and its forget record merged in one commit raise them.
+    await Promise.all([node.addPeer(7), node.removePeer(7)]);
+    expect(node.state.members.has(7)).toBe(false);
+    await Promise.all([node.addPeer(8), node.removePeer(8), node.addPeer(8)]);
+    expect(node.state.members.has(8)).toBe(true);
+    await node.close();
+    const again = await WaveNode.open({ dataDir: dir });
+    expect([again.state.members.has(7), again.state.members.has(8)]).toEqual([false, true]);
+    await again.close();
+  });
 });

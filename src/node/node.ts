@@ -53,6 +53,8 @@ export class WaveNode extends EventEmitter<NodeEvents> {
   /** key → meta of a peer's winner being logged now (relayed already, see `merge`). */
   private readonly incoming = new Map<string, Meta>();
   private leaseBump: Promise<void> | null = null;
+  /** peer → the membership its latest op not yet durable sets (see willBeMember). */
+  private readonly pendingMember = new Map<NodeId, { member: boolean }>();
   /** Writes of the `node` file, one at a time (they share a temp file). */
   private identityWrites: Promise<void> = Promise.resolve();
   private seqGate: { promise: Promise<void>; open: () => void } | null = null;
@@ -288,13 +290,32 @@ export class WaveNode extends EventEmitter<NodeEvents> {
   }
 
   addPeer(peer: NodeId): Promise<void> {
-    if (peer === this.id || this.store.state.members.has(peer)) return Promise.resolve();
-    return this.store.append({ type: 'add-peer', peer });
+    if (peer === this.id || this.willBeMember(peer)) return Promise.resolve();
+    return this.logMembership(peer, true);
   }
 
   removePeer(peer: NodeId): Promise<void> {
-    if (!this.store.state.members.has(peer)) return Promise.resolve();
-    return this.store.append({ type: 'remove-peer', peer });
+    if (!this.willBeMember(peer)) return Promise.resolve();
+    return this.logMembership(peer, false);
+  }
+
+  /**
+   * Membership once the membership ops being logged are durable. Judged on the durable state
+   * alone, a remove made while the add was still being logged was skipped as a no-op, and the
+   * add then made the peer a member for good: a peer record and its forget record merged in
+   * one commit did that, and tombstone GC waited on the forgotten member for ever (seed 1379).
+   */
+  private willBeMember(peer: NodeId): boolean {
+    return this.pendingMember.get(peer)?.member ?? this.store.state.members.has(peer);
+  }
+
+  private logMembership(peer: NodeId, member: boolean): Promise<void> {
+    const mark = { member };
+    this.pendingMember.set(peer, mark);
+    const op: StateOp = member ? { type: 'add-peer', peer } : { type: 'remove-peer', peer };
+    return this.store.append(op).finally(() => {
+      if (this.pendingMember.get(peer) === mark) this.pendingMember.delete(peer);
+    });
   }
 
   /** Raise this node's acks (the sync layer's rules decide when). */
