@@ -47,6 +47,20 @@ export default tseslint.config(
     },
   },
   {
+    // Small functions and files: each can be read whole (tests excepted).
+    files: ['src/**/*.ts', 'src/**/*.tsx'],
+    ignores: ['src/**/*.test.ts', 'src/**/*.test.tsx'],
+    rules: {
+      'max-lines-per-function': ['error', { max: 70, skipBlankLines: true, skipComments: true }],
+      'max-lines': ['error', { max: 400, skipBlankLines: false, skipComments: false }],
+    },
+  },
+  {
+    // Still over 400 lines, to be split: the core's state, the message table, the transport.
+    files: ['src/core/state.ts', 'src/sync/messages.ts', 'src/transport/ws-transport.ts'],
+    rules: { 'max-lines': 'off' },
+  },
+  {
     // The core is a pure state machine: no I/O, no clock, no timers.
     files: ['src/core/**/*.ts'],
     rules: {

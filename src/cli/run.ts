@@ -68,20 +68,7 @@ async function runNode(
   const controlToken = randomBytes(16).toString('hex');
   let replica: Replica;
   try {
-    replica = await Replica.start({
-      dataDir,
-      ...(o.id !== undefined && { id: o.id }),
-      host: o.host,
-      port: o.port,
-      advertise: o.advertise ?? null,
-      peers: o.peers,
-      secret: o.secret ?? process.env.FILESYNC_SECRET ?? null,
-      trust: o.trust,
-      insecure: o.insecure,
-      controlToken,
-      node: { admit: admitFileEntry, ...testClock() },
-      sync: { discover: o.discover },
-    });
+    replica = await startReplica(o, dataDir, controlToken);
   } catch (e) {
     await lock.release();
     if (made !== null) await rm(made, { recursive: true, force: true });
@@ -102,24 +89,7 @@ async function runNode(
     allowMassDelete: o.allowMassDelete,
     rescanIntervalMs: o.rescanInterval,
   });
-  let conflicts = 0;
-  fs.on('event', (ev) => void (ev.kind === 'conflict' && conflicts++));
-  replica.statusExtras = () => ({
-    transfers: fs.transfers.active(),
-    conflicts,
-    ...fs.progress,
-    startScanMs: fs.startScanMs,
-    memory: memoryMiB(),
-  });
-  const flog = logger('filesync');
-  fs.on('event', (ev) => {
-    const fields = { path: ev.path, ...(ev.detail !== undefined && { detail: ev.detail }) };
-    // Errors and holds are logged where they happen, with their details (and rate-limited
-    // there): a second line here made two warnings per failing path per retry.
-    if (ev.kind === 'error' || ev.kind === 'held') flog.debug(ev.kind, fields);
-    else if (ev.kind === 'conflict' || ev.kind === 'kept-edit') flog.warn(ev.kind, fields);
-    else flog.info(ev.kind, fields);
-  });
+  reportEvents(replica, fs);
   log.info('filesync running', {
     node: replica.node.id,
     dir: root,
@@ -148,6 +118,46 @@ async function runNode(
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
     if (tui) void startTui(replica, fs, root, held, () => stop('quit')).then((u) => (unmount = u));
+  });
+}
+
+/** The node, its sync and its links, as the options say. */
+function startReplica(o: RunOptions, dataDir: string, controlToken: string): Promise<Replica> {
+  return Replica.start({
+    dataDir,
+    ...(o.id !== undefined && { id: o.id }),
+    host: o.host,
+    port: o.port,
+    advertise: o.advertise ?? null,
+    peers: o.peers,
+    secret: o.secret ?? process.env.FILESYNC_SECRET ?? null,
+    trust: o.trust,
+    insecure: o.insecure,
+    controlToken,
+    node: { admit: admitFileEntry, ...testClock() },
+    sync: { discover: o.discover },
+  });
+}
+
+/** The mirror's events go to the log, and its progress to /status. */
+function reportEvents(replica: Replica, fs: FileSync): void {
+  let conflicts = 0;
+  fs.on('event', (ev) => void (ev.kind === 'conflict' && conflicts++));
+  replica.statusExtras = () => ({
+    transfers: fs.transfers.active(),
+    conflicts,
+    ...fs.progress,
+    startScanMs: fs.startScanMs,
+    memory: memoryMiB(),
+  });
+  const flog = logger('filesync');
+  fs.on('event', (ev) => {
+    const fields = { path: ev.path, ...(ev.detail !== undefined && { detail: ev.detail }) };
+    // Errors and holds are logged where they happen, with their details (and rate-limited
+    // there): a second line here made two warnings per failing path per retry.
+    if (ev.kind === 'error' || ev.kind === 'held') flog.debug(ev.kind, fields);
+    else if (ev.kind === 'conflict' || ev.kind === 'kept-edit') flog.warn(ev.kind, fields);
+    else flog.info(ev.kind, fields);
   });
 }
 

@@ -3,6 +3,7 @@ import { kvFile, sameContent, type Ctx, type KvFile } from './context.js';
 import { lstatOr, lstatOrUnknown, type DiskDirent, type DiskStat } from './disk.js';
 import type { IndexEntry } from './disk-index.js';
 import { isUnreadableError, Unreadable } from './localfs.js';
+import { readContent, type Content } from './read-content.js';
 import { absPath, keyOf, pathProblem } from './paths.js';
 import { permBits, typeOf, unchanged } from './stat.js';
 import {
@@ -12,6 +13,7 @@ import {
   lineage,
   sameVersion,
   type FileRecord,
+  type FileType,
   type Version,
 } from './record.js';
 
@@ -143,23 +145,8 @@ export class Scanner {
     }
     const st = found;
     const type = st ? typeOf(st) : null;
-    if (st === null || type === null || ctx.ignore.ignores(rel, type === 'dir')) {
-      if (idx === undefined) return false;
-      if (st === null && !ctx.allowMassDelete && attempt === 0) {
-        // A delete is published after a short pause: a folder being emptied (rm -rf, a
-        // disk going away) loses its files one by one, and the first ones were published
-        // before the guard below could see the folder empty.
-        await this.waitMs(DELETE_QUIET_MS);
-        return this.checkLocked(rel, 1);
-      }
-      if (st === null && !ctx.allowMassDelete && (await this.rootLooksEmptied())) {
-        this.hold(`the folder ${ctx.root} is missing or empty`);
-        return false;
-      }
-      if (ctx.deletions.held && st === null) return false;
-      if (idx.type === 'dir') await this.checkGoneChildren(rel);
-      return this.publishDelete(rel, idx);
-    }
+    if (st === null || type === null || ctx.ignore.ignores(rel, type === 'dir'))
+      return idx === undefined ? false : this.checkGone(rel, idx, st === null, attempt);
     if (idx?.type === 'dir' && type !== 'dir') await this.checkGoneChildren(rel);
     if (idx !== undefined && unchanged(idx, st, type)) {
       this.readable(rel, abs, type); // as it was when last read
@@ -173,47 +160,52 @@ export class Scanner {
       await this.waitMs(QUIET_MS - ageMs);
       return this.checkLocked(rel, attempt + 1);
     }
-    let hash = '';
-    let blocks: string[] = [];
-    let target: string | null = null;
-    let size = 0;
-    let published: Buffer | null = null;
-    if (type === 'file') {
-      let unreadable: string | null = null;
-      const h = await ctx.disk.hashFile(abs, st.size).catch((e: unknown) => {
-        unreadable = isUnreadableError(e);
-        return null;
-      });
-      if (unreadable !== null) {
-        ctx.unreadable.note(rel, unreadable);
-        return false;
-      }
-      // The descriptor's own stat after the read (no second lookup of the path): the same
-      // inode as the lstat above, unchanged while it was read.
-      const after = h?.statAfter;
-      // The same file as the lstat that found it through real parents (dev and inode): a
-      // parent swapped for a symlink before the open would give another file.
-      if (
-        h === null ||
-        after?.ino !== st.ino ||
-        after.dev !== st.dev ||
-        after.size !== h.size ||
-        after.mtimeMs !== st.mtimeMs
-      ) {
-        // Still being written: look again shortly (bounded).
-        if (attempt < 5) {
-          await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
-          return this.checkLocked(rel, attempt + 1);
-        }
-        return false;
-      }
-      ({ hash, blocks, size } = h);
-      published = h.data ?? null;
-    } else if (type === 'symlink') {
-      target = ctx.disk.readlink(abs);
-      size = Buffer.byteLength(target);
+    const content = await readContent(ctx, rel, abs, st, type);
+    if (content === 'unreadable') return false;
+    if (content === 'changing') {
+      // Still being written: look again shortly (bounded).
+      if (attempt >= 5) return false;
+      await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
+      return this.checkLocked(rel, attempt + 1);
     }
     this.readable(rel, abs, type);
+    return this.publish(rel, st, type, content, idx);
+  }
+
+  /** `rel` is indexed but not there (or not synced any more): publish its delete, with care. */
+  private async checkGone(
+    rel: string,
+    idx: IndexEntry,
+    missing: boolean,
+    attempt: number,
+  ): Promise<boolean> {
+    const { ctx } = this;
+    if (missing && !ctx.allowMassDelete && attempt === 0) {
+      // A delete is published after a short pause: a folder being emptied (rm -rf, a disk
+      // going away) loses its files one by one, and the first ones were published before the
+      // guard below could see the folder empty.
+      await this.waitMs(DELETE_QUIET_MS);
+      return this.checkLocked(rel, 1);
+    }
+    if (missing && !ctx.allowMassDelete && (await this.rootLooksEmptied())) {
+      this.hold(`the folder ${ctx.root} is missing or empty`);
+      return false;
+    }
+    if (ctx.deletions.held && missing) return false;
+    if (idx.type === 'dir') await this.checkGoneChildren(rel);
+    return this.publishDelete(rel, idx);
+  }
+
+  /** Publish what `rel` holds now, unless the index or the KV already says so. */
+  private async publish(
+    rel: string,
+    st: DiskStat,
+    type: Exclude<FileType, 'deleted'>,
+    content: Content,
+    idx: IndexEntry | undefined,
+  ): Promise<boolean> {
+    const { ctx } = this;
+    const { hash, blocks, target, size } = content;
     // A directory's owner keeps rwx everywhere: a chmod 000 here must not lock every peer's
     // node out of its own copy (its other bits travel as they are).
     const mode = type === 'dir' ? permBits(st.mode) | 0o700 : permBits(st.mode);
@@ -269,7 +261,7 @@ export class Scanner {
     };
     const e = await ctx.node.put(keyOf(rel), encodeRecord(record));
     ctx.index.set(rel, { ...entry, version: [e.meta.node, e.meta.seq] });
-    if (published !== null && size > 0) ctx.transfer.keepPublished(hash, published);
+    if (content.data !== null && size > 0) ctx.transfer.keepPublished(hash, content.data);
     ctx.event('published', rel, type);
     return true;
   }

@@ -7,8 +7,8 @@ import { Membership } from './membership.js';
 import { forgetMember, peerKey } from './peer-record.js';
 import { PushRelay } from './push.js';
 import { expectAnswer, Requests } from './requests.js';
-import { Responder } from './respond.js';
-import { Rounds, type PeerInfo } from './rounds.js';
+import { Responder, type ResponderHost } from './respond.js';
+import { Rounds, type PeerInfo, type RoundsHost } from './rounds.js';
 import {
   DEFAULT_SYNC_OPTIONS,
   type ChangeLike,
@@ -82,36 +82,8 @@ export class SyncDriver {
       },
       this.opts.requestTimeoutMs,
     );
-    this.rounds = new Rounds(
-      {
-        node,
-        sched,
-        requests: this.requests,
-        counters: this.counters,
-        info: (peer) => this.info(peer),
-        linked: (peer) => this.links.has(peer),
-        send: (peer, m) => this.links.get(peer)?.send(m) ?? false,
-        stopped: () => this.stopped,
-        merge: (peer, entries) => this.mergeFrom(peer, entries),
-        confirmed: (peer, writes) => this.confirmed(peer, writes),
-        paging: (peer) => this.responder.views.paging(peer),
-      },
-      this.opts,
-      fresh,
-    );
-    this.responder = new Responder(
-      {
-        node,
-        counters: this.counters,
-        send: (peer, m) => this.links.get(peer)?.send(m) ?? false,
-        connected: (peer) => this.links.has(peer),
-        merge: (peer, entries) => this.mergeFrom(peer, entries),
-        noteIncarnation: (peer, inc) => this.noteIncarnation(peer, inc),
-        coverageKnown: () => this.rounds.coverageKnown,
-        now: () => sched.now(),
-      },
-      this.opts,
-    );
+    this.rounds = new Rounds(this.roundsHost(), this.opts, fresh);
+    this.responder = new Responder(this.responderHost(), this.opts);
     this.blocks = new BlockPlane(
       {
         send: (peer, m) => this.links.get(peer)?.send(m) ?? false,
@@ -138,6 +110,37 @@ export class SyncDriver {
       pageBytes: this.opts.pageBytes,
       maxBufferedBytes: this.opts.maxPushBufferedBytes,
     });
+  }
+
+  /** What the rounds (this node's side of the protocol) see of the driver. */
+  private roundsHost(): RoundsHost {
+    return {
+      node: this.node,
+      sched: this.sched,
+      requests: this.requests,
+      counters: this.counters,
+      info: (peer) => this.info(peer),
+      linked: (peer) => this.links.has(peer),
+      send: (peer, m) => this.links.get(peer)?.send(m) ?? false,
+      stopped: () => this.stopped,
+      merge: (peer, entries) => this.mergeFrom(peer, entries),
+      confirmed: (peer, writes) => this.confirmed(peer, writes),
+      paging: (peer) => this.responder.views.paging(peer),
+    };
+  }
+
+  /** What the responder (the peers' side) sees of the driver. */
+  private responderHost(): ResponderHost {
+    return {
+      node: this.node,
+      counters: this.counters,
+      send: (peer, m) => this.links.get(peer)?.send(m) ?? false,
+      connected: (peer) => this.links.has(peer),
+      merge: (peer, entries) => this.mergeFrom(peer, entries),
+      noteIncarnation: (peer, inc) => this.noteIncarnation(peer, inc),
+      coverageKnown: () => this.rounds.coverageKnown,
+      now: () => this.sched.now(),
+    };
   }
 
   start(): void {
