@@ -56,8 +56,8 @@ export default tseslint.config(
     },
   },
   {
-    // Still over 400 lines, to be split: the core's state, the message table, the transport.
-    files: ['src/core/state.ts', 'src/sync/messages.ts', 'src/transport/ws-transport.ts'],
+    // Still over 400 lines, to be split: the core's state.
+    files: ['src/core/state.ts'],
     rules: { 'max-lines': 'off' },
   },
   {

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { serveBatch } from './blocks.js';
-import {
-  MAX_BATCH_BYTES,
-  MAX_BATCH_REFS,
-  parseMessage,
-  ProtocolError,
-  type BlockRef,
-} from './messages.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_REFS, type BlockRef } from './messages.js';
+import { parseMessage, ProtocolError } from './parse.js';
 
 const ref = (i: number): BlockRef => ({
   key: `__file/f${i}`,

@@ -8,6 +8,7 @@
  * injected, so the deterministic simulator runs this code unchanged), or the disk.
  */
 export * from './messages.js';
+export { parseMessage, ProtocolError } from './parse.js';
 export * from './types.js';
 export * from './peer-record.js';
 export { SyncDriver } from './driver.js';

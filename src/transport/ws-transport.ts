@@ -1,4 +1,4 @@
-import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -12,9 +12,9 @@ import { decodeFrame, receivedBytes, sendFrame } from './frames.js';
 import { isLoopback, REASON_HEADER, type ControlFrame } from './handshake.js';
 import { serveHttp } from './http-gate.js';
 import { LinkHandshake, SELF } from './link-handshake.js';
+import { dialError, Dialers } from './dialers.js';
 import { Listener } from './listener.js';
 import {
-  splitPeerAddress,
   TransportConfigError,
   withDefaults,
   type Conn,
@@ -43,7 +43,7 @@ export class WsTransport implements Transport {
   private readonly handshake: LinkHandshake;
   private readonly links = new Map<NodeId, Conn>();
   private readonly conns = new Set<Conn>();
-  private readonly dialers = new Map<string, Dialer>();
+  private readonly dialers: Dialers;
   /** Our hello headers for an upgrade being accepted (ws asks for them by request). */
   private readonly answers = new WeakMap<IncomingMessage, Record<string, string>>();
   private handler: TransportHandler | null = null;
@@ -84,6 +84,17 @@ export class WsTransport implements Transport {
       },
       this.admission,
     );
+    this.dialers = new Dialers({
+      o: this.o,
+      handshake: this.handshake,
+      admission: this.admission,
+      counters: this.counters,
+      closed: () => this.closed,
+      linked: (peer) => this.links.has(peer),
+      adopt: (ws, d) => this.adopt(ws, d, d.address),
+      refused: (conn, reason) => this.refused(conn, reason),
+      warnOnce: (conn, what, reason) => this.warnOnce(conn, what, reason),
+    });
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.o.maxFrameBytes });
     this.wss.on('headers', (headers, req) => {
       for (const [k, v] of Object.entries(this.answers.get(req) ?? {})) headers.push(`${k}: ${v}`);
@@ -154,42 +165,11 @@ export class WsTransport implements Transport {
 
   /** Keep a link to `host:port`, or to `ID@host:port` (then only that device is accepted). */
   dial(target: string): void {
-    if (this.closed) return;
-    let address: string;
-    let device: DeviceId | null;
-    try {
-      ({ address, device } = splitPeerAddress(target));
-    } catch (e) {
-      return log.warn('not dialling a malformed address', { target, error: (e as Error).message });
-    }
-    if (address === this.o.advertise) return;
-    const have = this.dialers.get(address);
-    if (have !== undefined) {
-      have.expected ??= device;
-      return;
-    }
-    if (device !== null) this.admission.pin(device);
-    const d: Dialer = {
-      address,
-      expected: device,
-      attempt: 0,
-      timer: null,
-      conn: null,
-      stopped: false,
-      peer: null,
-    };
-    this.dialers.set(address, d);
-    this.connect(d);
+    this.dialers.dial(target);
   }
 
   hangUp(peer: NodeId): void {
-    for (const [addr, d] of this.dialers) {
-      if (d.peer === peer) {
-        d.stopped = true;
-        if (d.timer) clearTimeout(d.timer);
-        this.dialers.delete(addr);
-      }
-    }
+    this.dialers.forget(peer);
     const c = this.links.get(peer);
     if (c) this.shut(c, 4000, 'hung up');
   }
@@ -197,63 +177,10 @@ export class WsTransport implements Transport {
   async close(): Promise<void> {
     this.closed = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const d of this.dialers.values()) {
-      d.stopped = true;
-      if (d.timer) clearTimeout(d.timer);
-    }
-    this.dialers.clear();
+    this.dialers.stopAll();
     for (const c of this.conns) this.shut(c, 1001, 'shutting down');
     await new Promise<void>((r) => this.wss.close(() => r()));
     await this.listener.close();
-  }
-
-  private connect(d: Dialer): void {
-    if (d.stopped || this.closed) return;
-    d.timer = null;
-    // A link to this peer already up (through its own dial): stay quiet until it drops.
-    if (d.peer !== null && this.links.has(d.peer)) return;
-    const ws = new WebSocket(`wss://${d.address}/sync`, {
-      key: this.o.device.keyPem,
-      cert: this.o.device.certPem,
-      // Certificates are self-signed: the device ID and the secret's proof authenticate.
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.3',
-      maxPayload: this.o.maxFrameBytes,
-      handshakeTimeout: this.o.handshakeTimeoutMs,
-      // Called inside the constructor, before `conn` exists; the hello goes out later.
-      finishRequest: (req: ClientRequest) => this.sendHello(req, () => conn),
-    });
-    this.counters.dials++;
-    const conn: Conn = this.adopt(ws, d, d.address);
-    d.conn = conn;
-    ws.on('upgrade', (res) => {
-      const r = this.handshake.checkAnswer(res, d.expected);
-      if ('reason' in r) return this.refused(conn, r.reason);
-      conn.hello = r.hello;
-      d.peer = r.hello.node;
-    });
-    ws.on('unexpected-response', (req, res) => {
-      const why = res.headers[REASON_HEADER];
-      const reason = typeof why === 'string' ? why : `HTTP ${res.statusCode}`;
-      this.warnOnce(conn, 'the peer refused the connection', reason);
-      req.destroy();
-    });
-  }
-
-  /** Once TLS is up: our hello and proof in the upgrade request (they need the channel's key). */
-  private sendHello(req: ClientRequest, connOf: () => Conn): void {
-    req.once('socket', (s) =>
-      s.once('secureConnect', () => {
-        const conn = connOf();
-        const r = this.handshake.dialHello(s as TLSSocket, conn.dialer?.expected ?? null);
-        if ('reason' in r) {
-          this.refused(conn, r.reason);
-          return void req.destroy(new Error(r.reason));
-        }
-        for (const [k, v] of Object.entries(r.headers)) req.setHeader(k, v);
-        req.end();
-      }),
-    );
   }
 
   private refused(conn: Conn, reason: string): void {
@@ -284,18 +211,6 @@ export class WsTransport implements Transport {
       conn.hello = r.hello;
       this.ready(conn);
     });
-  }
-
-  private redial(d: Dialer): void {
-    if (d.stopped || this.closed || d.timer !== null) return;
-    const base = Math.min(
-      this.o.reconnectMaxMs,
-      this.o.reconnectBaseMs * 2 ** Math.min(d.attempt, 16),
-    );
-    const delayMs = Math.round(base * (0.5 + Math.random() / 2));
-    d.attempt++;
-    d.timer = setTimeout(() => this.connect(d), delayMs);
-    d.timer.unref();
   }
 
   private adopt(ws: WebSocket, dialer: Dialer | null, addr: string): Conn {
@@ -449,12 +364,12 @@ export class WsTransport implements Transport {
       this.links.delete(peer);
       this.handler?.linkDown(peer, reason || `closed (${code})`);
       // Wake dialers that stood down because this link existed.
-      for (const d of this.dialers.values()) if (d.peer === peer && d.conn !== conn) this.redial(d);
+      this.dialers.wake(peer, conn);
     }
     const d = conn.dialer;
     if (d !== null && d.conn === conn) {
       d.conn = null;
-      this.redial(d);
+      this.dialers.redial(d);
     }
   }
 
@@ -470,11 +385,4 @@ export class WsTransport implements Transport {
       c.ws.ping();
     }
   }
-}
-
-/** A dial's failure in words: a node of before TLS links answers our TLS hello in plain HTTP. */
-function dialError(e: Error): string {
-  if (/wrong version number|packet length too long/.test(e.message))
-    return 'it does not speak TLS: it runs an older filesync (protocol 4 or earlier)';
-  return e.message;
 }

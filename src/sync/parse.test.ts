@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BUCKET_COUNT, MAX_BLOCK_BYTES, parseMessage, ProtocolError } from './messages.js';
+import { BUCKET_COUNT, MAX_BLOCK_BYTES } from './messages.js';
+import { parseMessage, ProtocolError } from './parse.js';
 
 const entry = ['k', new Uint8Array([1]), 1, 1, 1];
 /** One well-formed message of every type a peer may send. */
