@@ -24,6 +24,11 @@ import { Unreadable } from './localfs.js';
  */
 export interface Disk {
   lstat(abs: string): DiskStat;
+  /**
+   * lstat, or null when nothing is there (ENOENT), without building an error: most paths the
+   * applier looks at before writing them do not exist yet. Other errors are thrown.
+   */
+  lstatIfAny(abs: string): DiskStat | null;
   readdir(abs: string): string[];
   /** A directory's entries with their types (no stat each). */
   readdirTyped(abs: string): DiskDirent[];
@@ -70,6 +75,7 @@ export interface DiskDirent {
 /** The real disk (node:fs). */
 export const realDisk: Disk = {
   lstat: (abs) => lstatSync(abs),
+  lstatIfAny: (abs) => lstatSync(abs, { throwIfNoEntry: false }) ?? null,
   readdir: (abs) => readdirSync(abs),
   readdirTyped: (abs) => readdirSync(abs, { withFileTypes: true }),
   readlink: (abs) => readlinkSync(abs),
@@ -87,7 +93,7 @@ export const realDisk: Disk = {
 /** `abs`'s lstat, or null when nothing is there (or it cannot be looked at). */
 export function lstatOr(disk: Disk, abs: string): DiskStat | null {
   try {
-    return disk.lstat(abs);
+    return disk.lstatIfAny(abs);
   } catch {
     return null;
   }
@@ -102,7 +108,7 @@ const GONE = new Set(['ENOENT', 'ENOTDIR']);
  */
 export function lstatOrUnknown(disk: Disk, abs: string): DiskStat | null | Unreadable {
   try {
-    return disk.lstat(abs);
+    return disk.lstatIfAny(abs);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
     return GONE.has(code) ? null : new Unreadable(code);

@@ -83,8 +83,22 @@ export class MemDisk implements Disk {
       if (p === abs || p.startsWith(`${abs}/`)) this.nodes.delete(p);
   }
 
+  lstatIfAny(abs: string): DiskStat | null {
+    this.check('lstat', abs);
+    try {
+      return this.statOf(abs);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
   lstat(abs: string): DiskStat {
     this.check('lstat', abs);
+    return this.statOf(abs);
+  }
+
+  private statOf(abs: string): DiskStat {
     const n = this.get(abs, 'lstat');
     return {
       isFile: () => n.kind === 'file',
@@ -125,7 +139,13 @@ export class MemDisk implements Disk {
         for (let at = 0; at < data.length; at += BLOCK_BYTES)
           blocks.push(sha256(data.subarray(at, at + BLOCK_BYTES)));
       const hash = sha256(data);
-      return Promise.resolve({ size: data.length, hash, blocks, statAfter: this.lstat(abs), data });
+      return Promise.resolve({
+        size: data.length,
+        hash,
+        blocks,
+        statAfter: this.statOf(abs),
+        data,
+      });
     } catch (e) {
       return Promise.reject(e as Error);
     }
