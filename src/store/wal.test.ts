@@ -114,6 +114,21 @@ describe('WAL recovery', () => {
   });
 });
 
+describe('a segment with no header', () => {
+  it('left by a start that died creating it costs none of the segments written after it', async () => {
+    await writeLog(2);
+    // A start killed right after creating its segment (or failing to write its header).
+    const segs = (await readdir(path.join(dir, 'wal'))).sort();
+    const next = Number(segs[segs.length - 1]!.slice(0, 16)) + 1;
+    await writeFile(path.join(dir, 'wal', `${String(next).padStart(16, '0')}.wal`), '');
+    const store = await Store.open({ dataDir: dir, nodeId: NODE });
+    expect(store.recovery.cut).toBe(true);
+    await store.append(setOp(3)); // acknowledged, in a segment after the empty one
+    await store.close({ snapshot: false });
+    expect(await keysAfterRecovery()).toEqual(expectKeys(3));
+  });
+});
+
 describe('group commit', () => {
   it('shares one write per event-loop turn and resolves only once durable', async () => {
     const store = await Store.open({ dataDir: dir, nodeId: NODE });

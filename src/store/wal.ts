@@ -143,6 +143,13 @@ export async function recoverSegments(
         offset: scan.goodBytes,
         reason: scan.problem,
       });
+      if (scan.goodBytes === 0) {
+        // No header (a start killed right after creating it, or a disk error): removed, not
+        // left empty. An empty segment is torn again at every recovery, and every segment
+        // written after this start would then be removed as past the cut.
+        await disk.remove(file);
+        continue;
+      }
       await disk.truncate(file, scan.goodBytes);
     }
     // What was replayed may be only in the page cache (a process killed before its group

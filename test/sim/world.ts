@@ -186,7 +186,11 @@ export class World {
       slot.driver = driver;
       driver.start();
     })().catch((e: unknown) => {
-      if (slot.gen === gen) this.failLater(`node ${slot.id} failed to start: ${String(e)}`);
+      if (slot.gen !== gen) return;
+      // A disk error while starting: the operator tries again a little later.
+      if ((e as NodeJS.ErrnoException).code === 'EIO')
+        this.q.schedule(500, () => slot.gen === gen && this.boot(slot, false));
+      else this.failLater(`node ${slot.id} failed to start: ${String(e)}`);
     });
   }
 
@@ -225,15 +229,18 @@ export class World {
       ? node.delete(key)
       : node.put(key, Buffer.from(`${slot.id}:${this.q.now}`));
     const gen = slot.gen;
-    void p.then((e) => {
-      if (e === null) return;
-      this.resolved.push(e);
-      // Acknowledged to its writer: this machine must hold it (or a newer version) for ever.
-      if (slot.gen !== gen) return;
-      const mine = this.acked.get(slot.id);
-      if (mine === undefined) this.acked.set(slot.id, [e]);
-      else mine.push(e);
-    });
+    p.then(
+      (e) => {
+        if (e === null) return;
+        this.resolved.push(e);
+        // Acknowledged to its writer: this machine must hold it (or a newer version) for ever.
+        if (slot.gen !== gen) return;
+        const mine = this.acked.get(slot.id);
+        if (mine === undefined) this.acked.set(slot.id, [e]);
+        else mine.push(e);
+      },
+      () => undefined,
+    ); // refused (its disk failed): not acknowledged, nothing is owed
   }
 
   /** A restarted node still holds every write it acknowledged before, whatever the crash. */
@@ -335,6 +342,19 @@ export class World {
       this.q.schedule(at, () => this.crash(slot));
       this.q.schedule(at + this.rng.int(300, 3000), () => {
         if (slot.node === null && slot.everStarted && !slot.forgotten) this.boot(slot, false);
+      });
+    }
+    for (let i = this.rng.int(0, 2); i > 0; i--) {
+      // The disk fails a write or a sync (EIO): the store refuses every write after it and
+      // the node leaves the cluster, until its operator restarts it.
+      const slot = this.slots.get(this.rng.pick(all))!;
+      const at = this.rng.int(2500, chaosMs - 3000);
+      const op = this.rng.chance(0.5) ? 'write' : 'sync';
+      this.q.schedule(at, () => slot.disk.fail(op, `${DATA_DIR}/wal/`, 'EIO'));
+      this.q.schedule(at + this.rng.int(500, 2500), () => {
+        if (slot.forgotten || !slot.everStarted) return;
+        this.crash(slot, 'kill');
+        this.boot(slot, false);
       });
     }
     if (this.rng.chance(0.5)) {
