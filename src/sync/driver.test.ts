@@ -127,6 +127,29 @@ const res = (rid: number, acks: number[], entries: Entry[], last = true): SyncRe
   yours: 0,
 });
 
+describe('a disk that fails during a round', () => {
+  it('a page whose merge fails while the next is awaited raises no unhandled rejection', async () => {
+    const h = new Harness();
+    h.linkUp(2);
+    await h.settle();
+    const req = h.take('sync');
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // The store can no longer log anything (a failed WAL refuses every write after).
+      h.node.merge = () => Promise.reject(new Error('EIO: the WAL failed'));
+      await h.deliver(2, res(req.rid, [2, 1], [e('a', 2, 1)], false));
+      await h.settle(50); // the next page is asked for and never comes
+      await new Promise((r) => setTimeout(r, 10)); // Node reports an unhandled one by now
+      expect(unhandled).toEqual([]);
+      expect(h.node.state.ack(2)).toBe(0); // and nothing was adopted
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
 describe('ack rules (DESIGN §3)', () => {
   it('control: a complete, fully merged round raises acks to the responder’s', async () => {
     const h = new Harness();

@@ -381,10 +381,14 @@ export class World {
         f.forgotten = true;
         this.crash(f);
       });
-      this.q.schedule(at + 1000, () => {
+      // The operator runs forget-peer on a member that is up, and again until it works (that
+      // member's disk may fail under it).
+      const forget = (): void => {
         const by = this.alive().find((s) => !s.node!.awaitingSeqRecovery);
-        void by?.driver!.forgetPeer(f.id);
-      });
+        if (by === undefined) return void this.q.schedule(1000, forget);
+        by.driver!.forgetPeer(f.id).catch(() => this.q.schedule(1000, forget));
+      };
+      this.q.schedule(at + 1000, forget);
     }
     await this.runUntil(chaosMs);
 
