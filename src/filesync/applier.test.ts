@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { at, contentOf, fileRecord, memMirror, ROOT, TMP } from '../../test/helpers/mem-mirror.js';
 import { Applier, type LocalSide } from './applier.js';
 import { kvFile } from './context.js';
-import { sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
 import { deletedRecord, type FileRecord, type Version } from './record.js';
 
@@ -30,18 +29,7 @@ afterEach(() => m.close());
 /** A file here at `version`, as the scanner would have indexed it. */
 function localFile(rel: string, content: string, version: Version): void {
   m.disk.writeFile(at(rel), content, 0o640);
-  const st = m.disk.lstat(at(rel));
-  m.ctx.index.set(rel, {
-    type: 'file',
-    size: st.size,
-    mtimeMs: st.mtimeMs,
-    ino: st.ino,
-    mode: 0o640,
-    hash: sha256(Buffer.from(content)),
-    blocks: [],
-    target: null,
-    version,
-  });
+  m.indexed(rel, content, version);
 }
 const text = (rel: string): string => m.disk.readFile(at(rel)).toString();
 const dir = (prev: Version | null): FileRecord => ({

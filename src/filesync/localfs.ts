@@ -64,22 +64,6 @@ export class Unreadable {
   constructor(readonly code: string) {}
 }
 
-/** Errors that say a path is not there; any other error says nothing about it. */
-const GONE = new Set(['ENOENT', 'ENOTDIR']);
-
-/**
- * lstat, telling "not there" (null) from "cannot tell" (Unreadable): a directory we may not
- * enter must never read as its files being deleted.
- */
-export function lstatOrUnknown(abs: string): Stats | null | Unreadable {
-  try {
-    return lstatSync(abs, { throwIfNoEntry: false }) ?? null;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    return GONE.has(code) ? null : new Unreadable(code);
-  }
-}
-
 /** Whether an error reading a path means it cannot be read (as opposed to gone or changing). */
 export function isUnreadableError(e: unknown): string | null {
   const code = (e as NodeJS.ErrnoException | null)?.code;

@@ -20,21 +20,9 @@ beforeEach(async () => {
 });
 afterEach(() => m.close());
 
-/** Index `rel` as holding `content` at `version` (what the scanner saw last). */
-function indexed(rel: string, content: string, version: Version): void {
-  const st = m.disk.lstat(at(rel));
-  m.ctx.index.set(rel, {
-    type: 'file',
-    size: Buffer.byteLength(content),
-    mtimeMs: st.mtimeMs - 1, // older than the disk: the scanner must look
-    ino: st.ino,
-    mode: 0o640,
-    hash: sha256(Buffer.from(content)),
-    blocks: [],
-    target: null,
-    version,
-  });
-}
+/** Index `rel` as holding `content` at `version`, older than the disk: the scanner must look. */
+const indexed = (rel: string, content: string, version: Version): void =>
+  m.indexed(rel, content, version, m.disk.lstat(at(rel)).mtimeMs - 1);
 
 describe('what cannot be read', () => {
   it('a directory it may not list: its files are unknown, not deleted', async () => {

@@ -272,6 +272,7 @@ export class Scanner {
    * the list here made the next look at a child note it, and log it, again.
    */
   private readable(rel: string, abs: string, type: string): void {
+    if (!this.ctx.unreadable.covers(rel)) return; // the common case: no listing needed
     if (type === 'dir') {
       try {
         this.ctx.disk.readdir(abs);

@@ -77,20 +77,25 @@ describe('MemStoreDisk', () => {
   });
 });
 
+/** A device whose answers wait until `pump` lets them through, until a promise settles. */
+function device() {
+  const answers: (() => void)[] = [];
+  const pump = async <T>(p: Promise<T>): Promise<T> => {
+    let done = false;
+    void p.finally(() => (done = true)).catch(() => undefined);
+    while (!done) {
+      await settle();
+      for (const fn of answers.splice(0)) fn();
+    }
+    return p;
+  };
+  return { answers, pump };
+}
+
 describe('WaveNode on MemStoreDisk', () => {
   it('keeps every acknowledged write across crashes that tear the WAL tail', async () => {
     const mem = new MemStoreDisk();
-    const answers: (() => void)[] = [];
-    /** Let the device answer until `p` settles. */
-    const pump = async <T>(p: Promise<T>): Promise<T> => {
-      let done = false;
-      void p.finally(() => (done = true)).catch(() => undefined);
-      while (!done) {
-        await settle();
-        for (const fn of answers.splice(0)) fn();
-      }
-      return p;
-    };
+    const { answers, pump } = device();
     const acked = new Map<string, string>();
     /** Values written later than a key's acknowledged one, not acknowledged: they may survive. */
     const unacked = new Map<string, Set<string>>();
@@ -134,16 +139,7 @@ describe('WaveNode on MemStoreDisk', () => {
 
   it('keeps what a restart after kill -9 replayed, and what it wrote after, through a power cut', async () => {
     const mem = new MemStoreDisk();
-    const answers: (() => void)[] = [];
-    const pump = async <T>(p: Promise<T>): Promise<T> => {
-      let done = false;
-      void p.finally(() => (done = true)).catch(() => undefined);
-      while (!done) {
-        await settle();
-        for (const fn of answers.splice(0)) fn();
-      }
-      return p;
-    };
+    const { answers, pump } = device();
     const open = () =>
       pump(WaveNode.open({ dataDir: '/data', disk: mem.view((fn) => answers.push(fn)) }));
     const first = await open();

@@ -96,8 +96,7 @@ export class MemStoreDisk {
         }),
       syncFile: (file) => {
         const n = this.names.get(file);
-        if (n === undefined)
-          return call('syncFile', file, () => this.inode(file, 'open') && undefined);
+        if (n === undefined) return call('syncFile', file, () => void this.inode(file, 'open'));
         const bytes = Buffer.from(n.data);
         const version = n.version;
         return later('syncFile', file, () => MemStoreDisk.install(n, bytes, version));

@@ -141,7 +141,7 @@ describe('a disk that fails during a round', () => {
       h.node.merge = () => Promise.reject(new Error('EIO: the WAL failed'));
       await h.deliver(2, res(req.rid, [2, 1], [e('a', 2, 1)], false));
       await h.settle(50); // the next page is asked for and never comes
-      await new Promise((r) => setTimeout(r, 10)); // Node reports an unhandled one by now
+      await new Promise((r) => setImmediate(r)); // Node reports an unhandled one by now
       expect(unhandled).toEqual([]);
       expect(h.node.state.ack(2)).toBe(0); // and nothing was adopted
     } finally {

@@ -76,11 +76,26 @@ export async function memMirror() {
       .paths(TRASH)
       .filter((p) => disk.lstat(p).isFile())
       .map((p) => disk.readFile(p).toString());
+  /** Index `rel` (on the disk already) as holding `content` at `version`, as a scan would. */
+  const indexed = (rel: string, content: string, version: Version, mtimeMs?: number): void => {
+    const st = disk.lstat(at(rel));
+    ctx.index.set(rel, {
+      type: 'file',
+      size: Buffer.byteLength(content),
+      mtimeMs: mtimeMs ?? st.mtimeMs,
+      ino: st.ino,
+      mode: 0o640,
+      hash: sha256(Buffer.from(content)),
+      blocks: [],
+      target: null,
+      version,
+    });
+  };
   const close = async (): Promise<void> => {
     await node.close();
     await cleanup();
   };
-  return { ctx, disk, node, events, fetched, arrives, trashed, close };
+  return { ctx, disk, node, events, fetched, arrives, trashed, indexed, close };
 }
 
 /** What the fake transfer writes for `key` at `v`. */
