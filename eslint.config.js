@@ -7,9 +7,9 @@ const FS = '^(node:)?fs(/promises)?$';
 
 /**
  * Mirror modules that still touch the disk themselves: the port's real side and its fast paths
- * (disk.ts, hasher.ts, localfs.ts, direct-io.ts, local-blocks.ts, transfer.ts), and what is not
- * behind the port yet (the watcher, the engine's start, the index and its journal, the
- * mass-delete marker, the ignore file).
+ * (disk.ts, hasher.ts, localfs.ts, direct-io.ts, local-blocks.ts, transfer.ts), and the watcher
+ * (chokidar's hints; the simulator gives its own). The index, its journal and the mass-delete
+ * marker live in the data dir, on the store's disk port.
  */
 const mirrorFsAllowed = [
   'disk',
@@ -19,11 +19,6 @@ const mirrorFsAllowed = [
   'local-blocks',
   'transfer',
   'watcher',
-  'engine',
-  'disk-index',
-  'index-journal',
-  'held-deletions',
-  'ignore',
 ].map((m) => `src/filesync/${m}.ts`);
 
 /** The mirror uses the store and the transport only through their public index. */

@@ -1,3 +1,5 @@
+import { realClock, type Clock } from './clock.js';
+
 /** First pause after a failed apply; doubled per further failure of the same path. */
 export const RETRY_FIRST_MS = 1000;
 /** Longest pause between tries of one path. */
@@ -15,6 +17,8 @@ export interface ApplyQueueOptions {
   parkedLimit: number;
   /** A failed apply, and when it is tried again. */
   onFailure: (rel: string, e: unknown, retryInMs: number) => void;
+  /** Whose timers the retries wait on (the real clock by default). */
+  clock?: Clock;
 }
 
 /**
@@ -29,16 +33,19 @@ export class ApplyQueue {
   private readonly fresh = new Map<number, Set<string>>();
   private freshCount = 0;
   private readonly due = new Set<string>();
-  private readonly failed = new Map<string, { count: number; timer: NodeJS.Timeout | null }>();
+  private readonly failed = new Map<string, { count: number; timer: unknown }>();
   private readonly bySource = new Map<number, number>();
   private running = 0;
   private runningParked = 0;
   private closed = false;
+  private readonly clock: Clock;
 
   constructor(
     private readonly run: (rel: string) => Promise<void>,
     private readonly opts: ApplyQueueOptions,
-  ) {}
+  ) {
+    this.clock = opts.clock ?? realClock;
+  }
 
   /** Queue `rel`, changed by peer `source` (0 when not from a peer). */
   add(rel: string, source = 0): void {
@@ -76,7 +83,7 @@ export class ApplyQueue {
   /** Stop: nothing more starts. Returns how many paths were left unapplied. */
   close(): number {
     this.closed = true;
-    for (const f of this.failed.values()) if (f.timer !== null) clearTimeout(f.timer);
+    for (const f of this.failed.values()) if (f.timer !== null) this.clock.clearTimeout(f.timer);
     const all = [...this.due, ...this.failed.keys()];
     for (const q of this.fresh.values()) all.push(...q);
     const left = new Set(all).size;
@@ -142,7 +149,7 @@ export class ApplyQueue {
   private succeeded(rel: string): void {
     const f = this.failed.get(rel);
     if (f === undefined) return;
-    if (f.timer !== null) clearTimeout(f.timer);
+    if (f.timer !== null) this.clock.clearTimeout(f.timer);
     this.failed.delete(rel);
   }
 
@@ -152,13 +159,12 @@ export class ApplyQueue {
     f.count++;
     const delayMs = Math.min(RETRY_FIRST_MS * 2 ** Math.min(f.count - 1, 30), RETRY_MAX_MS);
     this.opts.onFailure(rel, e, delayMs);
-    if (f.timer !== null) clearTimeout(f.timer);
-    f.timer = setTimeout(() => {
+    if (f.timer !== null) this.clock.clearTimeout(f.timer);
+    f.timer = this.clock.setTimeout(() => {
       f.timer = null;
       this.due.add(rel);
       this.pump();
     }, delayMs);
-    f.timer.unref();
     this.failed.set(rel, f);
   }
 }

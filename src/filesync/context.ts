@@ -1,12 +1,13 @@
 import type { Entry } from '../core/index.js';
 import type { WaveNode } from '../node/index.js';
+import type { Clock } from './clock.js';
 import type { Disk } from './disk.js';
 import type { DiskIndex, IndexEntry } from './disk-index.js';
 import type { HeldDeletions } from './held-deletions.js';
 import type { IgnoreRules } from './ignore.js';
 import { keyOf } from './paths.js';
 import { decodeRecord, deletedRecord, type FileRecord, type Version } from './record.js';
-import type { Transfer } from './transfer.js';
+import type { Content } from './content.js';
 import type { UnreadablePaths } from './localfs.js';
 import type { RealParents } from './safe-fs.js';
 import type { Trash } from './trash.js';
@@ -16,6 +17,8 @@ export interface Ctx {
   root: string;
   /** The disk, through its port (see disk.ts; modules move behind it one by one). */
   disk: Disk;
+  /** The time and timers (the simulator's virtual clock under test). */
+  clock: Clock;
   node: WaveNode;
   index: DiskIndex;
   /**
@@ -31,7 +34,7 @@ export interface Ctx {
   /** Paths that cannot be read now: unknown, never deleted (status shows how many). */
   unreadable: UnreadablePaths;
   trash: Trash;
-  transfer: Transfer;
+  transfer: Content;
   maxConflicts: number;
   allowMassDelete: boolean;
   /** Set when the root vanished or was emptied: deletions are not published meanwhile. */

@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Codec } from '../codec/index.js';
 import { logger } from '../log/index.js';
-import { writeFileAtomic } from '../store/index.js';
+import { nodeStoreDisk, writeFileAtomic, type StoreDisk } from '../store/index.js';
 import { IndexJournal } from './index-journal.js';
 import { fileType, HEX64, isUint, isVersion, type FileType, type Version } from './record.js';
 
@@ -46,19 +45,33 @@ export class DiskIndex {
   /** Changes since the last save (see IndexJournal); null for an index that is never loaded. */
   private journal: IndexJournal | null = null;
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    /** The data dir's disk (the store's port: the simulator's loses what a crash takes). */
+    private readonly disk: StoreDisk = nodeStoreDisk,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  static async load(dataDir: string): Promise<DiskIndex> {
-    const idx = new DiskIndex(path.join(dataDir, 'index'));
+  static async load(
+    dataDir: string,
+    disk: StoreDisk = nodeStoreDisk,
+    now: () => number = Date.now,
+  ): Promise<DiskIndex> {
+    const idx = new DiskIndex(path.join(dataDir, 'index'), disk, now);
     let buf: Buffer | null = null;
     try {
-      buf = await readFile(idx.file);
+      buf = await disk.readFile(idx.file);
     } catch {
       // No saved index yet (a first start, or lost): the journals and a full scan rebuild it.
     }
     if (buf !== null) idx.loadSaved(buf);
-    idx.journal = IndexJournal.open(dataDir, (row) => idx.replay(row));
+    idx.journal = await IndexJournal.open(dataDir, disk, (row) => idx.replay(row));
     return idx;
+  }
+
+  /** Resolves once every change so far is in the journal (handed to the disk, not synced). */
+  journalled(): Promise<void> {
+    return this.journal?.flush() ?? Promise.resolve();
   }
 
   private loadSaved(buf: Buffer): void {
@@ -137,11 +150,11 @@ export class DiskIndex {
    * all of it, ~17 MB at 100,000 files, so saves are spaced SAVE_COST_FACTOR times as long as
    * the last one took: under 5 % of the time however big the tree is.
    */
-  async saveIfDue(nowMs: number = Date.now()): Promise<void> {
+  async saveIfDue(nowMs: number = this.now()): Promise<void> {
     if (!this.dirty || nowMs < this.nextSaveAtMs || this.saving !== null) return;
-    const t0 = performance.now();
+    const t0 = this.now();
     await this.save();
-    const tookMs = performance.now() - t0;
+    const tookMs = this.now() - t0;
     this.nextSaveAtMs = nowMs + Math.max(MIN_SAVE_INTERVAL_MS, SAVE_COST_FACTOR * tookMs);
   }
 
@@ -159,27 +172,41 @@ export class DiskIndex {
     const entries = [...this.map.values()];
     // The copy above is what the journals so far describe: changes from here go to a new one.
     const covered = this.journal?.rotate();
-    this.saving = writeFileAtomic(this.file, async (write) => {
-      // The document is `{format, rows: [...]}`, as one encode of it would make.
-      await write(
-        Buffer.concat([
-          Buffer.from([0x82]),
-          packr.pack('format'),
-          packr.pack(FORMAT),
-          packr.pack('rows'),
-          arrayHeader(paths.length),
-        ]),
-      );
-      for (let from = 0; from < paths.length; from += SAVE_CHUNK_ROWS) {
-        const rows: unknown[] = [];
-        for (let i = from; i < Math.min(from + SAVE_CHUNK_ROWS, paths.length); i++)
-          rows.push(encodeRow(paths[i]!, entries[i]!));
-        const bytes = packr.pack(rows);
-        await write(bytes.subarray(arrayHeader(rows.length).length)); // the rows, not the array
-      }
-    }).finally(() => (this.saving = null));
-    await this.saving;
-    if (covered !== undefined) this.journal?.dropUpTo(covered);
+    const save = writeFileAtomic(
+      this.file,
+      async (write) => {
+        // The document is `{format, rows: [...]}`, as one encode of it would make.
+        await write(
+          Buffer.concat([
+            Buffer.from([0x82]),
+            packr.pack('format'),
+            packr.pack(FORMAT),
+            packr.pack('rows'),
+            arrayHeader(paths.length),
+          ]),
+        );
+        for (let from = 0; from < paths.length; from += SAVE_CHUNK_ROWS) {
+          const rows: unknown[] = [];
+          for (let i = from; i < Math.min(from + SAVE_CHUNK_ROWS, paths.length); i++)
+            rows.push(encodeRow(paths[i]!, entries[i]!));
+          const bytes = packr.pack(rows);
+          await write(bytes.subarray(arrayHeader(rows.length).length)); // the rows, not the array
+        }
+      },
+      0o666,
+      this.disk,
+    );
+    this.saving = Promise.all([save, covered]).then(async ([, upTo]) => {
+      if (upTo !== undefined) await this.journal?.dropUpTo(upTo);
+    });
+    try {
+      await this.saving;
+    } catch (e) {
+      this.dirty = true; // not saved: the next save tries again
+      throw e;
+    } finally {
+      this.saving = null;
+    }
   }
 }
 

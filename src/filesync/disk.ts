@@ -1,5 +1,6 @@
 import {
   chmodSync,
+  constants,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -9,7 +10,7 @@ import {
   symlinkSync,
   utimesSync,
 } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { fsyncDir } from '../store/index.js';
 import { hashFile, type FileHash } from './hasher.js';
 import { Unreadable } from './localfs.js';
@@ -19,8 +20,10 @@ import { Unreadable } from './localfs.js';
  * on `MemDisk` (an in-memory tree that fails on demand) as on the real disk. Calls are
  * synchronous, like the moves the applier makes inline (see localfs.ts); errors are thrown
  * with their errno `code`. A call that waits on the device (an fsync, a tree removal) is
- * asynchronous. Being moved behind it module by module: type clashes, the applier, the trash
- * and the parent checks so far.
+ * asynchronous. Everything the mirror does to its tree goes through it, except chokidar's
+ * watching and the transfer's downloads and block reads (fast paths of the real disk; the
+ * simulator hands over content through the `Content` port instead). The data dir (index,
+ * journal, mass-delete marker) is on the store's port.
  */
 export interface Disk {
   lstat(abs: string): DiskStat;
@@ -33,6 +36,8 @@ export interface Disk {
   /** A directory's entries with their types (no stat each). */
   readdirTyped(abs: string): DiskDirent[];
   readlink(abs: string): string;
+  /** A small file's whole content (the ignore file); no symlink is followed. */
+  readWhole(abs: string): Promise<Buffer>;
   /**
    * A file's hashes (whole and per block) and an fstat of the descriptor after reading it;
    * no symlink followed. The real one streams large files (see hasher.ts).
@@ -79,6 +84,14 @@ export const realDisk: Disk = {
   readdir: (abs) => readdirSync(abs),
   readdirTyped: (abs) => readdirSync(abs, { withFileTypes: true }),
   readlink: (abs) => readlinkSync(abs),
+  readWhole: async (abs) => {
+    const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  },
   hashFile: (abs, sizeHint) => hashFile(abs, sizeHint),
   mkdir: (abs, opts) => void mkdirSync(abs, opts),
   rmdir: (abs) => rmdirSync(abs),

@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { logger } from '../log/index.js';
 import type { Replica } from '../replica/index.js';
 import { Applier } from './applier.js';
 import { ApplyQueue } from './apply-queue.js';
+import { every, realClock, type Clock } from './clock.js';
+import type { Content } from './content.js';
 import type { Ctx, FileEventKind } from './context.js';
-import { realDisk } from './disk.js';
+import { realDisk, type Disk } from './disk.js';
 import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
 import { HeldDeletions } from './held-deletions.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
@@ -15,7 +16,8 @@ import { isDeletedRecord, sameVersion, type Version } from './record.js';
 import { UnreadablePaths } from './localfs.js';
 import { RealParents } from './safe-fs.js';
 import { Scanner } from './scanner.js';
-import { SupersededError, Transfer } from './transfer.js';
+import { SupersededError, Transfer, type TransferVersions } from './transfer.js';
+import type { StoreDisk } from '../store/index.js';
 import { Trash } from './trash.js';
 import { Watcher } from './watcher.js';
 
@@ -27,7 +29,8 @@ export interface FileSyncOptions {
   root: string;
   /** WaveKV data dir (holds `index`, `tmp/`, `trash/` too). */
   dataDir: string;
-  replica: Replica;
+  /** The replica's node and driver (the simulator's run without sockets). */
+  replica: Pick<Replica, 'node' | 'driver'>;
   /** Extra ignore patterns (gitignore syntax) on top of `.filesyncignore`. */
   ignore?: string[];
   /** How long removed or replaced files stay in trash/. */
@@ -42,6 +45,19 @@ export interface FileSyncOptions {
   watch?: boolean;
   /** Paths applied at once (many: small files spend their time waiting on fsync). */
   applyConcurrency?: number;
+  /** The ports (the real disk and clock by default; the simulator's under test). */
+  ports?: Partial<MirrorPorts>;
+}
+
+/** What the mirror runs on: each has a fake, so the simulator runs this same engine. */
+export interface MirrorPorts {
+  /** The synced tree's disk. */
+  disk: Disk;
+  /** The data dir's disk: the index, its journal, the mass-delete marker. */
+  dataDisk: StoreDisk | undefined;
+  clock: Clock;
+  /** The content transfer (by default `Transfer`, over the sync driver's block requests). */
+  content: (versions: TransferVersions, index: DiskIndex, parents: RealParents) => Content;
 }
 
 export interface FileEvent {
@@ -69,7 +85,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   private readonly queue: ApplyQueue;
   /** Applies cut short by close(): the next start applies them (their KV version is newer). */
   private interrupted = 0;
-  private timers: NodeJS.Timeout[] = [];
+  private timers: (() => void)[] = [];
   private closed = false;
   private rescanPending = false;
   /** How long the start scan took (null while it runs): /status reports it. */
@@ -83,19 +99,24 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
 
   private constructor(
     private readonly opts: FileSyncOptions,
+    private readonly ports: MirrorPorts,
     index: DiskIndex,
     ignore: IgnoreRules,
+    deletions: HeldDeletions,
   ) {
     super();
-    const transfer = this.newTransfer(index);
+    const { disk, clock } = ports;
+    const parents = new RealParents(opts.root, disk, clock.now);
+    const transfer = ports.content(this.versions(index), index, parents);
     this.ctx = {
       root: opts.root,
-      disk: realDisk,
+      disk,
+      clock,
       node: opts.replica.node,
       index,
       landing: new Map(),
       ignore,
-      parents: transfer.parents,
+      parents,
       unreadable: new UnreadablePaths((rel, code) => {
         log.warn('cannot read; not published, not deleted anywhere', { path: rel, error: code });
         this.ctx.event('error', rel, `cannot read (${code})`);
@@ -103,18 +124,19 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       trash: new Trash(
         path.join(workDir(opts.root), 'trash'),
         opts.keepDeletedMs ?? 3600_000,
-        realDisk,
+        disk,
+        clock.now,
       ),
       transfer,
       maxConflicts: opts.maxConflicts ?? 10,
       allowMassDelete: opts.allowMassDelete ?? false,
-      deletions: new HeldDeletions(opts.dataDir, opts.allowMassDelete ?? false),
+      deletions,
       event: (kind, p, detail) =>
         this.emit('event', {
           kind,
           path: p,
           ...(detail !== undefined && { detail }),
-          timeMs: Date.now(),
+          timeMs: clock.now(),
         }),
       withPath: (rel, fn) => this.withPath(rel, fn),
     };
@@ -126,40 +148,34 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       parkedLimit: Math.max(1, Math.floor(limit / 4)),
       reservePerSource: Math.max(1, Math.floor(limit / 8)),
       onFailure: (rel, e, retryInMs) => this.fail(rel, e, retryInMs),
+      clock,
     });
   }
 
-  /** The content transfer, asking this mirror about the KV's versions of a key. */
-  private newTransfer(index: DiskIndex): Transfer {
+  /** What the content transfer asks this mirror about the KV's versions of a key. */
+  private versions(index: DiskIndex): TransferVersions {
     const { node } = this.opts.replica;
     const current = (key: string, v: Version): boolean => {
       const e = node.getEntry(key);
       return e !== undefined && sameVersion([e.meta.node, e.meta.seq], v);
     };
-    return new Transfer({
-      root: this.opts.root,
-      tmpDir: path.join(workDir(this.opts.root), 'tmp'),
-      index,
-      driver: this.opts.replica.driver,
-      parents: new RealParents(this.opts.root, realDisk),
-      versions: {
-        current,
-        sourceOf: (key) => node.state.sourceOf(key),
-        incoming: (key) => {
-          const m = node.incomingVersion(key);
-          return m === undefined ? undefined : [m.node, m.seq];
-        },
-        expects: (key, v) => {
-          const rel = pathOf(key);
-          return (
-            rel !== null &&
-            current(key, v) &&
-            !sameVersion(index.get(rel)?.version ?? null, v) &&
-            (this.queue.has(rel) || this.locks.has(rel))
-          );
-        },
+    return {
+      current,
+      sourceOf: (key) => node.state.sourceOf(key),
+      incoming: (key) => {
+        const m = node.incomingVersion(key);
+        return m === undefined ? undefined : [m.node, m.seq];
       },
-    });
+      expects: (key, v) => {
+        const rel = pathOf(key);
+        return (
+          rel !== null &&
+          current(key, v) &&
+          !sameVersion(index.get(rel)?.version ?? null, v) &&
+          (this.queue.has(rel) || this.locks.has(rel))
+        );
+      },
+    };
   }
 
   /** Paths whose apply failed and waits for its next try (content no peer serves, …). */
@@ -168,48 +184,51 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   }
 
   static async start(opts: FileSyncOptions): Promise<FileSync> {
-    await mkdir(opts.root, { recursive: true });
-    const index = await DiskIndex.load(opts.dataDir);
-    const ignore = new IgnoreRules(opts.root, opts.ignore ?? []);
+    const ports = withDefaults(opts);
+    const { disk, dataDisk, clock } = ports;
+    disk.mkdir(opts.root, { recursive: true });
+    const index = await DiskIndex.load(opts.dataDir, dataDisk, clock.now);
+    const ignore = new IgnoreRules(opts.root, opts.ignore ?? [], disk);
     await ignore.reload();
-    const fs = new FileSync(opts, index, ignore);
+    const deletions = await HeldDeletions.load(
+      opts.dataDir,
+      opts.allowMassDelete ?? false,
+      dataDisk,
+    );
+    const fs = new FileSync(opts, ports, index, ignore, deletions);
     await fs.ctx.transfer.init();
     opts.replica.node.on('change', fs.onChange);
     fs.unretire = opts.replica.node.collectRetired(isDeletedRecord, (key) => fs.mayForget(key));
     if (opts.watch ?? true) {
-      fs.watcher = new Watcher(opts.root, ignore, (rel) => fs.onLocalHint(rel), {
+      fs.watcher = new Watcher(opts.root, ignore, (rel) => fs.hint(rel), {
         onOverflow: () => fs.rescanSoon(),
         isIndexed: (rel, st) => rel !== IGNORE_FILE && fs.scanner.isIndexed(rel, st),
       });
       await fs.watcher.start();
     }
-    const t0 = Date.now();
+    const t0 = clock.now();
     const { seen, published } = await fs.scanner.scan();
-    fs.startScanMs = Date.now() - t0;
+    fs.startScanMs = clock.now() - t0;
     log.info('start scan done', { paths: seen, published, ms: fs.startScanMs });
     // Catch up with records that arrived while we were down (or before this scan).
     for (const e of opts.replica.node.entries(FILE_PREFIX, { tombstones: true })) {
       const rel = pathOf(e.key)!;
       if (!sameVersion(index.get(rel)?.version ?? null, [e.meta.node, e.meta.seq])) fs.enqueue(rel);
     }
-    const every = (ms: number, fn: () => Promise<unknown>): void => {
-      const t = setInterval(
-        () =>
-          void fn().catch((err: unknown) =>
-            log.warn('periodic task failed', { error: String(err) }),
-          ),
-        ms,
-      );
-      t.unref();
-      fs.timers.push(t);
-    };
-    every(opts.rescanIntervalMs ?? 60_000, async () => {
+    fs.every(opts.rescanIntervalMs ?? 60_000, async () => {
       await fs.watcher?.refresh();
       await fs.scanner.scan();
     });
-    every(MIN_SAVE_INTERVAL_MS, () => index.saveIfDue());
-    every(600_000, () => fs.ctx.trash.sweep());
+    fs.every(MIN_SAVE_INTERVAL_MS, () => index.saveIfDue());
+    fs.every(600_000, () => fs.ctx.trash.sweep());
     return fs;
+  }
+
+  /** Run `fn` every `ms` until close; a failure is logged and the next run still comes. */
+  private every(ms: number, fn: () => Promise<unknown>): void {
+    const run = (): void =>
+      void fn().catch((err: unknown) => log.warn('periodic task failed', { error: String(err) }));
+    this.timers.push(every(this.ports.clock, ms, run));
   }
 
   /**
@@ -251,7 +270,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     };
   }
 
-  get transfers(): Transfer {
+  get transfers(): Content {
     return this.ctx.transfer;
   }
 
@@ -266,7 +285,8 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     return run;
   }
 
-  private onLocalHint(rel: string): void {
+  /** Look at `rel` now: the watcher's hint (the simulator's, when there is no watcher). */
+  hint(rel: string): void {
     if (this.closed) return;
     if (rel === IGNORE_FILE) {
       void this.ctx.ignore.reload().then(async (changed) => {
@@ -282,10 +302,10 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   private rescanSoon(): void {
     if (this.rescanPending || this.closed) return;
     this.rescanPending = true;
-    setTimeout(() => {
+    this.ports.clock.setTimeout(() => {
       this.rescanPending = false;
       this.scanner.scan().catch((e: unknown) => log.warn('rescan failed', { error: String(e) }));
-    }, 1000).unref();
+    }, 1000);
   }
 
   private onChange = (c: {
@@ -335,7 +355,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     this.closed = true;
     this.unretire();
     this.opts.replica.node.off('change', this.onChange);
-    for (const t of this.timers) clearInterval(t);
+    for (const stop of this.timers) stop();
     const queued = this.queue.close();
     await this.watcher?.close();
     this.ctx.transfer.close();
@@ -344,4 +364,25 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     if (left > 0) log.info('stopped before applying every change', { paths: left });
     await this.ctx.index.save();
   }
+}
+
+/** The real disk, clock and transfer, where the options name no other. */
+function withDefaults(opts: FileSyncOptions): MirrorPorts {
+  const disk = opts.ports?.disk ?? realDisk;
+  return {
+    disk,
+    dataDisk: opts.ports?.dataDisk,
+    clock: opts.ports?.clock ?? realClock,
+    content:
+      opts.ports?.content ??
+      ((versions, index, parents) =>
+        new Transfer({
+          root: opts.root,
+          tmpDir: path.join(workDir(opts.root), 'tmp'),
+          index,
+          driver: opts.replica.driver,
+          parents,
+          versions,
+        })),
+  };
 }

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { logger } from '../log/index.js';
+import { realDisk, type Disk } from './disk.js';
 import { RESERVED_DIR } from './paths.js';
 
 const log = logger('filesync');
@@ -29,6 +29,7 @@ export class IgnoreRules {
   constructor(
     private readonly root: string,
     private readonly extra: readonly string[],
+    private readonly disk: Disk = realDisk,
   ) {
     this.matcher = this.build('');
     this.empty = !hasPatterns(extra.join('\n'));
@@ -45,7 +46,7 @@ export class IgnoreRules {
   async reload(): Promise<boolean> {
     let text = '';
     try {
-      text = await readFile(path.join(this.root, IGNORE_FILE), 'utf8');
+      text = (await this.disk.readWhole(path.join(this.root, IGNORE_FILE))).toString('utf8');
     } catch {
       text = '';
     }

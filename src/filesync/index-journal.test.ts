@@ -20,7 +20,6 @@ const entry = (seq: number): IndexEntry => ({
   target: null,
   version: [7, seq],
 });
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('the disk index journal', () => {
   it('brings back every change made after the last save, as a killed process left it', async () => {
@@ -31,7 +30,7 @@ describe('the disk index journal', () => {
     a.set('y', entry(3));
     a.delete('y');
     a.set('z', entry(4));
-    await turn(); // written at the end of the turn, never saved: then the process dies
+    await a.journalled(); // handed to the disk, never saved: then the process dies
     const b = await DiskIndex.load(dir);
     expect(b.get('x')?.version).toEqual([7, 2]);
     expect(b.get('y')).toBeUndefined();
@@ -41,7 +40,7 @@ describe('the disk index journal', () => {
   it('stops at a torn record and drops journals a save covers', async () => {
     const a = await DiskIndex.load(dir);
     a.set('x', entry(1));
-    await turn();
+    await a.journalled();
     const journals = (await readdir(dir)).filter((n) => n.startsWith('index.journal-'));
     await appendFile(path.join(dir, journals[0]!), Buffer.from([0, 0, 0, 50, 1, 2])); // torn
     const b = await DiskIndex.load(dir);

@@ -1,7 +1,9 @@
-import { closeSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Codec } from '../codec/index.js';
+import { logger } from '../log/index.js';
+import type { StoreDisk, StoreFile } from '../store/index.js';
 
+const log = logger('filesync');
 const packr = new Codec({ useRecords: false, mapsAsObjects: true });
 const PREFIX = 'index.journal-';
 /** A record longer than this is a torn or foreign length: replay stops there. */
@@ -14,31 +16,51 @@ const MAX_RECORD_BYTES = 1024 * 1024;
  * (stale `prev`: conflict copies of its own versions, deletes undone). Written at the end of
  * each event-loop turn without fsync: a killed process loses nothing the kernel took, and a
  * power cut only costs the rescan an index rebuild costs. One file per save generation: a save
- * starts a new one and deletes the older ones once it is durable.
+ * starts a new one and deletes the older ones once it is durable. Through the data dir's disk
+ * port, so the simulator kills nodes between its writes too.
  */
 export class IndexJournal {
-  private fd: number;
   private gen: number;
+  private handle: StoreFile | null = null;
   private pending: Buffer[] = [];
   private flushing = false;
+  /** The writes in order: each waits for the one before (appends, rotations, the close). */
+  private tail: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly dir: string,
+    private readonly disk: StoreDisk,
     gen: number,
   ) {
     this.gen = gen;
-    this.fd = openSync(this.file(gen), 'a');
+    this.enqueue(async () => void (this.handle = await disk.open(this.file(gen), 'w')));
   }
 
   /** Replay every journal in `dir`, oldest first, then start a new one. */
-  static open(dir: string, apply: (row: unknown[]) => void): IndexJournal {
-    const gens = generations(dir);
-    for (const g of gens) replayFile(path.join(dir, `${PREFIX}${g}`), apply);
-    return new IndexJournal(dir, (gens.at(-1) ?? 0) + 1);
+  static async open(
+    dir: string,
+    disk: StoreDisk,
+    apply: (row: unknown[]) => void,
+  ): Promise<IndexJournal> {
+    const gens = await generations(dir, disk);
+    for (const g of gens) replay(await disk.readFile(path.join(dir, `${PREFIX}${g}`)), apply);
+    return new IndexJournal(dir, disk, (gens.at(-1) ?? 0) + 1);
   }
 
   private file(gen: number): string {
     return path.join(this.dir, `${PREFIX}${gen}`);
+  }
+
+  /**
+   * A write failed: logged, and the next ones still tried. The journal only saves a rescan's
+   * work after a kill; the index itself is saved whole again within seconds.
+   */
+  private enqueue(step: () => Promise<void>): Promise<void> {
+    const run = this.tail.then(step);
+    this.tail = run.catch((e: unknown) =>
+      log.warn('disk index journal write failed', { error: String(e) }),
+    );
+    return this.tail;
   }
 
   append(row: unknown[]): void {
@@ -51,39 +73,51 @@ export class IndexJournal {
     setImmediate(() => this.flush());
   }
 
-  flush(): void {
+  /** Hand what was appended to the disk; resolves once it (and all before it) was written. */
+  flush(): Promise<void> {
     this.flushing = false;
-    if (this.pending.length === 0) return;
+    if (this.pending.length === 0) return this.tail;
     const buf = Buffer.concat(this.pending);
     this.pending = [];
-    writeSync(this.fd, buf);
+    return this.enqueue(() => this.handle?.append(buf) ?? Promise.resolve());
   }
 
-  /** A save is about to copy the index: what follows goes to a new journal. */
-  rotate(): number {
-    this.flush();
-    closeSync(this.fd);
+  /**
+   * A save is about to copy the index: what is appended from this call on goes to a new
+   * journal. Resolves to the generation the copy covers.
+   */
+  async rotate(): Promise<number> {
+    void this.flush();
     const done = this.gen;
-    this.gen++;
-    this.fd = openSync(this.file(this.gen), 'a');
+    const next = this.file(++this.gen);
+    await this.enqueue(async () => {
+      const old = this.handle;
+      this.handle = null;
+      await old?.close();
+      this.handle = await this.disk.open(next, 'w');
+    });
     return done;
   }
 
   /** The save that rotated away from `upTo` is durable: journals up to it are covered. */
-  dropUpTo(upTo: number): void {
-    for (const g of generations(this.dir)) if (g <= upTo) rmSync(this.file(g), { force: true });
+  async dropUpTo(upTo: number): Promise<void> {
+    for (const g of await generations(this.dir, this.disk))
+      if (g <= upTo) await this.disk.remove(this.file(g));
   }
 
-  close(): void {
-    this.flush();
-    closeSync(this.fd);
+  async close(): Promise<void> {
+    void this.flush();
+    await this.enqueue(async () => {
+      await this.handle?.close();
+      this.handle = null;
+    });
   }
 }
 
-function generations(dir: string): number[] {
+async function generations(dir: string, disk: StoreDisk): Promise<number[]> {
   let names: string[];
   try {
-    names = readdirSync(dir);
+    names = await disk.readdir(dir);
   } catch {
     return [];
   }
@@ -94,8 +128,7 @@ function generations(dir: string): number[] {
 }
 
 /** Apply each whole record of one journal; a torn tail (the process died mid-write) ends it. */
-function replayFile(file: string, apply: (row: unknown[]) => void): void {
-  const buf = readFileSync(file);
+function replay(buf: Buffer, apply: (row: unknown[]) => void): void {
   for (let at = 0; at + 4 <= buf.length;) {
     const n = buf.readUInt32BE(at);
     if (n > MAX_RECORD_BYTES || at + 4 + n > buf.length) return;

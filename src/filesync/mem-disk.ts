@@ -36,10 +36,13 @@ export class MemDisk implements Disk {
   private readonly nodes = new Map<string, Node>();
   private readonly faults: Fault[] = [];
   private nextIno = 2;
-  /** The clock mtimes are stamped with (tests may move it). */
+  /** The clock mtimes are stamped with (tests may move it, or give a clock). */
   nowMs = 1_000_000;
 
-  constructor(root = '/') {
+  constructor(
+    root = '/',
+    private readonly clock: () => number = () => this.nowMs,
+  ) {
     this.nodes.set('/', this.make('dir'));
     for (let p = '', parts = root.split('/').filter(Boolean), i = 0; i < parts.length; i++) {
       p += `/${parts[i]}`;
@@ -64,6 +67,18 @@ export class MemDisk implements Disk {
     const n = this.get(abs, 'open');
     if (n.kind !== 'file') throw errno('EISDIR', 'open', abs);
     return n.data;
+  }
+
+  readWhole(abs: string): Promise<Buffer> {
+    try {
+      this.check('readWhole', abs);
+      const n = this.get(abs, 'open');
+      if (n.kind === 'symlink') throw errno('ELOOP', 'open', abs);
+      if (n.kind !== 'file') throw errno('EISDIR', 'read', abs);
+      return Promise.resolve(Buffer.from(n.data));
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
   }
 
   readlink(abs: string): string {
@@ -237,7 +252,7 @@ export class MemDisk implements Disk {
     return {
       kind,
       mode,
-      mtimeMs: this.nowMs,
+      mtimeMs: this.clock(),
       ino: this.nextIno++,
       data: Buffer.alloc(0),
       target: '',

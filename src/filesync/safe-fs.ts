@@ -49,10 +49,11 @@ export class RealParents {
   constructor(
     private readonly root: string,
     private readonly disk: Disk,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** True when no parent of `rel` is a symlink or a non-directory (missing ones are fine). */
-  ok(rel: string, nowMs = Date.now()): boolean {
+  ok(rel: string, nowMs = this.now()): boolean {
     for (let i = rel.indexOf('/'); i >= 0; i = rel.indexOf('/', i + 1)) {
       const dir = rel.slice(0, i);
       const at = this.trusted.get(dir);

@@ -1,6 +1,7 @@
 import { closeSync, lstatSync, openSync, writeSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { realClock } from './clock.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
 import { WaveNode } from '../node/index.js';
@@ -39,6 +40,7 @@ beforeEach(async () => {
   ctx = {
     root,
     disk: realDisk,
+    clock: realClock,
     node,
     index: new DiskIndex(path.join(dir, 'index')),
     landing: new Map(),
@@ -49,7 +51,7 @@ beforeEach(async () => {
     transfer: { keepPublished: () => undefined } as unknown as Transfer,
     maxConflicts: 10,
     allowMassDelete: false,
-    deletions: new HeldDeletions(path.join(dir, 'data'), false),
+    deletions: new HeldDeletions(path.join(dir, 'deletions-held'), false),
     event: (kind, p) => kind === 'published' && published.push(p),
     withPath: (_rel, fn) => fn(),
   };

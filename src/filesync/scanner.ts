@@ -1,4 +1,5 @@
 import { logger } from '../log/index.js';
+import { sleep } from './clock.js';
 import { kvFile, sameContent, type Ctx, type KvFile } from './context.js';
 import { lstatOr, lstatOrUnknown, type DiskDirent, type DiskStat } from './disk.js';
 import type { IndexEntry } from './disk-index.js';
@@ -45,8 +46,7 @@ export class Scanner {
   constructor(
     private readonly ctx: Ctx,
     /** How the quiet period is waited out (a test holds it to make the race certain). */
-    private readonly waitMs: (ms: number) => Promise<void> = (ms) =>
-      new Promise((r) => setTimeout(r, ms)),
+    private readonly waitMs: (ms: number) => Promise<void> = (ms) => sleep(ctx.clock, ms),
   ) {}
 
   /** Walk the whole tree: every path that may have changed is checked. Returns paths seen. */
@@ -62,7 +62,7 @@ export class Scanner {
     const indexedFiles = [...ctx.index.entries()].filter(([, e]) => e.type === 'file').length;
     const held = !rootOk || (seen.size === 0 && indexedFiles > 0);
     if (held && !ctx.allowMassDelete) {
-      this.hold(
+      await this.hold(
         rootOk
           ? `the folder ${ctx.root} is empty but held ${indexedFiles} files`
           : `the folder ${ctx.root} is missing`,
@@ -71,7 +71,7 @@ export class Scanner {
     }
     if (ctx.deletions.held) {
       if (gone.length === 0) {
-        ctx.deletions.release();
+        await ctx.deletions.release();
         log.info('deletions no longer held: every file the index holds is back');
       } else if (!this.heldSaid) {
         this.heldSaid = true;
@@ -155,7 +155,7 @@ export class Scanner {
     // Modified a moment ago: a writer may be between truncating the file and writing it (an
     // editor's save, `>` in a shell). Publishing that empty or partial state would make a
     // spurious version, and a spurious conflict copy wherever another node edits too.
-    const ageMs = Date.now() - st.mtimeMs;
+    const ageMs = ctx.clock.now() - st.mtimeMs;
     if (type === 'file' && ageMs >= 0 && ageMs < QUIET_MS && attempt < 5) {
       await this.waitMs(QUIET_MS - ageMs);
       return this.checkLocked(rel, attempt + 1);
@@ -165,7 +165,7 @@ export class Scanner {
     if (content === 'changing') {
       // Still being written: look again shortly (bounded).
       if (attempt >= 5) return false;
-      await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
+      await sleep(ctx.clock, 50 * (attempt + 1));
       return this.checkLocked(rel, attempt + 1);
     }
     this.readable(rel, abs, type);
@@ -188,7 +188,7 @@ export class Scanner {
       return this.checkLocked(rel, 1);
     }
     if (missing && !ctx.allowMassDelete && (await this.rootLooksEmptied())) {
-      this.hold(`the folder ${ctx.root} is missing or empty`);
+      await this.hold(`the folder ${ctx.root} is missing or empty`);
       return false;
     }
     if (ctx.deletions.held && missing) return false;
@@ -285,11 +285,11 @@ export class Scanner {
   }
 
   /** Hold every deletion from now on (persisted: see HeldDeletions), saying so once. */
-  private hold(why: string): void {
+  private async hold(why: string): Promise<void> {
     if (!this.ctx.deletions.held) {
       log.error(`${why}: NOT propagating deletions (use --allow-mass-delete if this is intended)`);
       this.ctx.event('held', '', 'deletions held: root missing or emptied');
-      this.ctx.deletions.hold(why);
+      await this.ctx.deletions.hold(why);
     } else if (!this.heldSaid) {
       log.error(
         `${why}: still NOT propagating deletions, held since an earlier start (use --allow-mass-delete if this is intended)`,
@@ -354,7 +354,7 @@ export class Scanner {
     const own = this.ownLaterWrite(cur, idx);
     const prev = own ?? idx.version;
     const history = lineage(prev, own !== null ? cur!.record : this.recordAt(rel, idx));
-    const record = deletedRecord(prev, history, Date.now());
+    const record = deletedRecord(prev, history, this.ctx.clock.now());
     await this.ctx.node.put(keyOf(rel), encodeRecord(record));
     this.ctx.index.delete(rel);
     this.ctx.event('deleted', rel, 'local');

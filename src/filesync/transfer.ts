@@ -15,6 +15,7 @@ import { RecentBlocks, RelayRing } from './recent-blocks.js';
 import type { RealParents } from './safe-fs.js';
 import { BLOCK_BYTES, sameVersion, type FileRecord, type Version } from './record.js';
 import { ByteBudget } from './byte-budget.js';
+import type { Content, TransferStatus } from './content.js';
 import { DownloadFile, readDirect } from './direct-io.js';
 import { blockList, LocalBlocks } from './local-blocks.js';
 
@@ -90,12 +91,7 @@ export interface TransferOptions {
   openDownload?: (tmp: string) => Promise<DownloadFile>;
 }
 
-export interface TransferStatus {
-  path: string;
-  bytesDone: number;
-  size: number;
-  startedMs: number;
-}
+export type { TransferStatus } from './content.js';
 
 /**
  * Block transfer: content for a file version comes from local blocks first (any indexed file
@@ -107,7 +103,7 @@ export interface TransferStatus {
  * path) could only catch an author contradicting its own record. Downloads in progress serve
  * their verified blocks to peers, so a chain A→B→C pipelines.
  */
-export class Transfer {
+export class Transfer implements Content {
   private readonly downloads = new Map<string, Download>();
   private readonly recent = new RecentBlocks();
   /** Large blocks just downloaded, while this node has a peer to pass them on to. */

@@ -21,6 +21,7 @@ export class Trash {
     readonly dir: string,
     private readonly keepMs: number,
     private readonly disk: Disk,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /**
@@ -38,7 +39,7 @@ export class Trash {
   }
 
   private putInSlot(abs: string, rel: string): string {
-    const minute = Math.floor(Date.now() / 60_000) * 60_000;
+    const minute = Math.floor(this.now() / 60_000) * 60_000;
     if (minute !== this.slotMinute) {
       this.slotMinute = minute;
       this.made.clear();
@@ -53,7 +54,7 @@ export class Trash {
       // The shared slot is in the way (a file where this path needs a dir): a slot of its own.
       this.made.clear();
       const dest = this.into(
-        path.join(this.dir, `${Date.now()}-${process.pid}-${this.seq++}`),
+        path.join(this.dir, `${this.now()}-${process.pid}-${this.seq++}`),
         rel,
       );
       this.disk.rename(abs, dest);
@@ -75,7 +76,7 @@ export class Trash {
     return free;
   }
 
-  async sweep(nowMs = Date.now()): Promise<void> {
+  async sweep(nowMs = this.now()): Promise<void> {
     let names: string[];
     try {
       names = this.disk.readdir(this.dir);

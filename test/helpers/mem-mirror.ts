@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { realClock } from '../../src/filesync/clock.js';
 import { expect } from 'vitest';
 import { WaveNode } from '../../src/node/index.js';
 import type { Ctx } from '../../src/filesync/context.js';
@@ -11,7 +12,7 @@ import { MemDisk } from '../../src/filesync/mem-disk.js';
 import { keyOf } from '../../src/filesync/paths.js';
 import { encodeRecord, type FileRecord, type Version } from '../../src/filesync/record.js';
 import { RealParents } from '../../src/filesync/safe-fs.js';
-import type { Transfer } from '../../src/filesync/transfer.js';
+import type { Content } from '../../src/filesync/content.js';
 import { Trash } from '../../src/filesync/trash.js';
 import { tempDir } from './tmp.js';
 
@@ -37,6 +38,7 @@ export async function memMirror() {
   const ctx: Ctx = {
     root: ROOT,
     disk,
+    clock: realClock,
     node,
     index: new DiskIndex(path.join(dir, 'index')),
     landing: new Map(),
@@ -53,10 +55,10 @@ export async function memMirror() {
       },
       noteTrashed: () => undefined,
       keepPublished: () => undefined,
-    } as unknown as Transfer,
+    } as unknown as Content,
     maxConflicts: 10,
     allowMassDelete: false,
-    deletions: new HeldDeletions(path.join(dir, 'data'), false),
+    deletions: new HeldDeletions(path.join(dir, 'deletions-held'), false),
     event: (kind, p, detail) => events.push(`${kind} ${p} ${detail ?? ''}`.trim()),
     withPath: (_rel, fn) => fn(),
   };
