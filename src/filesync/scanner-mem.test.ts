@@ -3,7 +3,7 @@ import { at, fileRecord, memMirror } from '../../test/helpers/mem-mirror.js';
 import { kvFile } from './context.js';
 import { sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
-import { encodeRecord, type Version } from './record.js';
+import { deletedRecord, encodeRecord, type Version } from './record.js';
 import { Scanner } from './scanner.js';
 
 /**
@@ -84,6 +84,36 @@ describe('an index behind the disk after a crash', () => {
     await scanner.scan();
     expect(kvFile(m.node, 'a.txt')!.version).toEqual([2, 9]); // nothing published
     expect(m.ctx.index.get('a.txt')?.version).toEqual([2, 9]);
+  });
+
+  it('adopts a delete the disk already reflects instead of publishing it again', async () => {
+    // A peer's delete was applied here (the file went to the trash); the process died before
+    // the index dropped its entry. Found by the mirror simulator (seed 8): the restart sent
+    // the delete again in this node's name, with the older version as `prev`.
+    m.disk.writeFile(at('keep.txt'), 'k', 0o640);
+    indexed('keep.txt', 'k', [1, 3]);
+    m.disk.writeFile(at('a.txt'), 'mine', 0o640);
+    indexed('a.txt', 'mine', [1, 4]);
+    m.disk.remove(at('a.txt'));
+    await m.arrives('a.txt', deletedRecord([1, 4], [], 5000), [2, 9]);
+    await scanner.scan();
+    expect(kvFile(m.node, 'a.txt')!.version).toEqual([2, 9]); // nothing published
+    expect(m.ctx.index.get('a.txt')).toBeUndefined();
+  });
+
+  it('sends no delete of a version a peer has already built on', async () => {
+    // A peer's delete was applied, the index kept the older entry (a crash), and the path was
+    // written again since (seed 41): the newer version is applied next; a delete from us
+    // would only make every holder of it publish it again.
+    m.disk.writeFile(at('keep.txt'), 'k', 0o640);
+    indexed('keep.txt', 'k', [1, 3]);
+    m.disk.writeFile(at('a.txt'), 'mine', 0o640);
+    indexed('a.txt', 'mine', [1, 4]);
+    m.disk.remove(at('a.txt'));
+    await m.arrives('a.txt', { ...fileRecord('again', [2, 9]), history: [[1, 4]] }, [3, 2]);
+    await scanner.scan();
+    expect(kvFile(m.node, 'a.txt')!.version).toEqual([3, 2]);
+    expect(m.ctx.index.get('a.txt')).toBeUndefined();
   });
 
   it('builds a change on our own write the index missed, not on the older version', async () => {

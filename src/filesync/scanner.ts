@@ -311,6 +311,25 @@ export class Scanner {
     return cur.version;
   }
 
+  /**
+   * Has the cluster moved past the version the index holds for a path gone from disk, so that
+   * a delete of it from us would change nothing? A delete that saw it is the cluster's already
+   * (an index behind the disk after a crash: a peer's delete applied, the entry not yet
+   * dropped). A peer's newer file or link made on top of it wins over our delete anyway, by
+   * the kept-edit rule, and is applied here next. Sending the delete in our name made a
+   * spurious version, and every holder of the newer one published it again. Our own later
+   * write is deleted as usual (see ownLaterWrite), and so is a directory.
+   */
+  private pastVersion(cur: KvFile | null, idx: IndexEntry): boolean {
+    if (cur === null || idx.version === null || !sawVersion(cur, idx.version)) return false;
+    if (cur.record.type === 'deleted') return true;
+    return (
+      idx.type !== 'dir' &&
+      !sameVersion(cur.version, idx.version) &&
+      this.ownLaterWrite(cur, idx) === null
+    );
+  }
+
   /** The KV record the index version names, if it is still the current one. */
   private recordAt(rel: string, idx: IndexEntry): FileRecord | null {
     const cur = kvFile(this.ctx.node, rel);
@@ -351,6 +370,10 @@ export class Scanner {
 
   private async publishDelete(rel: string, idx: IndexEntry): Promise<boolean> {
     const cur = kvFile(this.ctx.node, rel);
+    if (this.pastVersion(cur, idx)) {
+      this.ctx.index.delete(rel);
+      return false;
+    }
     const own = this.ownLaterWrite(cur, idx);
     const prev = own ?? idx.version;
     const history = lineage(prev, own !== null ? cur!.record : this.recordAt(rel, idx));
@@ -360,4 +383,9 @@ export class Scanner {
     this.ctx.event('deleted', rel, 'local');
     return true;
   }
+}
+
+/** Is `v` the KV's version, or one it was made on top of? */
+function sawVersion(cur: KvFile, v: Version): boolean {
+  return sameVersion(cur.version, v) || descendsFrom(cur.record, v);
 }
