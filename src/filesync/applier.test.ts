@@ -93,6 +93,8 @@ describe('a remote delete', () => {
     const now = kvFile(m.node, 'a.txt')!;
     expect(now.record.type).toBe('file');
     expect(now.record.prev).toEqual([2, 9]); // it saw the delete: it wins everywhere
+    // It continues the kept version: its holders replace it, and no one takes it for lost.
+    expect(now.record.history[0]).toEqual([1, 4]);
     expect(m.ctx.index.get('a.txt')?.version).toEqual(now.version);
     expect(m.events).toEqual(['kept-edit a.txt a delete that did not see this edit']);
   });

@@ -5,7 +5,14 @@ import { kvFile, type Ctx, type KvFile } from './context.js';
 import { lstatOr, type DiskStat } from './disk.js';
 import type { IndexEntry } from './disk-index.js';
 import { absPath, conflictName, conflictOrigin, isConflictCopy, keyOf } from './paths.js';
-import { descendsFrom, encodeRecord, lineage, sameVersion, type FileRecord } from './record.js';
+import {
+  descendsFrom,
+  encodeRecord,
+  lineage,
+  MAX_HISTORY,
+  sameVersion,
+  type FileRecord,
+} from './record.js';
 import { ensureRealParents, UnsafePathError } from './safe-fs.js';
 import { fileParents, TypeClash } from './type-clash.js';
 import { permBits } from './stat.js';
@@ -111,7 +118,11 @@ export class Applier {
     if (local === undefined) return;
     if (concurrent && local.type !== 'dir') {
       // The deleter never saw this version: keep the edit and publish it again over the delete.
-      const r: FileRecord = { ...local, prev: kv.version, history: lineage(kv.version, kv.record) };
+      // Made on the delete (so it wins everywhere), continuing the version kept: its other
+      // holders replace it instead of taking the two for a clash.
+      const kept = local.version === null ? [] : [local.version];
+      const history = [...kept, ...lineage(kv.version, kv.record)].slice(0, MAX_HISTORY);
+      const r: FileRecord = { ...local, prev: kv.version, history };
       const e = await ctx.node.put(keyOf(rel), encodeRecord(r));
       ctx.index.set(rel, { ...local, version: [e.meta.node, e.meta.seq] });
       ctx.event('kept-edit', rel, 'a delete that did not see this edit');
