@@ -86,7 +86,8 @@ describe('a remote file version', () => {
 
 describe('a remote delete', () => {
   it('that did not see the local edit keeps the file and publishes it again over the delete', async () => {
-    localFile('a.txt', 'mine', [1, 4]);
+    const me = m.node.id;
+    localFile('a.txt', 'mine', [me, 4]);
     await m.arrives('a.txt', deletedRecord(null, [], 0), [2, 9]);
     await applier.apply('a.txt');
     expect(text('a.txt')).toBe('mine');
@@ -94,9 +95,20 @@ describe('a remote delete', () => {
     expect(now.record.type).toBe('file');
     expect(now.record.prev).toEqual([2, 9]); // it saw the delete: it wins everywhere
     // It continues the kept version: its holders replace it, and no one takes it for lost.
-    expect(now.record.history[0]).toEqual([1, 4]);
+    expect(now.record.history[0]).toEqual([me, 4]);
     expect(m.ctx.index.get('a.txt')?.version).toEqual(now.version);
     expect(m.events).toEqual(['kept-edit a.txt a delete that did not see this edit']);
+  });
+
+  it("that did not see a peer's version here deletes it: only its author publishes it again", async () => {
+    // Every holder publishing it again made one version per holder, and one conflict copy
+    // each when a third edit clashed with them (the mirror simulator, seed 50).
+    localFile('a.txt', 'theirs', [m.node.id + 1, 4]);
+    await m.arrives('a.txt', deletedRecord(null, [], 0), [2, 9]);
+    await applier.apply('a.txt');
+    expect(kvFile(m.node, 'a.txt')!.version).toEqual([2, 9]);
+    expect(m.trashed()).toEqual(['theirs']);
+    expect(m.ctx.index.get('a.txt')).toBeUndefined();
   });
 
   it('that saw the local version moves the file to the trash and forgets it', async () => {
