@@ -1,0 +1,105 @@
+import type { NodeId, StateOp } from '../../src/core/index.js';
+import { sha256 } from '../../src/filesync/hasher.js';
+import { conflictOrigin, FILE_PREFIX, isConflictCopy, pathOf } from '../../src/filesync/paths.js';
+import { decodeRecord, type FileRecord, type Version } from '../../src/filesync/record.js';
+
+const vkey = (v: Version): string => `${v[0]}:${v[1]}`;
+
+/** A file version some node published and made durable. */
+interface Published {
+  rel: string;
+  version: Version;
+  record: FileRecord;
+}
+
+/**
+ * What the simulated users did and what each node published in its own name, for the mirror
+ * simulator's invariants: a node publishes only what its user did (no received version taken
+ * for a local edit), and no published write is lost (each is an ancestor of the path's final
+ * version, or kept in a conflict copy).
+ */
+export class Ledger {
+  /** Content by hash: the simulated block plane serves it from here. */
+  readonly content = new Map<string, Buffer>();
+  /** machine → `path\0hash` its user wrote, and paths its user deleted. */
+  private readonly wrote = new Map<NodeId, Set<string>>();
+  private readonly deleted = new Map<NodeId, Set<string>>();
+  /** Every version published anywhere (origin:seq → it). */
+  private readonly versions = new Map<string, Published>();
+  private readonly problems: string[] = [];
+
+  userWrote(m: NodeId, rel: string, data: Buffer): void {
+    const hash = sha256(data);
+    this.content.set(hash, data);
+    setOf(this.wrote, m).add(`${rel}\0${hash}`);
+  }
+
+  userDeleted(m: NodeId, rel: string): void {
+    setOf(this.deleted, m).add(rel);
+  }
+
+  /** A write made durable on machine `m` (its own, or a peer's it stored). */
+  durable(m: NodeId, op: StateOp): void {
+    if (op.type !== 'set' || op.entry.meta.node !== m || op.entry.value === null) return;
+    const rel = pathOf(op.entry.key);
+    const record = decodeRecord(op.entry.value);
+    if (rel === null || record === null || !op.entry.key.startsWith(FILE_PREFIX)) return;
+    const version: Version = [m, op.entry.meta.seq];
+    if (this.versions.has(vkey(version))) return; // replayed at a restart
+    this.versions.set(vkey(version), { rel, version, record });
+    if (record.type === 'file' && !isConflictCopy(rel)) {
+      if (!setOf(this.wrote, m).has(`${rel}\0${record.hash}`))
+        this.problem(`node ${m} published ${rel}@${vkey(version)}: content its user never wrote`);
+    } else if (record.type === 'deleted' && !setOf(this.deleted, m).has(rel)) {
+      this.problem(`node ${m} published a delete of ${rel}@${vkey(version)} its user never made`);
+    }
+  }
+
+  private problem(msg: string): void {
+    if (this.problems.length < 5) this.problems.push(msg);
+  }
+
+  get firstProblem(): string | null {
+    return this.problems[0] ?? null;
+  }
+
+  /**
+   * No published file version lost: each was seen and replaced by a later version (an edit or
+   * a delete that names it as an ancestor), is its path's final version, or its content is
+   * kept at the path or in a conflict copy of it. `finals`: each path's final version;
+   * `tree`: paths → content hash.
+   */
+  lostWrites(finals: Iterable<Version>, tree: Map<string, string>): string[] {
+    const replaced = new Set<string>([...finals].map(vkey));
+    for (const p of this.versions.values()) {
+      if (p.record.prev !== null) replaced.add(vkey(p.record.prev));
+      for (const h of p.record.history) replaced.add(vkey(h));
+    }
+    const copies = new Map<string, Set<string>>();
+    for (const [rel, hash] of tree)
+      if (isConflictCopy(rel)) setOf(copies, conflictOrigin(rel)).add(hash);
+    // Content, not versions: a kept edit publishes the same content again under new versions,
+    // and any of them seen and replaced means the content was.
+    const fate = new Map<string, { replaced: boolean; first: string }>();
+    for (const [k, p] of this.versions) {
+      if (p.record.type !== 'file') continue;
+      const id = `${p.rel}\0${p.record.hash}`;
+      const f = fate.get(id) ?? { replaced: false, first: `${p.rel}@${k}` };
+      f.replaced ||= replaced.has(k);
+      fate.set(id, f);
+    }
+    const lost: string[] = [];
+    for (const [id, f] of fate) {
+      const [rel, hash] = id.split('\0') as [string, string];
+      const kept = tree.get(rel) === hash || copies.get(rel)?.has(hash) === true;
+      if (!f.replaced && !kept) lost.push(f.first);
+    }
+    return lost;
+  }
+}
+
+function setOf<K, V>(m: Map<K, Set<V>>, k: K): Set<V> {
+  let s = m.get(k);
+  if (s === undefined) m.set(k, (s = new Set()));
+  return s;
+}
