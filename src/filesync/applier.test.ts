@@ -72,6 +72,20 @@ describe('a remote file version', () => {
     expect(m.trashed()).toEqual([]);
   });
 
+  it('of a conflict copy whose content another copy holds leaves one of the two', async () => {
+    // Two nodes copied the same content under two versions' names (a version and its kept
+    // edit): the mirror simulator found both kept (seed 121 with power cuts).
+    const body = contentOf(keyOf('a.sync-conflict-2-99.txt'), [3, 1]);
+    localFile('a.sync-conflict-2-27.txt', body, [3, 5]);
+    await m.arrives('a.sync-conflict-2-99.txt', fileRecord(body), [3, 1]);
+    await applier.apply('a.sync-conflict-2-99.txt');
+    await new Promise((r) => setImmediate(r)); // the copies are capped after the apply
+    expect(m.disk.paths(ROOT).filter((p) => p.includes('conflict'))).toEqual([
+      at('a.sync-conflict-2-27.txt'), // the first by name, on every node
+    ]);
+    expect(m.trashed()).toEqual([body]);
+  });
+
   it('made concurrently with the same content makes no copy: metadata only', async () => {
     localFile('a.txt', 'same', [1, 4]);
     await m.arrives('a.txt', { ...fileRecord('same'), mode: 0o600 }, [2, 9]);

@@ -106,6 +106,7 @@ export class Applier {
       await this.keepConflictCopy(rel, local!);
     }
     await this.materialise(rel, kv);
+    if (isConflictCopy(rel)) void this.capConflicts(conflictOrigin(rel));
   }
 
   private async applyDelete(
@@ -199,13 +200,32 @@ export class Applier {
       .filter((p) => isConflictCopy(p) && conflictOrigin(p) === rel)
       .map((p) => ({ p, seq: Number(/sync-conflict-\d+-(\d+)/.exec(p)![1]) }))
       .sort((a, b) => a.seq - b.seq);
-    for (const { p } of copies.slice(0, Math.max(0, copies.length - ctx.maxConflicts))) {
+    for (const p of this.surplus(copies.map((c) => c.p))) {
       await ctx.withPath(p, async () => {
         if (!ctx.parents.ok(p)) return;
         const moved = await ctx.trash.put(absPath(ctx.root, p), p).catch(() => null);
         if (moved) await this.scanner.checkLocked(p);
       });
     }
+  }
+
+  /**
+   * Copies to remove, of one path's copies (oldest first): a copy whose content another copy
+   * holds (the first by name stays, the same one on every node: two nodes can copy the same
+   * content under two versions' names, say the original and its kept edit), then the oldest
+   * beyond maxConflicts.
+   */
+  private surplus(copies: string[]): string[] {
+    const kept = new Map<string, string>();
+    const same = new Set<string>();
+    for (const p of [...copies].sort()) {
+      const hash = this.ctx.index.get(p)?.hash;
+      if (hash === undefined) continue;
+      if (kept.has(hash)) same.add(p);
+      else kept.set(hash, p);
+    }
+    const rest = copies.filter((p) => !same.has(p));
+    return [...same, ...rest.slice(0, Math.max(0, rest.length - this.ctx.maxConflicts))];
   }
 
   /** Parents made where missing; false when one is a symlink or not a directory. */

@@ -39,6 +39,11 @@ export interface Ctx {
   allowMassDelete: boolean;
   /** Set when the root vanished or was emptied: deletions are not published meanwhile. */
   deletions: HeldDeletions;
+  /**
+   * The machine went down under the last run (see run-marker.ts): the index may be behind the
+   * disk, so until the start scan is done a path the KV moved past is not published from it.
+   */
+  indexMayLag: boolean;
   /** Events for the UI / log (received, sent, conflicts, errors). */
   event: (kind: FileEventKind, path: string, detail?: string) => void;
   /** Run `fn` with `rel` locked against every other change of that path. */

@@ -1,80 +1,34 @@
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
+import {
+  withDefaults,
+  workDir,
+  type FileEvent,
+  type FileSyncOptions,
+  type MirrorPorts,
+} from './options.js';
 import { logger } from '../log/index.js';
-import type { Replica } from '../replica/index.js';
 import { Applier } from './applier.js';
 import { ApplyQueue } from './apply-queue.js';
-import { every, realClock, type Clock } from './clock.js';
+import { every } from './clock.js';
 import type { Content } from './content.js';
-import type { Ctx, FileEventKind } from './context.js';
-import { realDisk, type Disk } from './disk.js';
+import type { Ctx } from './context.js';
 import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
 import { HeldDeletions } from './held-deletions.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
-import { FILE_PREFIX, keyOf, pathOf, RESERVED_DIR } from './paths.js';
+import { FILE_PREFIX, keyOf, pathOf } from './paths.js';
 import { isDeletedRecord, sameVersion, type Version } from './record.js';
 import { UnreadablePaths } from './localfs.js';
 import { RealParents } from './safe-fs.js';
+import { markRunning, markStopped } from './run-marker.js';
 import { Scanner } from './scanner.js';
-import { SupersededError, Transfer, type TransferVersions } from './transfer.js';
-import type { StoreDisk } from '../store/index.js';
+import { SupersededError, type TransferVersions } from './transfer.js';
 import { Trash } from './trash.js';
 import { Watcher } from './watcher.js';
 
+export { workDir, type FileEvent, type FileSyncOptions, type MirrorPorts };
+
 const log = logger('filesync');
-
-/** Every option of the directory mirror. Units are in the names. */
-export interface FileSyncOptions {
-  /** The directory kept identical across peers (created if missing). */
-  root: string;
-  /** WaveKV data dir (holds `index`, `tmp/`, `trash/` too). */
-  dataDir: string;
-  /** The replica's node and driver (the simulator's run without sockets). */
-  replica: Pick<Replica, 'node' | 'driver'>;
-  /** Extra ignore patterns (gitignore syntax) on top of `.filesyncignore`. */
-  ignore?: string[];
-  /** How long removed or replaced files stay in trash/. */
-  keepDeletedMs?: number;
-  /** Conflict copies kept per path. */
-  maxConflicts?: number;
-  /** Propagate deletions even when the root vanished or was emptied. */
-  allowMassDelete?: boolean;
-  /** Full rescan this often (the watcher is only a hint). */
-  rescanIntervalMs?: number;
-  /** Use the file watcher (off: rescans only). */
-  watch?: boolean;
-  /** Paths applied at once (many: small files spend their time waiting on fsync). */
-  applyConcurrency?: number;
-  /** The ports (the real disk and clock by default; the simulator's under test). */
-  ports?: Partial<MirrorPorts>;
-}
-
-/** What the mirror runs on: each has a fake, so the simulator runs this same engine. */
-export interface MirrorPorts {
-  /** The synced tree's disk. */
-  disk: Disk;
-  /** The data dir's disk: the index, its journal, the mass-delete marker. */
-  dataDisk: StoreDisk | undefined;
-  clock: Clock;
-  /** The content transfer (by default `Transfer`, over the sync driver's block requests). */
-  content: (versions: TransferVersions, index: DiskIndex, parents: RealParents) => Content;
-}
-
-export interface FileEvent {
-  kind: FileEventKind;
-  path: string;
-  detail?: string;
-  timeMs: number;
-}
-
-/**
- * Where downloads and removed files wait: `<root>/.filesync`, on the root's filesystem whatever
- * `--data-dir` says, since both are renamed into or out of the tree (across filesystems a
- * rename fails with EXDEV, for ever). Never synced (the reserved name).
- */
-export function workDir(root: string): string {
-  return path.join(root, RESERVED_DIR);
-}
 
 /**
  * The directory mirror on one node: start scan + watcher publish local changes as FileRecords;
@@ -131,6 +85,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       maxConflicts: opts.maxConflicts ?? 10,
       allowMassDelete: opts.allowMassDelete ?? false,
       deletions,
+      indexMayLag: false,
       event: (kind, p, detail) =>
         this.emit('event', {
           kind,
@@ -195,7 +150,14 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       opts.allowMassDelete ?? false,
       dataDisk,
     );
+    const lastStop = await markRunning(opts.dataDir, dataDisk, await ports.bootId());
     const fs = new FileSync(opts, ports, index, ignore, deletions);
+    if (lastStop === 'power-loss') {
+      log.warn(
+        'the machine went down under the last run: until the start scan is done, a file the cluster changed since is not taken for a local edit',
+      );
+      fs.ctx.indexMayLag = true;
+    }
     await fs.ctx.transfer.init();
     opts.replica.node.on('change', fs.onChange);
     fs.unretire = opts.replica.node.collectRetired(isDeletedRecord, (key) => fs.mayForget(key));
@@ -209,6 +171,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     const t0 = clock.now();
     const { seen, published } = await fs.scanner.scan();
     fs.startScanMs = clock.now() - t0;
+    fs.ctx.indexMayLag = false;
     log.info('start scan done', { paths: seen, published, ms: fs.startScanMs });
     // Catch up with records that arrived while we were down (or before this scan).
     for (const e of opts.replica.node.entries(FILE_PREFIX, { tombstones: true })) {
@@ -363,26 +326,6 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     const left = queued + this.interrupted;
     if (left > 0) log.info('stopped before applying every change', { paths: left });
     await this.ctx.index.save();
+    await markStopped(this.opts.dataDir, this.ports.dataDisk);
   }
-}
-
-/** The real disk, clock and transfer, where the options name no other. */
-function withDefaults(opts: FileSyncOptions): MirrorPorts {
-  const disk = opts.ports?.disk ?? realDisk;
-  return {
-    disk,
-    dataDisk: opts.ports?.dataDisk,
-    clock: opts.ports?.clock ?? realClock,
-    content:
-      opts.ports?.content ??
-      ((versions, index, parents) =>
-        new Transfer({
-          root: opts.root,
-          tmpDir: path.join(workDir(opts.root), 'tmp'),
-          index,
-          driver: opts.replica.driver,
-          parents,
-          versions,
-        })),
-  };
 }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { at, fileRecord, memMirror } from '../../test/helpers/mem-mirror.js';
+import { at, fileRecord, memMirror, ROOT } from '../../test/helpers/mem-mirror.js';
 import { kvFile } from './context.js';
 import { sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
@@ -136,5 +136,43 @@ describe('an index behind the disk after a crash', () => {
     const now = kvFile(m.node, 'a.txt')!;
     expect(now.record.type).toBe('deleted');
     expect(now.record.prev).toEqual([ours.meta.node, ours.meta.seq]);
+  });
+});
+
+describe('after a power loss (the index may be behind the disk)', () => {
+  beforeEach(() => {
+    m.ctx.indexMayLag = true;
+    m.disk.writeFile(at('keep.txt'), 'k', 0o640);
+    indexed('keep.txt', 'k', [1, 3]);
+  });
+
+  it('a file that differs from a version the KV has moved past is kept aside, not published', async () => {
+    // On disk: a version applied since (its journal record lost), or a local edit: unknown.
+    m.disk.writeFile(at('a.txt'), 'applied or edited', 0o640);
+    indexed('a.txt', 'old', [1, 4]);
+    await m.arrives('a.txt', fileRecord('newer', [3, 3]), [2, 9]);
+    await scanner.scan();
+    expect(kvFile(m.node, 'a.txt')!.version).toEqual([2, 9]); // not undone
+    expect(m.ctx.index.get('a.txt')).toBeUndefined(); // so the KV's version is applied
+    const copies = m.disk.paths(ROOT).filter((p) => p.includes('sync-conflict'));
+    expect(copies.map((p) => m.disk.readFile(p).toString())).toEqual(['applied or edited']);
+  });
+
+  it('a file gone whose path the KV has moved past sends no delete', async () => {
+    m.disk.writeFile(at('a.txt'), 'old', 0o640);
+    indexed('a.txt', 'old', [1, 4]);
+    m.disk.remove(at('a.txt'));
+    await m.arrives('a.txt', fileRecord('newer', [3, 3]), [2, 9]);
+    await scanner.scan();
+    expect(kvFile(m.node, 'a.txt')!.version).toEqual([2, 9]);
+    expect(m.ctx.index.get('a.txt')).toBeUndefined();
+  });
+
+  it('an edit of a version the KV still holds is published as usual', async () => {
+    m.disk.writeFile(at('a.txt'), 'edited', 0o640);
+    indexed('a.txt', 'old', [1, 4]);
+    await m.arrives('a.txt', fileRecord('old'), [1, 4]);
+    expect(await scanner.check('a.txt')).toBe(true);
+    expect(kvFile(m.node, 'a.txt')!.record.prev).toEqual([1, 4]);
   });
 });

@@ -52,6 +52,7 @@ beforeEach(async () => {
     maxConflicts: 10,
     allowMassDelete: false,
     deletions: new HeldDeletions(path.join(dir, 'deletions-held'), false),
+    indexMayLag: false,
     event: (kind, p) => kind === 'published' && published.push(p),
     withPath: (_rel, fn) => fn(),
   };

@@ -1,21 +1,20 @@
 import { logger } from '../log/index.js';
 import { sleep } from './clock.js';
-import { kvFile, sameContent, type Ctx, type KvFile } from './context.js';
+import { kvFile, sameContent, type Ctx } from './context.js';
 import { lstatOr, lstatOrUnknown, type DiskDirent, type DiskStat } from './disk.js';
 import type { IndexEntry } from './disk-index.js';
 import { isUnreadableError, Unreadable } from './localfs.js';
 import { readContent, type Content } from './read-content.js';
+import { keepAside, mayBeStale, ownLaterWrite, pastVersion } from './index-lag.js';
 import { absPath, keyOf, pathProblem } from './paths.js';
 import { permBits, typeOf, unchanged } from './stat.js';
 import {
-  descendsFrom,
   encodeRecord,
   deletedRecord,
   lineage,
   sameVersion,
   type FileRecord,
   type FileType,
-  type Version,
 } from './record.js';
 
 const log = logger('scanner');
@@ -240,8 +239,9 @@ export class Scanner {
       ctx.index.set(rel, { ...entry, version: cur.version });
       return false;
     }
+    if (type === 'file' && mayBeStale(ctx, cur, idx)) return this.keepAside(rel);
     const prev =
-      this.ownLaterWrite(cur, idx) ??
+      ownLaterWrite(ctx, cur, idx) ??
       idx?.version ??
       (cur?.record.type === 'deleted' ? cur.version : null);
     const history = lineage(
@@ -299,35 +299,15 @@ export class Scanner {
   }
 
   /**
-   * The KV's current version when it is a write of ours made on top of what the index holds:
-   * the index missed it (the process died between the put and the index), and a change or
-   * delete made now builds on it. Using the index's older version as `prev` made peers take
-   * our own change for a concurrent one (conflict copies of our own versions, deletes undone).
+   * Move a file that may be a local edit or an older version aside as a conflict copy (it is
+   * then published under that name): nothing is lost, nothing newer undone, and the KV's
+   * version is applied at the path next. See mayBeStale.
    */
-  private ownLaterWrite(cur: KvFile | null, idx: IndexEntry | undefined): Version | null {
-    if (cur === null || cur.entry.meta.node !== this.ctx.node.id) return null;
-    if (idx === undefined || sameVersion(cur.version, idx.version)) return null;
-    if (idx.version !== null && !descendsFrom(cur.record, idx.version)) return null;
-    return cur.version;
-  }
-
-  /**
-   * Has the cluster moved past the version the index holds for a path gone from disk, so that
-   * a delete of it from us would change nothing? A delete that saw it is the cluster's already
-   * (an index behind the disk after a crash: a peer's delete applied, the entry not yet
-   * dropped). A peer's newer file or link made on top of it wins over our delete anyway, by
-   * the kept-edit rule, and is applied here next. Sending the delete in our name made a
-   * spurious version, and every holder of the newer one published it again. Our own later
-   * write is deleted as usual (see ownLaterWrite), and so is a directory.
-   */
-  private pastVersion(cur: KvFile | null, idx: IndexEntry): boolean {
-    if (cur === null || idx.version === null || !sawVersion(cur, idx.version)) return false;
-    if (cur.record.type === 'deleted') return true;
-    return (
-      idx.type !== 'dir' &&
-      !sameVersion(cur.version, idx.version) &&
-      this.ownLaterWrite(cur, idx) === null
-    );
+  private keepAside(rel: string): boolean {
+    const { ctx } = this;
+    const name = keepAside(ctx, rel);
+    void this.check(name).catch((e: unknown) => log.warn('check failed', { error: String(e) }));
+    return false;
   }
 
   /** The KV record the index version names, if it is still the current one. */
@@ -370,11 +350,12 @@ export class Scanner {
 
   private async publishDelete(rel: string, idx: IndexEntry): Promise<boolean> {
     const cur = kvFile(this.ctx.node, rel);
-    if (this.pastVersion(cur, idx)) {
+    if (pastVersion(this.ctx, cur, idx) || mayBeStale(this.ctx, cur, idx)) {
+      // Nothing to send: the KV's version stands, and is applied here next.
       this.ctx.index.delete(rel);
       return false;
     }
-    const own = this.ownLaterWrite(cur, idx);
+    const own = ownLaterWrite(this.ctx, cur, idx);
     const prev = own ?? idx.version;
     const history = lineage(prev, own !== null ? cur!.record : this.recordAt(rel, idx));
     const record = deletedRecord(prev, history, this.ctx.clock.now());
@@ -383,9 +364,4 @@ export class Scanner {
     this.ctx.event('deleted', rel, 'local');
     return true;
   }
-}
-
-/** Is `v` the KV's version, or one it was made on top of? */
-function sawVersion(cur: KvFile, v: Version): boolean {
-  return sameVersion(cur.version, v) || descendsFrom(cur.record, v);
 }

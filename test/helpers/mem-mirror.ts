@@ -59,6 +59,7 @@ export async function memMirror() {
     maxConflicts: 10,
     allowMassDelete: false,
     deletions: new HeldDeletions(path.join(dir, 'deletions-held'), false),
+    indexMayLag: false,
     event: (kind, p, detail) => events.push(`${kind} ${p} ${detail ?? ''}`.trim()),
     withPath: (_rel, fn) => fn(),
   };

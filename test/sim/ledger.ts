@@ -27,11 +27,17 @@ export class Ledger {
   /** Every version published anywhere (origin:seq → it). */
   private readonly versions = new Map<string, Published>();
   private readonly problems: string[] = [];
+  private readonly replacedByUser = new Set<string>();
 
   userWrote(m: NodeId, rel: string, data: Buffer): void {
     const hash = sha256(data);
     this.content.set(hash, data);
     setOf(this.wrote, m).add(`${rel}\0${hash}`);
+  }
+
+  /** A user replaced or removed the content `hash` at `rel` (so it saw it: not lost). */
+  userReplaced(rel: string, hash: string): void {
+    this.replacedByUser.add(`${rel}\0${hash}`);
   }
 
   userDeleted(m: NodeId, rel: string): void {
@@ -50,7 +56,12 @@ export class Ledger {
     if (record.type === 'file' && !isConflictCopy(rel)) {
       if (!setOf(this.wrote, m).has(`${rel}\0${record.hash}`))
         this.problem(`node ${m} published ${rel}@${vkey(version)}: content its user never wrote`);
-    } else if (record.type === 'deleted' && !setOf(this.deleted, m).has(rel)) {
+    } else if (
+      // (Copies are removed by the applier too: one too many, or beyond --max-conflicts.)
+      record.type === 'deleted' &&
+      !isConflictCopy(rel) &&
+      !setOf(this.deleted, m).has(rel)
+    ) {
       this.problem(`node ${m} published a delete of ${rel}@${vkey(version)} its user never made`);
     }
   }
@@ -65,8 +76,8 @@ export class Ledger {
 
   /**
    * No published file version lost: each was seen and replaced by a later version (an edit or
-   * a delete that names it as an ancestor), is its path's final version, or its content is
-   * kept at the path or in a conflict copy of it. `finals`: each path's final version;
+   * a delete that names it as an ancestor) or by a user, is its path's final version, or its
+   * content is kept at the path or in a conflict copy of it. `finals`: each path's final version;
    * `tree`: paths → content hash.
    */
   lostWrites(finals: Iterable<Version>, tree: Map<string, string>): string[] {
@@ -84,7 +95,7 @@ export class Ledger {
     for (const [k, p] of this.versions) {
       if (p.record.type !== 'file') continue;
       const id = `${p.rel}\0${p.record.hash}`;
-      const f = fate.get(id) ?? { replaced: false, first: `${p.rel}@${k}` };
+      const f = fate.get(id) ?? { replaced: this.replacedByUser.has(id), first: `${p.rel}@${k}` };
       f.replaced ||= replaced.has(k);
       fate.set(id, f);
     }

@@ -1,6 +1,6 @@
 /**
  * The mirror simulator's long mode: `npm run sim:mirror -- --seeds 1000 [--from 1]`, or
- * `--seed N` to replay one history; `--power` adds power cuts to the kills. Exits non-zero at
+ * `--seed N` to replay one history; `--kills-only` leaves power cuts out. Exits non-zero at
  * the first failure.
  */
 import { MirrorWorld } from './mirror-world.js';
@@ -15,7 +15,7 @@ const opt = (name: string, dflt: number): number => {
   }
   return v;
 };
-const power = args.includes('--power');
+const power = !args.includes('--kills-only');
 const one = args.includes('--seed') ? opt('--seed', 0) : null;
 const seeds =
   one !== null

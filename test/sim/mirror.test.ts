@@ -4,7 +4,7 @@ import { MirrorWorld } from './mirror-world.js';
 /**
  * The mirror's simulator: the production FileSync engine, WaveNode, store and sync driver on
  * in-memory disks, a fake network and virtual clocks, with user edits, lost watcher hints and
- * kill -9. MIRROR_SEEDS sets how many seeds (default 1000), MIRROR_SEED replays one.
+ * kill -9 and power cuts. MIRROR_SEEDS sets how many seeds (default 1000), MIRROR_SEED replays one.
  */
 const count = Number(process.env.MIRROR_SEEDS ?? 1000);
 const only = process.env.MIRROR_SEED;
