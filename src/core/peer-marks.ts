@@ -1,4 +1,5 @@
-import type { Entry, NodeId } from './types.js';
+import { supersedes } from './order.js';
+import type { Entry, NodeId, WriteRef } from './types.js';
 
 /**
  * Entries a peer holds (so that deltas for it can leave them out) beyond what its acks say:
@@ -55,6 +56,30 @@ export class PeerMarks {
     if (set.size >= MAX_HELD_MARKS_PER_PEER) return false;
     set.add(entry);
     return true;
+  }
+
+  /**
+   * `peer` confirmed holding these writes: mark each that is the winner `get` returns. Returns
+   * how many were marked; those newer than the winner go to `ahead`.
+   */
+  confirm(
+    peer: NodeId,
+    writes: readonly WriteRef[],
+    get: (key: string) => (Entry & { is(meta: Entry['meta']): boolean }) | undefined,
+    ahead?: WriteRef[],
+  ): number {
+    let marked = 0;
+    for (const w of writes) {
+      const e = get(w.key);
+      if (e?.is(w.meta) === true) {
+        if (this.mark(peer, e)) marked++;
+      } else if (ahead !== undefined && supersedes(w.meta, e?.meta)) {
+        // Newer than what this state holds: most often a write this node relayed before its
+        // own commit of it ended, which the peer confirmed first. The caller may try again.
+        ahead.push(w);
+      }
+    }
+    return marked;
   }
 
   /** Drop `peer`'s marks that `keep` says are no longer needed. */

@@ -1,51 +1,15 @@
 import { Digest } from './digest.js';
-import {
-  checkEntry,
-  entryWireBytes,
-  reject,
-  type AdmissionHook,
-  type Limits,
-  type Rejection,
-} from './limits.js';
+import type { AdmissionHook, Limits } from './limits.js';
+import { deltaPage, type DeltaOptions, type DeltaPage } from './delta.js';
+import { planMerge, type MergePlan } from './merge-plan.js';
 import { OriginIndex } from './origin-index.js';
 import { PeerMarks } from './peer-marks.js';
 import { stampTs, supersedes } from './order.js';
 import { COMPACT_FACTOR, COMPACT_MIN_BYTES, KeptEntry, ValueArena } from './value-arena.js';
 import type { Acks, Entry, NodeId, ReadonlyAcks, StateOp, WriteRef } from './types.js';
 
-/** Where a delta page stops: the last (origin, seq) it included. */
-export interface DeltaCursor {
-  readonly node: NodeId;
-  readonly seq: number;
-}
-
-export interface DeltaPage {
-  readonly entries: Entry[];
-  /** True when nothing above the acks is left after this page. */
-  readonly complete: boolean;
-  /** Resume point for the next page when not complete. */
-  readonly next: DeltaCursor | null;
-}
-
-export interface DeltaOptions {
-  maxEntries: number;
-  maxBytes: number;
-  after?: DeltaCursor | null;
-  /**
-   * Leave out entries the peer with this source id holds: those it sent (`setSource`) and those
-   * it confirmed (`confirmHeld`).
-   */
-  skipSource?: number | undefined;
-}
-
-/** What a merge would do, decided before anything is logged. */
-export interface MergePlan {
-  /** Entries that win over the current state, in message order (log and apply these). */
-  readonly winners: Entry[];
-  /** Entries checked and found already covered (older or equal versions). */
-  readonly stale: number;
-  readonly rejected: Rejection[];
-}
+export type { DeltaCursor, DeltaOptions, DeltaPage } from './delta.js';
+export type { MergePlan } from './merge-plan.js';
 
 /**
  * The replicated state as a pure state machine. It changes only through `apply(op)`; every
@@ -259,7 +223,7 @@ export class State {
 
   /**
    * Check a batch of incoming entries (limits, admission, total keys) and pick those that win.
-   * Pure: nothing changes until the caller logs and applies the winners.
+   * Pure: nothing changes until the caller logs and applies the winners. See merge-plan.ts.
    */
   planMerge(
     entries: readonly Entry[],
@@ -269,94 +233,16 @@ export class State {
     /** False for this node's own local write; true for anything a peer sent. */
     remote = true,
   ): MergePlan {
-    const rejected: Rejection[] = [];
-    const winners: Entry[] = [];
-    let stale = 0;
-    if (entries.length > limits.maxEntriesPerMessage) {
-      const detail = `${entries.length} entries, limit ${limits.maxEntriesPerMessage}`;
-      return { winners, stale, rejected: [{ key: '', reason: 'too-many-entries', detail }] };
-    }
-    let bytes = 0;
-    for (const e of entries) bytes += entryWireBytes(e);
-    if (bytes > limits.maxMessageBytes) {
-      const detail = `${bytes} bytes, limit ${limits.maxMessageBytes}`;
-      return { winners, stale, rejected: [{ key: '', reason: 'message-too-large', detail }] };
-    }
-    // Later entries of the same key in one batch compete with earlier winners too.
-    const planned = new Map<string, Entry>();
-    const seqs = new Map<NodeId, number>(); // highest seq per origin admitted so far
-    let newKeys = 0;
-    for (const e of entries) {
-      // Covered first: an entry that loses changes nothing, so it needs no checking (admission
-      // may decode the value). Rounds resend what pushes already delivered, so most entries a
-      // busy node receives are covered. Acks stay truthful: a superseded write is not live
-      // anywhere, so covering its seq needs nothing from it.
-      const cur = planned.get(e.key) ?? this.data.get(e.key);
-      if (!supersedes(e.meta, cur?.meta) || (remote && cur === undefined && this.collected(e))) {
-        stale++;
-        continue;
-      }
-      const r =
-        (remote ? this.checkOwnership(e, limits, seqs) : null) ??
-        checkEntry(e, nowMs, limits, admit);
-      if (r !== null) {
-        rejected.push(r);
-        continue;
-      }
-      if (cur === undefined) {
-        if (this.data.size + newKeys >= limits.maxKeys) {
-          const detail = `state holds ${this.data.size + newKeys} keys, limit ${limits.maxKeys}`;
-          rejected.push({ key: e.key, reason: 'too-many-keys', detail });
-          continue;
-        }
-        newKeys++;
-      }
-      planned.set(e.key, e);
-      if (e.meta.seq > (seqs.get(e.meta.node) ?? 0)) seqs.set(e.meta.node, e.meta.seq);
-      if (remote) this.noteAhead(e.meta.node, e.meta.ts - nowMs);
-      winners.push(e);
-    }
-    return { winners, stale, rejected };
+    return planMerge(this, entries, nowMs, limits, admit, remote);
   }
 
   /** Remember the largest clock lead seen per origin (bounded: one number per origin). */
-  private noteAhead(node: NodeId, aheadMs: number): void {
+  noteAhead(node: NodeId, aheadMs: number): void {
     if (aheadMs > (this.aheadMs.get(node) ?? 0)) this.aheadMs.set(node, aheadMs);
   }
 
-  /**
-   * What a peer may not claim: a write in this node's name (except a rebuilt node's own past
-   * writes: while it recovers them, `ownAcks` false, and below `pastSeqBelow` after), or a seq
-   * far beyond what its origin has shown.
-   */
-  private checkOwnership(
-    e: Entry,
-    limits: Readonly<Limits>,
-    seqs: ReadonlyMap<NodeId, number>,
-  ): Rejection | null {
-    const { node, seq } = e.meta;
-    if (node === this.self && this.ownAcks && seq >= this.pastSeqBelow)
-      return reject(e, 'own-origin', `a peer sent a write in this node's name (seq ${seq})`);
-    const known = Math.max(this.knownSeq(node), seqs.get(node) ?? 0);
-    if (seq - known > limits.maxSeqJump)
-      return reject(e, 'seq-jump', `seq ${seq} of node ${node} is far beyond ${known}`);
-    return null;
-  }
-
-  /**
-   * An entry this node saw (its origin's seq is covered here) for a key it holds nothing for,
-   * no newer than the newest tombstone it collected: that tombstone or a version it superseded,
-   * dead either way. Digest repair and a member back from a long absence offer exactly these;
-   * taking them back resurrected collected deletes and re-exchanged them every GC cycle.
-   */
-  private collected(e: Entry): boolean {
-    const { node, seq, ts } = e.meta;
-    if (ts > this.clearedTs) return false;
-    return seq <= (node === this.self ? this.nextSeq - 1 : this.ack(node));
-  }
-
   /** The highest seq of `node` this state covers or has applied a write of (0 when none). */
-  private knownSeq(node: NodeId): number {
+  knownSeq(node: NodeId): number {
     if (node === this.self) return this.nextSeq - 1;
     return Math.max(this.ack(node), this.seenSeqs.get(node) ?? 0);
   }
@@ -389,36 +275,11 @@ export class State {
 
   /**
    * Live entries (tombstones included) whose seq is above `acks[origin]`, ordered by
-   * (origin, seq) and cut into pages by entry count and bytes. A bootstrap is the delta
-   * against empty acks.
+   * (origin, seq) and cut into pages by entry count and bytes (see delta.ts).
    */
   delta(acks: ReadonlyAcks, opts: DeltaOptions): DeltaPage {
-    const entries: Entry[] = [];
-    let bytes = 0;
-    const after = opts.after ?? null;
-    const skip = opts.skipSource;
-    const held = skip === undefined ? undefined : this.marks.heldBy(skip);
-    for (const node of this.origins.origins()) {
-      if (after !== null && node < after.node) continue;
-      let from = acks.get(node) ?? 0;
-      if (after !== null && node === after.node) from = Math.max(from, after.seq);
-      for (const [seq, key] of this.origins.above(node, from)) {
-        const e = this.data.get(key)!;
-        if (skip !== undefined && (e.source === skip || held?.has(e) === true)) continue;
-        const cost = entryWireBytes(e);
-        if (
-          entries.length > 0 &&
-          (entries.length >= opts.maxEntries || bytes + cost > opts.maxBytes)
-        ) {
-          const last = entries[entries.length - 1]!.meta;
-          return { entries, complete: false, next: { node: last.node, seq: last.seq } };
-        }
-        if (e.meta.seq !== seq) throw new Error(`origin index out of step for ${node}:${seq}`);
-        entries.push(e);
-        bytes += cost;
-      }
-    }
-    return { entries, complete: true, next: null };
+    const held = opts.skipSource === undefined ? undefined : this.marks.heldBy(opts.skipSource);
+    return deltaPage(this.origins, (key) => this.data.get(key)!, held, acks, opts);
   }
 
   /**
@@ -458,18 +319,7 @@ export class State {
    * newer than what is held here go to `ahead`.
    */
   confirmHeld(peer: NodeId, writes: readonly WriteRef[], ahead?: WriteRef[]): number {
-    let marked = 0;
-    for (const w of writes) {
-      const e = this.data.get(w.key);
-      if (e?.is(w.meta) === true) {
-        if (this.marks.mark(peer, e)) marked++;
-      } else if (ahead !== undefined && supersedes(w.meta, e?.meta)) {
-        // Newer than what this state holds: most often a write this node relayed before its
-        // own commit of it ended, which the peer confirmed first. The caller may try again.
-        ahead.push(w);
-      }
-    }
-    return marked;
+    return this.marks.confirm(peer, writes, (key) => this.data.get(key), ahead);
   }
 
   /** Drop `peer`'s confirmations its acks now cover, or whose entries were superseded. */
