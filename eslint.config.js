@@ -6,10 +6,11 @@ import tseslint from 'typescript-eslint';
 const FS = '^(node:)?fs(/promises)?$';
 
 /**
- * Mirror modules that still touch the disk themselves: the port's real side and its fast paths
- * (disk.ts, hasher.ts, localfs.ts, direct-io.ts, local-blocks.ts, transfer.ts), and the watcher
- * (chokidar's hints; the simulator gives its own). The index, its journal and the mass-delete
- * marker live in the data dir, on the store's disk port.
+ * The real sides of the mirror's ports, the only mirror modules that touch the disk: the
+ * `Disk` port's (disk.ts, with the hasher and localfs's read helpers as its fast paths), the
+ * `Content` port's (transfer.ts, with direct-io.ts and local-blocks.ts), and the hints'
+ * (watcher.ts: chokidar; the simulator calls FileSync.hint instead). The index, its journal
+ * and the markers live in the data dir, on the store's disk port.
  */
 const mirrorFsAllowed = [
   'disk',
