@@ -28,6 +28,10 @@ export class Ledger {
   private readonly versions = new Map<string, Published>();
   private readonly problems: string[] = [];
   private readonly replacedByUser = new Set<string>();
+  /** machine\0path → the content its user removed there, until the node publishes the delete. */
+  private readonly pendingDeletes = new Map<string, string>();
+  /** `path\0hash` a user removed and its node published the delete of. */
+  private readonly deletes = new Set<string>();
 
   userWrote(m: NodeId, rel: string, data: Buffer): void {
     const hash = sha256(data);
@@ -40,8 +44,10 @@ export class Ledger {
     this.replacedByUser.add(`${rel}\0${hash}`);
   }
 
-  userDeleted(m: NodeId, rel: string): void {
+  /** A user removed `rel`, holding content `hash`, on machine `m`. */
+  userDeleted(m: NodeId, rel: string, hash: string): void {
     setOf(this.deleted, m).add(rel);
+    this.pendingDeletes.set(`${m}\0${rel}`, hash);
   }
 
   /** A write made durable on machine `m` (its own, or a peer's it stored). */
@@ -56,7 +62,13 @@ export class Ledger {
     if (record.type === 'file' && !isConflictCopy(rel)) {
       if (!setOf(this.wrote, m).has(`${rel}\0${record.hash}`))
         this.problem(`node ${m} published ${rel}@${vkey(version)}: content its user never wrote`);
-    } else if (
+    }
+    const gone = this.pendingDeletes.get(`${m}\0${rel}`);
+    if (record.type === 'deleted' && gone !== undefined) {
+      this.deletes.add(`${rel}\0${gone}`);
+      this.pendingDeletes.delete(`${m}\0${rel}`);
+    }
+    if (
       // (Copies are removed by the applier too: one too many, or beyond --max-conflicts.)
       record.type === 'deleted' &&
       !isConflictCopy(rel) &&
@@ -64,6 +76,11 @@ export class Ledger {
     ) {
       this.problem(`node ${m} published a delete of ${rel}@${vkey(version)} its user never made`);
     }
+  }
+
+  /** Paths back with content a user removed and whose delete was published. */
+  resurrected(tree: Map<string, string>): string[] {
+    return [...tree].filter(([rel, hash]) => this.deletes.has(`${rel}\0${hash}`)).map(([r]) => r);
   }
 
   private problem(msg: string): void {

@@ -1,4 +1,4 @@
-import type { NodeId } from '../../src/core/index.js';
+import { compareMeta, type Entry, type NodeId } from '../../src/core/index.js';
 import { FileSync, workDir } from '../../src/filesync/engine.js';
 import { sha256 } from '../../src/filesync/hasher.js';
 import { MemDisk } from '../../src/filesync/mem-disk.js';
@@ -64,6 +64,8 @@ export class MirrorWorld {
   readonly net: SimNetwork;
   private readonly machines = new Map<NodeId, Machine>();
   private readonly ledger = new Ledger();
+  /** Every write made durable at its origin (origin:seq → it), for the acks check. */
+  private readonly writes = new Map<string, Entry>();
   private events = 0;
   private edits = 0;
   private pendingFailure: string | null = null;
@@ -148,6 +150,8 @@ export class MirrorWorld {
           if (op.type === 'set' && op.entry.meta.node === m.id)
             this.trace(`m${m.id} durable ${op.entry.key}@${m.id}:${op.entry.meta.seq}`);
           this.ledger.durable(m.id, op);
+          if (op.type === 'set' && op.entry.meta.node === m.id)
+            this.writes.set(`${m.id}:${op.entry.meta.seq}`, op.entry);
         },
       });
       if (m.gen !== gen) return;
@@ -211,11 +215,12 @@ export class MirrorWorld {
     const slash = rel.lastIndexOf('/');
     if (slash > 0) m.tree.mkdir(`${ROOT}/${rel.slice(0, slash)}`, { recursive: true });
     const st = m.tree.lstatIfAny(abs);
-    if (st?.isFile() === true) this.ledger.userReplaced(rel, sha256(m.tree.readFile(abs)));
+    const had = st?.isFile() === true ? sha256(m.tree.readFile(abs)) : null;
+    if (had !== null) this.ledger.userReplaced(rel, had);
     this.trace(`user m${m.id} ${st !== null ? 'has' : 'new'} ${rel} up=${m.mirror !== null}`);
     if (st !== null && this.rng.chance(0.3)) {
       m.tree.remove(abs);
-      this.ledger.userDeleted(m.id, rel);
+      this.ledger.userDeleted(m.id, rel, had ?? '');
     } else {
       const data = Buffer.from(`m${m.id} edit ${++this.edits} at ${this.q.now}`);
       m.tree.writeFile(abs, data);
@@ -326,10 +331,30 @@ export class MirrorWorld {
         this.fail(`two conflict copies of ${conflictOrigin(rel)} hold the same content`);
       copies.add(id);
     }
+    this.checkAcks();
     const problem = this.ledger.firstProblem;
     if (problem !== null) this.fail(problem);
+    const back = this.ledger.resurrected(tree);
+    if (back.length > 0) this.fail(`deletes undone: ${back.join(', ')}`);
     const lost = this.ledger.lostWrites(finals.values(), tree);
     if (lost.length > 0) this.fail(`published writes lost: ${lost.slice(0, 5).join(', ')}`);
+  }
+
+  /** No node's acks claim a write it does not hold (or hold a newer version of). */
+  private checkAcks(): void {
+    for (const m of this.machines.values()) {
+      const state = m.node!.state;
+      const acks = state.acks();
+      for (const w of this.writes.values()) {
+        const upTo = acks.get(w.meta.node) ?? 0;
+        if (w.meta.seq > upTo) continue;
+        const have = state.get(w.key);
+        if (have === undefined || compareMeta(have.meta, w.meta) < 0)
+          this.fail(
+            `node ${m.id} acks ${w.meta.node}:${upTo} but lacks seq ${w.meta.seq} (${w.key})`,
+          );
+      }
+    }
   }
 
   private describe(): string {
