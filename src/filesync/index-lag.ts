@@ -47,17 +47,14 @@ export function pastVersion(ctx: Ctx, cur: KvFile | null, idx: IndexEntry): bool
 }
 
 /**
- * After a power loss (ctx.indexMayLag, until the start scan is done) a path the KV moved past
- * the index's version may hold a version applied here since, not a local edit: published, it
- * would undo the newer versions. Our own later write is not in doubt.
+ * After a power loss (ctx.indexMayLag, until the start scan is done) what the disk differs
+ * from the index by, on a path the KV holds, may be a local edit, a version applied here since
+ * (its journal record lost), or the disk's own loss (a write not yet written back, undone).
+ * Published, the last two would undo versions the cluster holds: the disk's state is kept
+ * aside instead and the KV's version applied. A path the KV never held is published as usual.
  */
-export function mayBeStale(ctx: Ctx, cur: KvFile | null, idx: IndexEntry | undefined): boolean {
-  return (
-    ctx.indexMayLag &&
-    cur !== null &&
-    !sameVersion(cur.version, idx?.version ?? null) &&
-    ownLaterWrite(ctx, cur, idx) === null
-  );
+export function mayBeStale(ctx: Ctx, cur: KvFile | null): boolean {
+  return ctx.indexMayLag && cur !== null;
 }
 
 /**

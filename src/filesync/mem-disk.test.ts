@@ -36,3 +36,21 @@ describe('MemDisk', () => {
     expect(d.lstat('/r/x').isDirectory()).toBe(true);
   });
 });
+
+describe('MemDisk at a power cut', () => {
+  it('keeps what each directory held when last synced, and nothing after', async () => {
+    const d = new MemDisk('/r');
+    d.writeFile('/r/kept', 'old');
+    await d.fsyncDir('/r');
+    d.writeFile('/r/kept', 'new'); // rewritten since: its old self comes back
+    d.writeFile('/r/lost', 'x'); // created since: gone
+    d.mkdir('/r/sub');
+    d.crash();
+    expect(d.readdir('/r')).toEqual(['kept']);
+    expect(d.readFile('/r/kept').toString()).toBe('old');
+    d.writeFile('/r/late', 'y');
+    d.syncAll(); // the kernel's writeback
+    d.crash();
+    expect(d.readdir('/r').sort()).toEqual(['kept', 'late']);
+  });
+});

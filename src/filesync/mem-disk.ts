@@ -34,6 +34,8 @@ function errno(code: string, op: string, p: string): NodeJS.ErrnoException {
  */
 export class MemDisk implements Disk {
   private readonly nodes = new Map<string, Node>();
+  /** Each directory's entries as last made durable (fsyncDir, syncAll): what a crash keeps. */
+  private readonly durable = new Map<string, Map<string, Node>>();
   private readonly faults: Fault[] = [];
   private nextIno = 2;
   /** The clock mtimes are stamped with (tests may move it, or give a clock). */
@@ -48,6 +50,38 @@ export class MemDisk implements Disk {
       p += `/${parts[i]}`;
       this.nodes.set(p, this.make('dir'));
     }
+    this.syncAll();
+  }
+
+  /** The kernel writes every directory back (sync(2), or its writeback every few seconds). */
+  syncAll(): void {
+    for (const [p, n] of this.nodes) if (n.kind === 'dir') this.snapshot(p);
+  }
+
+  /**
+   * The power goes: each directory holds again the entries it had when last made durable (a
+   * create, rename or remove since is undone; a file rewritten since is its old self again).
+   * What a file held when its directory was synced is kept: the mirror syncs content before
+   * it renames it in.
+   */
+  crash(): void {
+    const kept = new Map<string, Node>([['/', this.nodes.get('/')!]]);
+    const walk = (dir: string): void => {
+      for (const [name, node] of this.durable.get(dir) ?? []) {
+        const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
+        kept.set(p, node);
+        if (node.kind === 'dir') walk(p);
+      }
+    };
+    walk('/');
+    this.nodes.clear();
+    for (const [p, n] of kept) this.nodes.set(p, n);
+  }
+
+  private snapshot(dir: string): void {
+    const entries = new Map<string, Node>();
+    for (const c of this.children(dir)) entries.set(path.posix.basename(c), this.nodes.get(c)!);
+    this.durable.set(dir, entries);
   }
 
   /** Make `op` on paths under `prefix` throw `code` the next `times` times. */
@@ -196,6 +230,7 @@ export class MemDisk implements Disk {
     try {
       this.check('fsyncDir', abs);
       if (this.get(abs, 'open').kind !== 'dir') throw errno('ENOTDIR', 'open', abs);
+      this.snapshot(abs);
       return Promise.resolve();
     } catch (e) {
       return Promise.reject(e as Error);

@@ -59,7 +59,9 @@ export class Scanner {
     // Safety: a vanished or emptied root while the index held files is far more likely an
     // unmounted disk or a mistake than a wish to delete everything on every peer.
     const indexedFiles = [...ctx.index.entries()].filter(([, e]) => e.type === 'file').length;
-    const held = !rootOk || (seen.size === 0 && indexedFiles > 0);
+    // After a power loss an emptied root is the disk's loss, not a wish: checkGone restores.
+    const emptied = seen.size === 0 && indexedFiles > 0 && !ctx.indexMayLag;
+    const held = !rootOk || emptied;
     if (held && !ctx.allowMassDelete) {
       await this.hold(
         rootOk
@@ -186,6 +188,11 @@ export class Scanner {
       await this.waitMs(DELETE_QUIET_MS);
       return this.checkLocked(rel, 1);
     }
+    if (missing && mayBeStale(ctx, kvFile(ctx.node, rel))) {
+      // The disk may have lost it in the power loss: the KV's version is applied again.
+      ctx.index.delete(rel);
+      return false;
+    }
     if (missing && !ctx.allowMassDelete && (await this.rootLooksEmptied())) {
       await this.hold(`the folder ${ctx.root} is missing or empty`);
       return false;
@@ -239,7 +246,7 @@ export class Scanner {
       ctx.index.set(rel, { ...entry, version: cur.version });
       return false;
     }
-    if (type === 'file' && mayBeStale(ctx, cur, idx)) return this.keepAside(rel);
+    if (type === 'file' && mayBeStale(ctx, cur)) return this.keepAside(rel);
     const prev =
       ownLaterWrite(ctx, cur, idx) ??
       idx?.version ??
@@ -350,7 +357,7 @@ export class Scanner {
 
   private async publishDelete(rel: string, idx: IndexEntry): Promise<boolean> {
     const cur = kvFile(this.ctx.node, rel);
-    if (pastVersion(this.ctx, cur, idx) || mayBeStale(this.ctx, cur, idx)) {
+    if (pastVersion(this.ctx, cur, idx) || mayBeStale(this.ctx, cur)) {
       // Nothing to send: the KV's version stands, and is applied here next.
       this.ctx.index.delete(rel);
       return false;

@@ -28,6 +28,8 @@ export class Ledger {
   private readonly versions = new Map<string, Published>();
   private readonly problems: string[] = [];
   private readonly replacedByUser = new Set<string>();
+  /** `path\0hash` some disk made durable (synced or written back): from then on it must live. */
+  private readonly durableContent = new Set<string>();
   /** machine\0path → the content its user removed there, until the node publishes the delete. */
   private readonly pendingDeletes = new Map<string, string>();
   /** `path\0hash` a user removed and its node published the delete of. */
@@ -37,6 +39,11 @@ export class Ledger {
     const hash = sha256(data);
     this.content.set(hash, data);
     setOf(this.wrote, m).add(`${rel}\0${hash}`);
+  }
+
+  /** A disk made `rel` holding `hash` durable. */
+  madeDurable(rel: string, hash: string): void {
+    this.durableContent.add(`${rel}\0${hash}`);
   }
 
   /** A user replaced or removed the content `hash` at `rel` (so it saw it: not lost). */
@@ -94,7 +101,8 @@ export class Ledger {
   /**
    * No published file version lost: each was seen and replaced by a later version (an edit or
    * a delete that names it as an ancestor) or by a user, is its path's final version, or its
-   * content is kept at the path or in a conflict copy of it. `finals`: each path's final version;
+   * content is kept at the path or in a conflict copy of it, once any disk made it durable
+   * (a user's write the power took before its disk wrote it back was never the mirror's). `finals`: each path's final version;
    * `tree`: paths → content hash.
    */
   lostWrites(finals: Iterable<Version>, tree: Map<string, string>): string[] {
@@ -120,7 +128,8 @@ export class Ledger {
     for (const [id, f] of fate) {
       const [rel, hash] = id.split('\0') as [string, string];
       const kept = tree.get(rel) === hash || copies.get(rel)?.has(hash) === true;
-      if (!f.replaced && !kept) lost.push(f.first);
+      // Content no disk ever made durable is lost by a power cut with nothing to answer for.
+      if (!f.replaced && !kept && this.durableContent.has(id)) lost.push(f.first);
     }
     return lost;
   }

@@ -196,6 +196,7 @@ export class MirrorWorld {
     m.gen++;
     if (power) {
       m.store.crash((n) => this.rng.int(0, n));
+      m.tree.crash();
       m.boots++;
     } else m.store.kill();
     if (m.driver !== null)
@@ -278,6 +279,15 @@ export class MirrorWorld {
         () => m.node === null && m.started && this.boot(m),
       );
     }
+    // The kernel writes each machine's tree back every 5 s (what a power cut spares).
+    const writeback = (): void => {
+      for (const m of this.machines.values()) {
+        m.tree.syncAll();
+        for (const [rel, hash] of treeOf(m.tree)) this.ledger.madeDurable(rel, hash);
+      }
+      this.q.schedule(5000, writeback);
+    };
+    this.q.schedule(this.rng.int(0, 5000), writeback);
     await this.runUntil(chaosMs);
     this.net.heal();
     this.net.faults = { dropP: 0, dupP: 0, maxDelayMs: 5 };
