@@ -117,10 +117,11 @@ export class Applier {
   ): Promise<void> {
     const { ctx } = this;
     if (local === undefined) return;
-    if (concurrent && local.type !== 'dir' && local.version![0] === ctx.node.id) {
-      // The deleter never saw our edit: keep it and publish it again over the delete. Only the
-      // author does (DESIGN.md: a locally edited file): each holder publishing a peer's version
-      // again made one version per holder, and one conflict copy each on a further clash.
+    if (concurrent && local.type !== 'dir') {
+      // The deleter never saw this version: keep it and publish it again over the delete. Every
+      // holder does, not only its author: the author's disk may have lost it (a power cut
+      // before writeback) or the author may never come back. Copies of the same content that
+      // this makes on a later clash are kept once (see surplus).
       // Made on the delete (so it wins everywhere), continuing the version kept: its other
       // holders replace it instead of taking the two for a clash.
       const kept = local.version === null ? [] : [local.version];

@@ -66,7 +66,7 @@ export class Ledger {
     const version: Version = [m, op.entry.meta.seq];
     if (this.versions.has(vkey(version))) return; // replayed at a restart
     this.versions.set(vkey(version), { rel, version, record });
-    if (record.type === 'file' && !isConflictCopy(rel)) {
+    if (record.type === 'file' && !isConflictCopy(rel) && !this.keptEdit(rel, record)) {
       if (!setOf(this.wrote, m).has(`${rel}\0${record.hash}`))
         this.problem(`node ${m} published ${rel}@${vkey(version)}: content its user never wrote`);
     }
@@ -88,6 +88,16 @@ export class Ledger {
   /** Paths back with content a user removed and whose delete was published. */
   resurrected(tree: Map<string, string>): string[] {
     return [...tree].filter(([rel, hash]) => this.deletes.has(`${rel}\0${hash}`)).map(([r]) => r);
+  }
+
+  /**
+   * A version published again over a delete that did not see it (the applier's kept edit):
+   * any holder does so, whoever wrote it.
+   */
+  private keptEdit(rel: string, r: FileRecord): boolean {
+    const prev = r.prev === null ? undefined : this.versions.get(vkey(r.prev));
+    if (prev?.record.type !== 'deleted') return false;
+    return [...this.versions.values()].some((p) => p.rel === rel && p.record.hash === r.hash);
   }
 
   private problem(msg: string): void {
