@@ -5,6 +5,7 @@ import {
   workDir,
   type FileEvent,
   type FileSyncOptions,
+  type Hints,
   type MirrorPorts,
 } from './options.js';
 import { logger } from '../log/index.js';
@@ -24,7 +25,6 @@ import { markRunning, markStopped } from './run-marker.js';
 import { Scanner } from './scanner.js';
 import { SupersededError, type TransferVersions } from './transfer.js';
 import { Trash } from './trash.js';
-import { Watcher } from './watcher.js';
 
 export { workDir, type FileEvent, type FileSyncOptions, type MirrorPorts };
 
@@ -44,7 +44,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   private rescanPending = false;
   /** How long the start scan took (null while it runs): /status reports it. */
   startScanMs: number | null = null;
-  private watcher: Watcher | null = null;
+  private watcher: Hints | null = null;
   /** Stops WaveKV collecting delete records on this mirror's say (see mayForget). */
   private unretire: () => void = () => undefined;
   readonly ctx: Ctx;
@@ -162,7 +162,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     opts.replica.node.on('change', fs.onChange);
     fs.unretire = opts.replica.node.collectRetired(isDeletedRecord, (key) => fs.mayForget(key));
     if (opts.watch ?? true) {
-      fs.watcher = new Watcher(opts.root, ignore, (rel) => fs.hint(rel), {
+      fs.watcher = ports.hints(opts.root, ignore, (rel) => fs.hint(rel), {
         onOverflow: () => fs.rescanSoon(),
         isIndexed: (rel, st) => rel !== IGNORE_FILE && fs.scanner.isIndexed(rel, st),
       });
@@ -248,7 +248,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     return run;
   }
 
-  /** Look at `rel` now: the watcher's hint (the simulator's, when there is no watcher). */
+  /** Look at `rel` now: a hint (from the watcher, or a test's). */
   hint(rel: string): void {
     if (this.closed) return;
     if (rel === IGNORE_FILE) {

@@ -4,12 +4,14 @@ import { nodeStoreDisk, type StoreDisk } from '../store/index.js';
 import { realClock, type Clock } from './clock.js';
 import type { Content } from './content.js';
 import type { FileEventKind } from './context.js';
-import { realDisk, type Disk } from './disk.js';
+import { realDisk, type Disk, type DiskStat } from './disk.js';
 import type { DiskIndex } from './disk-index.js';
 import { RESERVED_DIR } from './paths.js';
 import { BOOT_ID_FILE } from './run-marker.js';
 import type { RealParents } from './safe-fs.js';
+import type { IgnoreRules } from './ignore.js';
 import { Transfer, type TransferVersions } from './transfer.js';
+import { Watcher } from './watcher.js';
 
 /** Every option of the directory mirror. Units are in the names. */
 export interface FileSyncOptions {
@@ -48,6 +50,28 @@ export interface MirrorPorts {
   bootId: () => Promise<string | null>;
   /** The content transfer (by default `Transfer`, over the sync driver's block requests). */
   content: (versions: TransferVersions, index: DiskIndex, parents: RealParents) => Content;
+  /** Where hints of local changes come from (by default chokidar's `Watcher`). */
+  hints: (
+    root: string,
+    ignore: IgnoreRules,
+    onHint: (rel: string) => void,
+    hooks: HintHooks,
+  ) => Hints;
+}
+
+/** A source of hints: paths to look at now. Only hints: a rescan finds what they miss. */
+export interface Hints {
+  start(): Promise<void>;
+  /** Directories un-ignored or made since the start are watched too. */
+  refresh(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface HintHooks {
+  /** Hints were dropped: rescan everything. */
+  onOverflow: () => void;
+  /** Whether a fresh lstat of `rel` is exactly what the index holds (our own write's echo). */
+  isIndexed: (rel: string, st: DiskStat) => boolean;
 }
 
 export interface FileEvent {
@@ -91,5 +115,6 @@ export function withDefaults(opts: FileSyncOptions): MirrorPorts {
           parents,
           versions,
         })),
+    hints: opts.ports?.hints ?? ((...args) => new Watcher(...args)),
   };
 }

@@ -13,6 +13,7 @@ import { Ledger } from './ledger.js';
 import { SimNetwork, SimTransport } from './network.js';
 import { Prng } from './prng.js';
 import { SimContent } from './sim-content.js';
+import { SimHints } from './sim-hints.js';
 import { SimFailure, type SimReport } from './world.js';
 
 setLogLevel('silent');
@@ -44,6 +45,8 @@ interface Machine {
   node: WaveNode | null;
   driver: SyncDriver | null;
   mirror: FileSync | null;
+  /** The running mirror's hint source (its watcher's stand-in). */
+  hints: SimHints | null;
   started: boolean;
   opened: boolean;
   /** Counts the machine's boots: a power cut is a new one (a kill is not). */
@@ -114,6 +117,7 @@ export class MirrorWorld {
       node: null,
       driver: null,
       mirror: null,
+      hints: null,
       started: false,
       opened: false,
       boots: 1,
@@ -167,23 +171,24 @@ export class MirrorWorld {
       m.node = node;
       m.driver = driver;
       driver.start();
+      let hints: SimHints | null = null;
       const mirror = await FileSync.start({
         root: ROOT,
         dataDir: DATA_DIR,
         replica: { node, driver },
-        watch: false,
         rescanIntervalMs: 2000,
         ports: {
           disk: tree,
           dataDisk,
           clock: sched,
           bootId: () => Promise.resolve(`boot ${m.boots}`),
+          hints: (_root, _ignore, onHint, hooks) => (hints = new SimHints(onHint, hooks)),
           content: () =>
             new SimContent(tree, `${workDir(ROOT)}/tmp`, this.ledger.content, this.rng, 0.05),
         },
       });
       mirror.on('event', (ev) => this.trace(`m${m.id} ${ev.kind} ${ev.path} ${ev.detail ?? ''}`));
-      if (m.gen === gen) m.mirror = mirror;
+      if (m.gen === gen) [m.mirror, m.hints] = [mirror, hints];
     })().catch((e: unknown) => {
       if (m.gen === gen) this.pendingFailure ??= `machine ${m.id} failed to start: ${String(e)}`;
     });
@@ -204,6 +209,7 @@ export class MirrorWorld {
     m.node = null;
     m.driver = null;
     m.mirror = null;
+    m.hints = null;
   }
 
   /** A user writes or deletes a file, whether the machine's process runs or not. */
@@ -227,10 +233,13 @@ export class MirrorWorld {
       m.tree.writeFile(abs, data);
       this.ledger.userWrote(m.id, rel, data);
     }
-    // The watcher's hint: late, and now and then lost (the next rescan finds the change).
-    if (m.mirror !== null && this.rng.chance(0.9)) {
-      const mirror = m.mirror;
-      this.q.schedule(this.rng.int(0, 30), () => mirror === m.mirror && mirror.hint(rel));
+    // The watcher's hint: late, now and then lost (the next rescan finds the change), or an
+    // overflow (the engine rescans everything).
+    const hints = m.hints;
+    if (hints !== null) {
+      const r = this.rng.int(0, 99);
+      const fate = r < 85 ? 'hint' : r < 95 ? 'lost' : 'overflow';
+      this.q.schedule(this.rng.int(0, 30), () => hints === m.hints && hints.changed(rel, fate));
     }
   }
 
