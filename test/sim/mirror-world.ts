@@ -225,7 +225,11 @@ export class MirrorWorld {
     const had = st?.isFile() === true ? sha256(m.tree.readFile(abs)) : null;
     if (had !== null) this.ledger.userReplaced(rel, had);
     this.trace(`user m${m.id} ${st !== null ? 'has' : 'new'} ${rel} up=${m.mirror !== null}`);
-    if (st !== null && this.rng.chance(0.3)) {
+    // Users never empty the whole folder: that is the mass-delete guard's case, which holds
+    // every delete until an operator says otherwise (its own tests cover it).
+    const files = treeOf(m.tree);
+    const last = [...files.values()].filter((h) => h !== 'dir').length <= 1;
+    if (st !== null && !last && this.rng.chance(0.3)) {
       m.tree.remove(abs);
       this.ledger.userDeleted(m.id, rel, had ?? '');
     } else {
