@@ -1,3 +1,5 @@
+import type { Scheduler } from '../../src/sync/index.js';
+
 /** The simulator's event queue on a virtual clock: ordered by (time, insertion). */
 export interface SimEvent {
   time: number;
@@ -50,6 +52,39 @@ export class EventQueue {
 
   get size(): number {
     return this.heap.length;
+  }
+
+  /**
+   * Run the events due by `tEnd` in order, letting the promise chains each one starts settle
+   * before the next (deterministic: nothing simulated does real I/O). `after` runs after each
+   * event and may throw to stop the run. Returns how many events ran.
+   */
+  async runUntil(tEnd: number, after: () => void = () => undefined): Promise<number> {
+    let ran = 0;
+    for (;;) {
+      const ev = this.pop();
+      if (ev === undefined) return ran;
+      if (ev.time > tEnd) {
+        // Not due yet: put it back at its time.
+        this.now = tEnd;
+        this.schedule(ev.time - tEnd, ev.fn);
+        return ran;
+      }
+      if (ev.cancelled) continue;
+      ev.fn();
+      ran++;
+      await new Promise<void>((r) => setImmediate(r));
+      after();
+    }
+  }
+
+  /** A node's Scheduler on this queue: its clock `skewMs` off; its timers die unless `alive()`. */
+  scheduler(epochMs: number, skewMs: number, alive: () => boolean): Scheduler {
+    return {
+      now: () => epochMs + this.now + skewMs,
+      setTimeout: (fn, ms) => this.schedule(ms, () => alive() && fn()),
+      clearTimeout: (h) => void ((h as SimEvent).cancelled = true),
+    };
   }
 }
 

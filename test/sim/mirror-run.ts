@@ -3,24 +3,12 @@
  * `--seed N` to replay one history; `--kills-only` leaves power cuts out. Exits non-zero at
  * the first failure.
  */
+import { seedsFromArgs } from './args.js';
 import { MirrorWorld } from './mirror-world.js';
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: number): number => {
-  const i = args.indexOf(name);
-  const v = i >= 0 ? Number(args[i + 1]) : dflt;
-  if (!Number.isSafeInteger(v) || v < 0) {
-    process.stderr.write(`${name} needs a whole number\n`);
-    process.exit(2);
-  }
-  return v;
-};
 const power = !args.includes('--kills-only');
-const one = args.includes('--seed') ? opt('--seed', 0) : null;
-const seeds =
-  one !== null
-    ? [one]
-    : Array.from({ length: opt('--seeds', 1000) }, (_, i) => opt('--from', 1) + i);
+const seeds = seedsFromArgs(args, 1000);
 const t0 = Date.now();
 let events = 0;
 for (const seed of seeds) {

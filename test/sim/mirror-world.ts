@@ -8,7 +8,7 @@ import { setLogLevel } from '../../src/log/index.js';
 import { WaveNode } from '../../src/node/index.js';
 import { MemStoreDisk, writeIdentity } from '../../src/store/index.js';
 import { SyncDriver, type Scheduler, type SyncOptions } from '../../src/sync/index.js';
-import { EventQueue, type SimEvent } from './events.js';
+import { EventQueue } from './events.js';
 import { Ledger } from './ledger.js';
 import { SimNetwork, SimTransport } from './network.js';
 import { Prng } from './prng.js';
@@ -98,11 +98,7 @@ export class MirrorWorld {
 
   private scheduler(m: Machine): Scheduler {
     const gen = m.gen;
-    return {
-      now: () => EPOCH_MS + this.q.now + m.skewMs,
-      setTimeout: (fn, ms) => this.q.schedule(ms, () => m.gen === gen && fn()),
-      clearTimeout: (h) => void ((h as SimEvent).cancelled = true),
-    };
+    return this.q.scheduler(EPOCH_MS, m.skewMs, () => m.gen === gen);
   }
 
   private newMachine(id: NodeId, seeds: string[]): Machine {
@@ -248,20 +244,9 @@ export class MirrorWorld {
   }
 
   private async runUntil(tEnd: number): Promise<void> {
-    for (;;) {
-      const ev = this.q.pop();
-      if (ev === undefined) return;
-      if (ev.time > tEnd) {
-        this.q.now = tEnd;
-        this.q.schedule(ev.time - tEnd, ev.fn);
-        return;
-      }
-      if (ev.cancelled) continue;
-      ev.fn();
-      this.events++;
-      await new Promise<void>((r) => setImmediate(r));
+    this.events += await this.q.runUntil(tEnd, () => {
       if (this.pendingFailure !== null) this.fail(this.pendingFailure);
-    }
+    });
   }
 
   async run(): Promise<SimReport> {

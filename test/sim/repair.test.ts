@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SyncDriver, type Scheduler } from '../../src/sync/index.js';
-import { EventQueue, type SimEvent } from './events.js';
+import { EventQueue } from './events.js';
 import { SimNetwork, SimTransport } from './network.js';
 import { Prng } from './prng.js';
 import { FakeNode } from '../helpers/fake-node.js';
@@ -9,11 +9,7 @@ import { FakeNode } from '../helpers/fake-node.js';
 function cluster(n: number, opts: { tombstoneMinAgeMs?: number; pageEntries?: number } = {}) {
   const q = new EventQueue();
   const net = new SimNetwork(q, new Prng(7));
-  const sched: Scheduler = {
-    now: () => 1_700_000_000_000 + q.now,
-    setTimeout: (fn, ms) => q.schedule(ms, fn),
-    clearTimeout: (h) => void ((h as SimEvent).cancelled = true),
-  };
+  const sched: Scheduler = q.scheduler(1_700_000_000_000, 0, () => true);
   const nodes: FakeNode[] = [];
   const drivers: SyncDriver[] = [];
   const transports: SimTransport[] = [];
@@ -41,20 +37,7 @@ function cluster(n: number, opts: { tombstoneMinAgeMs?: number; pageEntries?: nu
     transports.push(t);
     d.start();
   }
-  const run = async (ms: number): Promise<void> => {
-    const end = q.now + ms;
-    for (;;) {
-      const ev = q.pop();
-      if (ev === undefined) return;
-      if (ev.time > end) {
-        q.now = end;
-        q.schedule(ev.time - end, ev.fn);
-        return;
-      }
-      if (!ev.cancelled) ev.fn();
-      await new Promise<void>((r) => setImmediate(r));
-    }
-  };
+  const run = async (ms: number): Promise<void> => void (await q.runUntil(q.now + ms));
   /** Run the cluster until `p` settles. */
   const wait = async <T>(p: Promise<T>): Promise<T> => {
     let done = false;

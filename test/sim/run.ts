@@ -2,22 +2,10 @@
  * Long mode of the simulator: `npm run sim -- --seeds 20000 [--from 1]`, or `--seed N` to replay
  * one history. Exits non-zero at the first failure, printing the command that replays it.
  */
+import { seedsFromArgs } from './args.js';
 import { World } from './world.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: number): number => {
-  const i = args.indexOf(name);
-  const v = i >= 0 ? Number(args[i + 1]) : dflt;
-  if (!Number.isSafeInteger(v) || v < 0) {
-    process.stderr.write(`${name} needs a whole number\n`);
-    process.exit(2);
-  }
-  return v;
-};
-const one = args.includes('--seed') ? opt('--seed', 0) : null;
-const from = opt('--from', 1);
-const count = opt('--seeds', 10_000);
-const seeds = one !== null ? [one] : Array.from({ length: count }, (_, i) => from + i);
+const seeds = seedsFromArgs(process.argv.slice(2), 10_000);
 const t0 = Date.now();
 let events = 0;
 for (const [i, seed] of seeds.entries()) {

@@ -1,5 +1,5 @@
 import type { Content, TransferStatus } from '../../src/filesync/content.js';
-import type { Disk } from '../../src/filesync/disk.js';
+import type { MemDisk } from '../../src/filesync/mem-disk.js';
 import type { FileRecord, Version } from '../../src/filesync/record.js';
 import { TransferError } from '../../src/filesync/transfer.js';
 import type { Prng } from './prng.js';
@@ -14,7 +14,7 @@ export class SimContent implements Content {
   private seq = 0;
 
   constructor(
-    private readonly disk: Disk,
+    private readonly disk: MemDisk,
     private readonly tmpDir: string,
     private readonly store: ReadonlyMap<string, Buffer>,
     private readonly rng: Prng,
@@ -33,11 +33,7 @@ export class SimContent implements Content {
     const tmp = `${this.tmpDir}/${v[0]}-${v[1]}-${this.seq++}`;
     try {
       this.disk.mkdir(this.tmpDir, { recursive: true });
-      (this.disk as Disk & { writeFile(abs: string, d: Buffer, mode: number): void }).writeFile(
-        tmp,
-        data,
-        r.mode,
-      );
+      this.disk.writeFile(tmp, data, r.mode);
       this.disk.utimes(tmp, new Date(r.mtimeMs), new Date(r.mtimeMs));
     } catch (e) {
       return Promise.reject(e as Error);

@@ -9,7 +9,7 @@ import { setLogLevel } from '../../src/log/index.js';
 import { WaveNode } from '../../src/node/index.js';
 import { MemStoreDisk, writeIdentity, type Identity } from '../../src/store/index.js';
 import { SyncDriver, type Scheduler, type SyncOptions } from '../../src/sync/index.js';
-import { EventQueue, type SimEvent } from './events.js';
+import { EventQueue } from './events.js';
 import { SimNetwork, SimTransport } from './network.js';
 import { Prng } from './prng.js';
 
@@ -80,6 +80,7 @@ export class World {
   private readonly acked = new Map<NodeId, Entry[]>();
   private readonly cleared = new Map<string, Meta[]>();
   private events = 0;
+  private checkTurn = 0;
   private incarnations = 0;
   private pendingFailure: string | null = null;
 
@@ -94,11 +95,7 @@ export class World {
 
   private scheduler(slot: Slot): Scheduler {
     const gen = slot.gen;
-    return {
-      now: () => EPOCH_MS + this.q.now + slot.skewMs,
-      setTimeout: (fn, ms) => this.q.schedule(ms, () => slot.gen === gen && fn()),
-      clearTimeout: (h) => void ((h as SimEvent).cancelled = true),
-    };
+    return this.q.scheduler(EPOCH_MS, slot.skewMs, () => slot.gen === gen);
   }
 
   private onDurable(origin: NodeId, op: StateOp): void {
@@ -289,24 +286,10 @@ export class World {
   }
 
   private async runUntil(tEnd: number, check = true): Promise<void> {
-    for (;;) {
-      const ev = this.q.pop();
-      if (ev === undefined) return;
-      if (ev.time > tEnd) {
-        // Not ours yet: put it back by rescheduling at its time.
-        this.q.now = tEnd;
-        this.q.schedule(ev.time - tEnd, ev.fn);
-        return;
-      }
-      if (ev.cancelled) continue;
-      ev.fn();
-      this.events++;
-      // Let the promise chains the event started settle before the next event (deterministic:
-      // nothing in the simulation does real I/O).
-      await new Promise<void>((r) => setImmediate(r));
+    this.events += await this.q.runUntil(tEnd, () => {
       if (this.pendingFailure !== null) this.fail(this.pendingFailure);
-      if (check && this.events % 8 === 0) this.checkAcks();
-    }
+      if (check && ++this.checkTurn % 8 === 0) this.checkAcks();
+    });
   }
 
   async run(): Promise<SimReport> {
