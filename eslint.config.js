@@ -7,20 +7,14 @@ const FS = '^(node:)?fs(/promises)?$';
 
 /**
  * The real sides of the mirror's ports, the only mirror modules that touch the disk: the
- * `Disk` port's (disk.ts, with the hasher and localfs's read helpers as its fast paths), the
- * `Content` port's (transfer.ts, with direct-io.ts and local-blocks.ts), and the hints'
- * (watcher.ts: chokidar; the simulator calls FileSync.hint instead). The index, its journal
- * and the markers live in the data dir, on the store's disk port.
+ * `Disk` port's (disk.ts, with its fast paths: the hasher, localfs's inline reads and writes,
+ * direct-io's O_DIRECT downloads) and the hints' (watcher.ts: chokidar; the simulator has its
+ * own). The transfer reads and writes through the `Disk` port like the rest. The index, its
+ * journal and the markers live in the data dir, on the store's disk port.
  */
-const mirrorFsAllowed = [
-  'disk',
-  'hasher',
-  'localfs',
-  'direct-io',
-  'local-blocks',
-  'transfer',
-  'watcher',
-].map((m) => `src/filesync/${m}.ts`);
+const mirrorFsAllowed = ['disk', 'hasher', 'localfs', 'direct-io', 'watcher'].map(
+  (m) => `src/filesync/${m}.ts`,
+);
 
 /** The mirror uses the store and the transport only through their public index. */
 const mirrorBoundary = {

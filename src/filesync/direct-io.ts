@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { logger } from '../log/index.js';
+import type { DownloadSink } from './disk.js';
 import { BLOCK_BYTES } from './record.js';
 
 const log = logger('transfer');
@@ -78,7 +79,7 @@ export type Opener = (path: string, flags: number) => Promise<FileHandle>;
  * filesystem takes it. `direct` says which path it is on now; it drops to buffered for good at
  * the first EINVAL.
  */
-export class DownloadFile {
+export class DownloadFile implements DownloadSink {
   private constructor(
     private fh: FileHandle,
     private readonly path: string,
@@ -99,6 +100,22 @@ export class DownloadFile {
 
   get handle(): FileHandle {
     return this.fh;
+  }
+
+  async size(): Promise<number> {
+    return (await this.fh.stat()).size;
+  }
+
+  datasync(): Promise<void> {
+    return this.fh.datasync();
+  }
+
+  truncate(size: number): Promise<void> {
+    return this.fh.truncate(size);
+  }
+
+  sync(): Promise<void> {
+    return this.fh.sync();
   }
 
   /** Write `data` (at most one block) at `position` (a multiple of BLOCK_BYTES). */

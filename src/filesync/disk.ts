@@ -12,8 +12,9 @@ import {
 } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { fsyncDir } from '../store/index.js';
+import { DownloadFile, readDirect } from './direct-io.js';
 import { hashFile, type FileHash } from './hasher.js';
-import { Unreadable } from './localfs.js';
+import { readBlockAt, Unreadable, writeSmallSynced } from './localfs.js';
 
 /**
  * The disk port: what the mirror does to a disk, as one interface, so its rules run as well
@@ -55,6 +56,39 @@ export interface Disk {
   fsyncDir(abs: string): Promise<void>;
   /** Remove `abs` and everything under it; nothing there is fine. */
   removeTree(abs: string): Promise<void>;
+  /**
+   * Block `index` (of BLOCK_BYTES) of the file at `abs`, no symlink followed; null when no file
+   * opens there or it has no such block. With `stat`, the file's stat after the read. The file
+   * is opened in the calling turn (a parent check just before it still holds).
+   */
+  readBlock(abs: string, index: number, stat: boolean): Promise<BlockRead | null>;
+  /** Bytes [offset, offset + length) of a download (at most a block); null if it is shorter. */
+  readRange(abs: string, offset: number, length: number): Promise<Buffer | null>;
+  /** A download's temp file, made if missing, written a block at a time. */
+  openDownload(abs: string): Promise<DownloadSink>;
+  /** A file made (or emptied) with `mode`, holding `data`, and fsynced. */
+  writeSynced(abs: string, data: Uint8Array, mode: number): Promise<void>;
+}
+
+/** A block read from a file, and the file's stat after the read when asked for. */
+export interface BlockRead {
+  data: Buffer;
+  statAfter: DiskStat | null;
+}
+
+/** A download's temp file, open for writes at block offsets. */
+export interface DownloadSink {
+  /** Whether writes bypass the page cache (the real side's O_DIRECT; see direct-io.ts). */
+  readonly direct: boolean;
+  /** Bytes in the file now (an interrupted download of the same version left some). */
+  size(): Promise<number>;
+  /** Write `data` (at most a block) at `position` (a multiple of BLOCK_BYTES). */
+  write(data: Uint8Array, position: number): Promise<void>;
+  /** Start writing back what was written (so the final sync has less left to do). */
+  datasync(): Promise<void>;
+  truncate(size: number): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** What the mirror reads of an lstat. */
@@ -101,6 +135,10 @@ export const realDisk: Disk = {
   chmod: (abs, mode) => chmodSync(abs, mode),
   fsyncDir: (abs) => fsyncDir(abs),
   removeTree: (abs) => rm(abs, { recursive: true, force: true }),
+  readBlock: (abs, index, stat) => readBlockAt(abs, index, stat),
+  readRange: (abs, offset, length) => readDirect(abs, offset, length),
+  openDownload: (abs) => DownloadFile.open(abs),
+  writeSynced: (abs, data, mode) => writeSmallSynced(abs, data, mode),
 };
 
 /** `abs`'s lstat, or null when nothing is there (or it cannot be looked at). */

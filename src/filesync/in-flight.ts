@@ -1,4 +1,5 @@
 import type { NodeId } from '../core/index.js';
+import type { Clock } from './clock.js';
 
 /**
  * Block requests this node is making, per key and peer. A node never holds a request from a
@@ -37,6 +38,8 @@ export class KeyProgress {
   private readonly wakers = new Map<string, Set<() => void>>();
   private held = 0;
 
+  constructor(private readonly clock: Clock) {}
+
   /** Requests waiting now. */
   get waiting(): number {
     return this.held;
@@ -49,13 +52,13 @@ export class KeyProgress {
       let set = this.wakers.get(key);
       if (set === undefined) this.wakers.set(key, (set = new Set()));
       const done = (): void => {
-        clearTimeout(timer);
+        this.clock.clearTimeout(timer);
         set.delete(done);
         if (set.size === 0 && this.wakers.get(key) === set) this.wakers.delete(key);
         this.held--;
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = this.clock.setTimeout(done, ms);
       set.add(done);
     });
   }

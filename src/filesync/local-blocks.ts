@@ -1,6 +1,5 @@
-import { closeSync, constants, fstatSync, openSync, read, readSync, type Stats } from 'node:fs';
-import { promisify } from 'node:util';
 import type { BlockRef } from '../sync/index.js';
+import type { Disk } from './disk.js';
 import type { DiskIndex, IndexEntry } from './disk-index.js';
 import { sha256 } from './hasher.js';
 import { SMALL_READ_BYTES } from './localfs.js';
@@ -8,8 +7,6 @@ import { absPath, pathOf } from './paths.js';
 import type { RealParents } from './safe-fs.js';
 import { BLOCK_BYTES, type FileRecord } from './record.js';
 import { unchanged } from './stat.js';
-
-const readAsync = promisify(read);
 
 /** The block hashes of a record's content: its one hash for a file of at most one block. */
 export function blockList(r: FileRecord): string[] {
@@ -21,56 +18,6 @@ export function blockList(r: FileRecord): string[] {
 export function indexedBlockHash(e: IndexEntry, i: number): string | undefined {
   if (e.type !== 'file') return undefined;
   return e.size > BLOCK_BYTES ? e.blocks[i] : i === 0 ? e.hash : undefined;
-}
-
-/**
- * Block `index` of the file at `abs`, or null if it has no such block. The buffer is the
- * block's own length (small files are the common case: never a whole BLOCK_BYTES each); small
- * blocks are read inline, large ones off the event loop (see localfs.ts).
- */
-export async function readBlock(abs: string, index: number): Promise<Buffer | null> {
-  return (await readBlockAt(abs, index, false))?.data ?? null;
-}
-
-/** A block and, when asked for, an fstat of its descriptor taken after the read. */
-export interface BlockRead {
-  data: Buffer;
-  statAfter: Stats | null;
-}
-
-/** `readBlock`, with the file's stat after the read when `stat` (one more syscall). */
-export async function readBlockAt(
-  abs: string,
-  index: number,
-  stat: boolean,
-): Promise<BlockRead | null> {
-  let fd;
-  try {
-    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch {
-    return null;
-  }
-  try {
-    const offset = index * BLOCK_BYTES;
-    const st = fstatSync(fd);
-    // A directory opens too (a path that was a file and is a directory now): no blocks there.
-    if (!st.isFile()) return null;
-    const want = Math.min(BLOCK_BYTES, st.size - offset);
-    if (want <= 0) return null;
-    const buf = Buffer.allocUnsafe(want);
-    let filled = 0;
-    while (filled < want) {
-      const n =
-        want <= SMALL_READ_BYTES
-          ? readSync(fd, buf, filled, want - filled, offset + filled)
-          : (await readAsync(fd, buf, filled, want - filled, offset + filled)).bytesRead;
-      if (n === 0) break;
-      filled += n;
-    }
-    return { data: buf.subarray(0, filled), statAfter: stat ? fstatSync(fd) : null };
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**
@@ -86,12 +33,19 @@ export class LocalBlocks {
     private readonly root: string,
     private readonly index: DiskIndex,
     private readonly parents: RealParents,
+    private readonly disk: Disk,
   ) {}
+
+  private async readBlock(abs: string, i: number): Promise<Buffer | null> {
+    return (await this.disk.readBlock(abs, i, false))?.data ?? null;
+  }
 
   /** A block of the indexed file `rel`, never read through a symlinked parent. */
   private readBlockOf(rel: string, i: number): Promise<Buffer | null> {
     // The check and readBlock's open run in the same turn: no apply can swap a parent between.
-    return this.parents.ok(rel) ? readBlock(absPath(this.root, rel), i) : Promise.resolve(null);
+    return this.parents.ok(rel)
+      ? this.readBlock(absPath(this.root, rel), i)
+      : Promise.resolve(null);
   }
 
   /**
@@ -120,7 +74,7 @@ export class LocalBlocks {
       // CPU-s per 256 MiB). Had it changed unseen, the asker's hash check turns the block down.
       // Never served through a symlinked parent: checked in the turn that opens the file.
       if (!this.parents.ok(p)) continue;
-      const got = await readBlockAt(absPath(this.root, p), req.index, vouched);
+      const got = await this.disk.readBlock(absPath(this.root, p), req.index, vouched);
       if (got === null || got.data.length === 0) continue;
       const { data, statAfter: st } = got;
       if ((st !== null && unchanged(ie!, st, 'file')) || sha256(data) === req.hash) {
@@ -154,7 +108,8 @@ export class LocalBlocks {
     }
     if (rel !== null && this.index.get(rel)) candidates.push({ rel });
     for (const c of candidates) {
-      const data = typeof c === 'string' ? await readBlock(c, i) : await this.readBlockOf(c.rel, i);
+      const data =
+        typeof c === 'string' ? await this.readBlock(c, i) : await this.readBlockOf(c.rel, i);
       if (data && data.length > 0 && sha256(data) === want) return data;
     }
     return null;

@@ -3,10 +3,19 @@ import {
   constants,
   fstatSync,
   lstatSync,
+  open as openCb,
   openSync,
+  read,
   readSync,
+  writeSync,
   type Stats,
 } from 'node:fs';
+import { promisify } from 'node:util';
+import { fsyncFd } from '../store/index.js';
+import { BLOCK_BYTES } from './record.js';
+
+const readAsync = promisify(read);
+const openAsync = promisify(openCb);
 
 /**
  * Metadata calls and small reads made inline (the *Sync forms), fsyncs and large data I/O kept
@@ -54,6 +63,67 @@ export function readSmallFile(abs: string, expectBytes: number): SmallFile | nul
     // A short read is the end of a regular file; should one come early, stream instead.
     if (statAfter.size !== filled) return null;
     return { data: buf.subarray(0, filled), statAfter };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A block and, when asked for, an fstat of its descriptor taken after the read. */
+export interface BlockRead {
+  data: Buffer;
+  statAfter: Stats | null;
+}
+
+/**
+ * Block `index` of the file at `abs` (no symlink followed), or null when it cannot be opened or
+ * has no such block; with `stat`, an fstat after the read (one more syscall). The buffer is the
+ * block's own length (small files are the common case: never a whole BLOCK_BYTES each); small
+ * blocks are read inline, large ones off the event loop.
+ */
+export async function readBlockAt(
+  abs: string,
+  index: number,
+  stat: boolean,
+): Promise<BlockRead | null> {
+  let fd;
+  try {
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return null;
+  }
+  try {
+    const offset = index * BLOCK_BYTES;
+    const st = fstatSync(fd);
+    // A directory opens too (a path that was a file and is a directory now): no blocks there.
+    if (!st.isFile()) return null;
+    const want = Math.min(BLOCK_BYTES, st.size - offset);
+    if (want <= 0) return null;
+    const buf = Buffer.allocUnsafe(want);
+    let filled = 0;
+    while (filled < want) {
+      const n =
+        want <= SMALL_READ_BYTES
+          ? readSync(fd, buf, filled, want - filled, offset + filled)
+          : (await readAsync(fd, buf, filled, want - filled, offset + filled)).bytesRead;
+      if (n === 0) break;
+      filled += n;
+    }
+    return { data: buf.subarray(0, filled), statAfter: stat ? fstatSync(fd) : null };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A small file created (or emptied) with `mode` and `data`, fsynced. Opened off the loop:
+ * creating a file waits on the journal, behind other files' fsyncs; the write is inline.
+ */
+export async function writeSmallSynced(abs: string, data: Uint8Array, mode: number): Promise<void> {
+  const fd = await openAsync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
+  try {
+    for (let done = 0; done < data.length;)
+      done += writeSync(fd, data, done, data.length - done, done);
+    await fsyncFd(fd);
   } finally {
     closeSync(fd);
   }

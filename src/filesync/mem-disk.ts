@@ -1,6 +1,7 @@
 import path from 'node:path';
-import type { Disk, DiskDirent, DiskStat } from './disk.js';
+import type { BlockRead, Disk, DiskDirent, DiskStat, DownloadSink } from './disk.js';
 import { sha256, type FileHash } from './hasher.js';
+import { MemDownload } from './mem-download.js';
 import { BLOCK_BYTES } from './record.js';
 
 type Kind = 'file' | 'dir' | 'symlink';
@@ -16,11 +17,14 @@ interface Node {
 
 /** A fault to inject: `op` on paths starting with `prefix` throws `code`, `times` times. */
 interface Fault {
-  op: keyof Disk;
+  /** A port call, or `downloadWrite`: a write to a download's file. */
+  op: FaultOp;
   prefix: string;
   code: string;
   times: number;
 }
+
+type FaultOp = keyof Disk | 'downloadWrite';
 
 /** An Error with an errno code, as node:fs throws them. */
 function errno(code: string, op: string, p: string): NodeJS.ErrnoException {
@@ -85,7 +89,7 @@ export class MemDisk implements Disk {
   }
 
   /** Make `op` on paths under `prefix` throw `code` the next `times` times. */
-  fail(op: keyof Disk, prefix: string, code: string, times = 1): void {
+  fail(op: FaultOp, prefix: string, code: string, times = 1): void {
     this.faults.push({ op, prefix, code, times });
   }
 
@@ -104,15 +108,15 @@ export class MemDisk implements Disk {
   }
 
   readWhole(abs: string): Promise<Buffer> {
-    try {
-      this.check('readWhole', abs);
-      const n = this.get(abs, 'open');
-      if (n.kind === 'symlink') throw errno('ELOOP', 'open', abs);
-      if (n.kind !== 'file') throw errno('EISDIR', 'read', abs);
-      return Promise.resolve(Buffer.from(n.data));
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    return this.attempt('readWhole', abs, () => Buffer.from(this.fileAt(abs)));
+  }
+
+  /** A regular file's bytes; no symlink followed. */
+  private fileAt(abs: string): Buffer {
+    const n = this.get(abs, 'open');
+    if (n.kind === 'symlink') throw errno('ELOOP', 'open', abs);
+    if (n.kind !== 'file') throw errno('EISDIR', 'read', abs);
+    return n.data;
   }
 
   readlink(abs: string): string {
@@ -123,7 +127,8 @@ export class MemDisk implements Disk {
 
   /** Every path at or under `abs`, sorted (for tests to look at the whole tree). */
   paths(abs: string): string[] {
-    return [...this.nodes.keys()].filter((p) => p === abs || p.startsWith(`${abs}/`)).sort();
+    const under = abs === '/' ? '/' : `${abs}/`;
+    return [...this.nodes.keys()].filter((p) => p === abs || p.startsWith(under)).sort();
   }
 
   /** A user removes a path and everything under it. */
@@ -177,27 +182,14 @@ export class MemDisk implements Disk {
   }
 
   hashFile(abs: string, _sizeHint: number): Promise<FileHash> {
-    try {
-      this.check('hashFile', abs);
-      const n = this.get(abs, 'open');
-      if (n.kind === 'symlink') throw errno('ELOOP', 'open', abs);
-      if (n.kind !== 'file') throw errno('EISDIR', 'read', abs);
-      const data = Buffer.from(n.data);
+    return this.attempt('hashFile', abs, () => {
+      const data = Buffer.from(this.fileAt(abs));
       const blocks: string[] = [];
       if (data.length > BLOCK_BYTES)
         for (let at = 0; at < data.length; at += BLOCK_BYTES)
           blocks.push(sha256(data.subarray(at, at + BLOCK_BYTES)));
-      const hash = sha256(data);
-      return Promise.resolve({
-        size: data.length,
-        hash,
-        blocks,
-        statAfter: this.statOf(abs),
-        data,
-      });
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+      return { size: data.length, hash: sha256(data), blocks, statAfter: this.statOf(abs), data };
+    });
   }
 
   readdir(abs: string): string[] {
@@ -227,21 +219,61 @@ export class MemDisk implements Disk {
   }
 
   fsyncDir(abs: string): Promise<void> {
-    try {
-      this.check('fsyncDir', abs);
+    return this.attempt('fsyncDir', abs, () => {
       if (this.get(abs, 'open').kind !== 'dir') throw errno('ENOTDIR', 'open', abs);
       this.snapshot(abs);
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    });
   }
 
   removeTree(abs: string): Promise<void> {
+    return this.attempt('removeTree', abs, () => this.remove(abs));
+  }
+
+  readBlock(abs: string, index: number, stat: boolean): Promise<BlockRead | null> {
+    return this.attempt('readBlock', abs, () => {
+      const n = this.nodes.get(abs);
+      if (n?.kind !== 'file') return null; // none, a directory, or a symlink (not followed)
+      const at = index * BLOCK_BYTES;
+      if (at >= n.data.length) return null;
+      const data = Buffer.from(n.data.subarray(at, at + BLOCK_BYTES));
+      return { data, statAfter: stat ? this.statOf(abs) : null };
+    });
+  }
+
+  readRange(abs: string, offset: number, length: number): Promise<Buffer | null> {
+    return this.attempt('readRange', abs, () => {
+      const n = this.nodes.get(abs);
+      if (n?.kind !== 'file' || n.data.length < offset + length) return null;
+      return Buffer.from(n.data.subarray(offset, offset + length));
+    });
+  }
+
+  /** A download writes into its file's node (kept open across a rename, as a descriptor is). */
+  openDownload(abs: string): Promise<DownloadSink> {
+    return this.attempt('openDownload', abs, () => {
+      this.parentDir(abs, 'open');
+      let n = this.nodes.get(abs);
+      if (n?.kind === 'dir') throw errno('EISDIR', 'open', abs);
+      if (n === undefined) this.nodes.set(abs, (n = this.make('file', 0o644)));
+      return new MemDownload(n, () => this.check('downloadWrite', abs));
+    });
+  }
+
+  writeSynced(abs: string, data: Uint8Array, mode: number): Promise<void> {
+    return this.attempt('writeSynced', abs, () => {
+      this.parentDir(abs, 'open');
+      const n = this.nodes.get(abs);
+      if (n?.kind === 'dir') throw errno('EISDIR', 'open', abs);
+      if (n?.kind === 'file') n.data = Buffer.from(data);
+      else this.nodes.set(abs, { ...this.make('file', mode & 0o7777), data: Buffer.from(data) });
+    });
+  }
+
+  /** `fn` after the fault check, its throw as a rejection. */
+  private attempt<T>(op: keyof Disk, abs: string, fn: () => T): Promise<T> {
     try {
-      this.check('removeTree', abs);
-      this.remove(abs);
-      return Promise.resolve();
+      this.check(op, abs);
+      return Promise.resolve(fn());
     } catch (e) {
       return Promise.reject(e as Error);
     }
@@ -318,7 +350,7 @@ export class MemDisk implements Disk {
     if (parent.kind !== 'dir') throw errno('ENOTDIR', op, abs);
   }
 
-  private check(op: keyof Disk, abs: string): void {
+  private check(op: FaultOp, abs: string): void {
     const f = this.faults.find((x) => x.op === op && abs.startsWith(x.prefix) && x.times > 0);
     if (f === undefined) return;
     f.times--;

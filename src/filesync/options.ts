@@ -93,10 +93,11 @@ export function workDir(root: string): string {
 /** The real disk, clock and transfer, where the options name no other. */
 export function withDefaults(opts: FileSyncOptions): MirrorPorts {
   const disk = opts.ports?.disk ?? realDisk;
+  const clock = opts.ports?.clock ?? realClock;
   return {
     disk,
     dataDisk: opts.ports?.dataDisk ?? nodeStoreDisk,
-    clock: opts.ports?.clock ?? realClock,
+    clock,
     bootId:
       opts.ports?.bootId ??
       (() =>
@@ -114,6 +115,8 @@ export function withDefaults(opts: FileSyncOptions): MirrorPorts {
           driver: opts.replica.driver,
           parents,
           versions,
+          disk,
+          clock,
         })),
     hints: opts.ports?.hints ?? ((...args) => new Watcher(...args)),
   };

@@ -2,6 +2,7 @@ import type { NodeId } from '../core/index.js';
 import { logger } from '../log/index.js';
 import type { SyncDriver } from '../sync/index.js';
 import { BlockBatcher } from './block-batcher.js';
+import { sleep, type Clock } from './clock.js';
 import { sha256 } from './hasher.js';
 import type { AskedPeers } from './in-flight.js';
 import { pathOf } from './paths.js';
@@ -25,6 +26,7 @@ export interface PeerBlocksHost {
   asked: AskedPeers;
   counters: { blocksRemote: number; bytesIn: number; failures: number };
   closed(): boolean;
+  clock: Clock;
 }
 
 /**
@@ -67,7 +69,8 @@ export class PeerBlocks {
    * (bounded) before giving up, instead of failing the whole file.
    */
   async block(key: string, v: Version, index: number, hash: string): Promise<Uint8Array> {
-    const deadline = Date.now() + REMOTE_PATIENCE_MS;
+    const { clock } = this.host;
+    const deadline = clock.now() + REMOTE_PATIENCE_MS;
     for (let pauseMs = 20; ; pauseMs = Math.min(pauseMs * 2, 500)) {
       const data = await this.tryPeers(key, v, index, hash);
       if (data !== null) return data;
@@ -75,8 +78,8 @@ export class PeerBlocks {
       if (!this.host.versions.current(key, v))
         throw new SupersededError(`${pathOf(key) ?? key} changed again`);
       if (this.host.closed()) throw new TransferError('shutting down');
-      if (Date.now() + pauseMs > deadline) break;
-      await new Promise((r) => setTimeout(r, pauseMs));
+      if (clock.now() + pauseMs > deadline) break;
+      await sleep(clock, pauseMs);
     }
     this.host.counters.failures++;
     throw new TransferError(

@@ -1,4 +1,5 @@
 import type { ServedBlock } from '../sync/index.js';
+import type { Clock } from './clock.js';
 
 /**
  * Blocks this node just downloaded, by hash, for serving them on. A relay is asked for a block
@@ -21,21 +22,33 @@ export const RECENT_BLOCK_MAX_BYTES = 64 * 1024;
  */
 export const RECENT_IDLE_DROP_MS = 10_000;
 
-/** Calls `fire` once `touch` has not been called for `ms` (unref'd: never keeps the process up). */
+/**
+ * Calls `fire` once `touch` has not been called for `ms`. One timer at a time, moved on when it
+ * goes off early (a touch per block must not set a timer per block).
+ */
 class IdleTimer {
-  private timer: NodeJS.Timeout | null = null;
+  private armed = false;
+  private lastTouchMs = 0;
 
   constructor(
+    private readonly clock: Clock,
     private readonly ms: number,
     private readonly fire: () => void,
   ) {}
 
   touch(): void {
-    this.timer?.refresh();
-    this.timer ??= setTimeout(() => {
-      this.timer = null;
+    this.lastTouchMs = this.clock.now();
+    if (!this.armed) this.arm(this.ms);
+  }
+
+  private arm(ms: number): void {
+    this.armed = true;
+    this.clock.setTimeout(() => {
+      const idleMs = this.clock.now() - this.lastTouchMs;
+      if (idleMs < this.ms) return this.arm(this.ms - idleMs);
+      this.armed = false;
       this.fire();
-    }, this.ms).unref();
+    }, ms);
   }
 }
 
@@ -44,8 +57,8 @@ export class RecentBlocks {
   private bytes = 0;
   private readonly idle: IdleTimer;
 
-  constructor(idleDropMs = RECENT_IDLE_DROP_MS) {
-    this.idle = new IdleTimer(idleDropMs, () => {
+  constructor(clock: Clock, idleDropMs = RECENT_IDLE_DROP_MS) {
+    this.idle = new IdleTimer(clock, idleDropMs, () => {
       this.byHash.clear();
       this.bytes = 0;
     });
@@ -92,11 +105,12 @@ export class RelayRing {
   private readonly idle: IdleTimer;
 
   constructor(
+    clock: Clock,
     private readonly maxSlots: number,
     private readonly slotBytes: number,
     idleDropMs = RECENT_IDLE_DROP_MS,
   ) {
-    this.idle = new IdleTimer(idleDropMs, () => {
+    this.idle = new IdleTimer(clock, idleDropMs, () => {
       this.slots = [];
       this.next = 0;
     });

@@ -3,22 +3,17 @@ import { lstatSync, utimesSync, writeSync, openSync, closeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { realClock } from './clock.js';
 import { realDisk } from './disk.js';
 import { fileRecordOf } from '../../test/helpers/records.js';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
-import { keptBytes, type BlockRequest, type BlockServer, type SyncDriver } from '../sync/index.js';
+import type { BlockRequest, SyncDriver } from '../sync/index.js';
+import { fakeDriver, hung, type Calls, type Serve } from '../../test/helpers/fake-driver.js';
 import { DiskIndex } from './disk-index.js';
 import { hashFile, sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
 import { permBits } from './stat.js';
 import { BLOCK_BYTES, type FileRecord, type Version } from './record.js';
-import {
-  RECENT_BLOCK_MAX_BYTES,
-  RECENT_BLOCKS_MAX_BYTES,
-  RECENT_BLOCKS_MAX_ENTRIES,
-  RecentBlocks,
-  RelayRing,
-} from './recent-blocks.js';
 import { RealParents } from './safe-fs.js';
 import {
   DOWNLOAD_HELD_MAX_BYTES,
@@ -28,47 +23,6 @@ import {
 } from './transfer.js';
 import { DownloadFile } from './direct-io.js';
 import { refuseDirect } from '../../test/helpers/direct-io.js';
-
-let asking = false;
-/** Requests the fake driver was asked to send. */
-interface Calls {
-  batches: number;
-  singles: number;
-  /** The peer of each request, in order. */
-  peers: number[];
-}
-/** The block server as the tests ask it: the bytes (a copy of a lent block, given back). */
-type Serve = (peer: number, req: BlockRequest) => Promise<Uint8Array | null>;
-
-/**
- * Just what Transfer uses of the driver: peer 1 answers from `upstream`; peer 3 (the next hop)
- * never answers while `hang` is set.
- */
-function fakeDriver(
-  upstream: Map<string, Uint8Array>,
-  peers = [1],
-  hang = false,
-): { driver: SyncDriver; serve: () => Serve; calls: Calls } {
-  let serve: Serve | null = null;
-  const calls: Calls = { batches: 0, singles: 0, peers: [] };
-  const d = {
-    serveBlocks: (fn: BlockServer) =>
-      (serve = (peer, req) => fn(peer, req).then((b) => (b === null ? null : keptBytes(b)))),
-    get linkedPeers() {
-      return [...peers];
-    },
-    peerAcksOf: () => undefined,
-    fetchBlock: (peer: number, req: { hash: string }) =>
-      calls.peers.push(peer) && ++calls.singles && peer === 3 && hang
-        ? new Promise<null>(() => (asking = true))
-        : Promise.resolve(upstream.get(req.hash) ?? null),
-    fetchBlocks: (peer: number, refs: { hash: string }[]) =>
-      calls.peers.push(peer) && ++calls.batches && peer === 3 && hang
-        ? new Promise<null[]>(() => (asking = true))
-        : Promise.resolve(refs.map((r) => upstream.get(r.hash) ?? null)),
-  };
-  return { driver: d as unknown as SyncDriver, serve: () => serve!, calls };
-}
 
 const content = Buffer.from('the relay has not fetched this yet');
 const record: FileRecord = fileRecordOf(content);
@@ -113,7 +67,8 @@ async function transferOver(
       incoming: (key) => k.incoming(key),
       sourceOf: (key) => k.sourceOf(key),
     },
-    openDownload: (tmp) => k.openDownload(tmp),
+    disk: { ...realDisk, openDownload: (tmp) => k.openDownload(tmp) },
+    clock: realClock,
   });
   knobs.set(t, k);
   await t.init();
@@ -218,7 +173,7 @@ describe('a relay serving a version it is still fetching', () => {
     const [t, serve] = await relay(new Map(), [1, 3], true);
     knobsOf(t).expects = () => true;
     void t.fetch(key, record, v).catch(() => undefined); // asks 1 (nothing), then 3 (hangs)
-    await waitFor(() => asking, 'the request to peer 3');
+    await waitFor(() => hung.asking, 'the request to peer 3');
     let answer: Uint8Array | null | undefined;
     void serve(3, req).then((d) => (answer = d));
     // Answered well before SERVE_WAIT_MS (5 s), which is when a held request would give up.
@@ -359,101 +314,6 @@ describe('large downloads past the page cache (O_DIRECT)', () => {
     const tmp = await t.fetch(keyOf('big.bin'), big, v);
     expect((await readFile(tmp)).equals(whole)).toBe(true);
     expect(t.counters.bytesDirect).toBe(0);
-  });
-});
-
-describe('recent blocks', () => {
-  it('keeps copies, and at most its bytes and entries, the oldest leaving first', () => {
-    const r = new RecentBlocks();
-    const frame = new Uint8Array(RECENT_BLOCK_MAX_BYTES + 1);
-    r.add('big', frame);
-    expect(r.get('big')).toBeUndefined();
-    r.add('a', frame.subarray(0, 10));
-    expect(r.get('a')!.buffer.byteLength).toBe(10); // not a view into the frame
-    for (let i = 0; i < RECENT_BLOCKS_MAX_ENTRIES; i++) r.add(`k${i}`, new Uint8Array(1));
-    expect(r.size).toBe(RECENT_BLOCKS_MAX_ENTRIES);
-    expect(r.get('a')).toBeUndefined();
-    const per = RECENT_BLOCK_MAX_BYTES;
-    for (let i = 0; i < RECENT_BLOCKS_MAX_BYTES / per + 1; i++) r.add(`b${i}`, new Uint8Array(per));
-    expect(r.get('b0')).toBeUndefined();
-    expect(r.get(`b${RECENT_BLOCKS_MAX_BYTES / per}`)).toBeDefined();
-  });
-});
-
-describe('recent blocks, idle', () => {
-  it('lets its blocks go once none came for a while', async () => {
-    const r = new RecentBlocks(20);
-    r.add('a', new Uint8Array(10));
-    expect(r.size).toBe(1);
-    await waitFor(() => r.size === 0, 'the recent blocks to go');
-    expect(r.get('a')).toBeUndefined();
-  });
-});
-
-describe('relay ring', () => {
-  const SLOT = RECENT_BLOCK_MAX_BYTES + 100; // the ring keeps what RecentBlocks does not
-  const block = (n: number): Buffer => Buffer.alloc(SLOT, n);
-
-  it('keeps the latest blocks in its slots, the oldest written over first', () => {
-    const r = new RelayRing(2, SLOT);
-    r.add('a', block(1));
-    r.add('big', Buffer.alloc(SLOT + 1)); // larger than a slot: not kept
-    expect(r.get('big')).toBeUndefined();
-    r.add('b', block(2));
-    r.add('c', block(3));
-    expect(r.get('a')).toBeUndefined();
-    expect(Buffer.from(r.get('b')!.data)).toEqual(block(2));
-    expect(Buffer.from(r.get('c')!.data)).toEqual(block(3));
-    expect(r.heldBytes).toBe(2 * SLOT);
-  });
-
-  it('never writes over a block on loan, however many turns the socket takes', async () => {
-    const r = new RelayRing(1, SLOT);
-    r.add('a', block(1));
-    const lent = r.get('a')!;
-    r.add('b', block(2)); // lands while the transport still has 'a' queued on the socket
-    await new Promise((res) => setImmediate(res));
-    r.add('c', block(3));
-    expect(Buffer.from(lent.data)).toEqual(block(1));
-    const c1 = r.get('c')!;
-    const c2 = r.get('c')!; // asked for by two peers
-    expect(Buffer.from(c1.data)).toEqual(block(3));
-    c1.sent!();
-    c1.sent!(); // given back twice: still one loan out
-    lent.sent!();
-    r.add('d', block(4));
-    expect(Buffer.from(c2.data)).toEqual(block(3));
-    c2.sent!();
-    const slot = r.get('d')!;
-    slot.sent!();
-    r.add('e', block(5)); // no loans left: the slot is reused
-    const e = r.get('e')!;
-    expect(e.data.buffer).toBe(slot.data.buffer);
-    expect(Buffer.from(e.data)).toEqual(block(5));
-  });
-
-  it('leaves small blocks to RecentBlocks, which a batch may hold across turns (copies)', async () => {
-    const r = new RelayRing(1, BLOCK_BYTES);
-    r.add('small', Buffer.alloc(RECENT_BLOCK_MAX_BYTES, 1));
-    expect(r.get('small')).toBeUndefined();
-    r.add('large', Buffer.alloc(RECENT_BLOCK_MAX_BYTES + 1, 3));
-    const large = r.get('large')!;
-    expect(large.data.buffer.byteLength).toBe(BLOCK_BYTES); // a view into its slot
-    large.sent!();
-    const recent = new RecentBlocks();
-    recent.add('small', Buffer.alloc(RECENT_BLOCK_MAX_BYTES, 1));
-    const held = recent.get('small')!;
-    await new Promise((res) => setImmediate(res)); // the batch's other blocks are still coming
-    r.add('next', Buffer.alloc(RECENT_BLOCK_MAX_BYTES + 1, 2)); // the ring's one slot, reused
-    expect(Buffer.from(held)).toEqual(Buffer.alloc(RECENT_BLOCK_MAX_BYTES, 1));
-  });
-
-  it('lets its buffers go once no block came for a while', async () => {
-    const r = new RelayRing(2, SLOT, 20);
-    r.add('a', block(1));
-    expect(r.heldBytes).toBe(SLOT);
-    await waitFor(() => r.heldBytes === 0, 'the ring to let go');
-    expect(r.get('a')).toBeUndefined();
   });
 });
 

@@ -1,14 +1,12 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, open as openCb, writeSync } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import path from 'node:path';
 import type { NodeId } from '../core/index.js';
 import type { BlockRef, ServedBlock, SyncDriver } from '../sync/index.js';
 import type { DiskIndex } from './disk-index.js';
 import { AskedPeers, KeyProgress } from './in-flight.js';
 import { PeerBlocks } from './peer-blocks.js';
-import { fsyncFd } from '../store/index.js';
+import type { Clock } from './clock.js';
+import { lstatOr, type Disk } from './disk.js';
 import { SMALL_READ_BYTES } from './localfs.js';
 import { absPath, pathOf } from './paths.js';
 import { RecentBlocks, RelayRing } from './recent-blocks.js';
@@ -16,10 +14,7 @@ import type { RealParents } from './safe-fs.js';
 import { BLOCK_BYTES, sameVersion, type FileRecord, type Version } from './record.js';
 import { ByteBudget } from './byte-budget.js';
 import type { Content, TransferStatus } from './content.js';
-import { DownloadFile, readDirect } from './direct-io.js';
 import { blockList, LocalBlocks } from './local-blocks.js';
-
-const openAsync = promisify(openCb);
 
 /**
  * Blocks of one file fetched at once. 2 MiB in flight already outruns loopback round trips;
@@ -87,8 +82,9 @@ export interface TransferOptions {
   driver: SyncDriver;
   parents: RealParents;
   versions: TransferVersions;
-  /** Opens a large download's temp file (tests force the buffered path through it). */
-  openDownload?: (tmp: string) => Promise<DownloadFile>;
+  /** The disk downloads are written to and blocks read from (the mirror's). */
+  disk: Disk;
+  clock: Clock;
 }
 
 export type { TransferStatus } from './content.js';
@@ -105,9 +101,9 @@ export type { TransferStatus } from './content.js';
  */
 export class Transfer implements Content {
   private readonly downloads = new Map<string, Download>();
-  private readonly recent = new RecentBlocks();
+  private readonly recent: RecentBlocks;
   /** Large blocks just downloaded, while this node has a peer to pass them on to. */
-  private readonly relayed = new RelayRing(RELAY_KEEP_BYTES / BLOCK_BYTES, BLOCK_BYTES);
+  private readonly relayed: RelayRing;
   /** Block bytes the downloads hold now (see DOWNLOAD_HELD_MAX_BYTES). */
   readonly held = new ByteBudget(DOWNLOAD_HELD_MAX_BYTES);
   private readonly local: LocalBlocks;
@@ -122,7 +118,7 @@ export class Transfer implements Content {
     bytesRelayedFromMemory: 0,
     failures: 0,
   };
-  private readonly progress = new KeyProgress();
+  private readonly progress: KeyProgress;
   private closed = false;
   private readonly asked = new AskedPeers();
   private readonly peers: PeerBlocks;
@@ -131,7 +127,8 @@ export class Transfer implements Content {
   private readonly index: DiskIndex;
   private readonly driver: SyncDriver;
   private readonly versions: TransferVersions;
-  private readonly openDownload: (tmp: string) => Promise<DownloadFile>;
+  private readonly disk: Disk;
+  private readonly clock: Clock;
   /** Every read of a path under the root checks its parents first (shared with the mirror). */
   readonly parents: RealParents;
 
@@ -139,8 +136,11 @@ export class Transfer implements Content {
     ({ root: this.root, tmpDir: this.tmpDir, index: this.index, parents: this.parents } = opts);
     this.driver = opts.driver;
     this.versions = opts.versions;
-    this.openDownload = opts.openDownload ?? ((tmp) => DownloadFile.open(tmp));
-    this.local = new LocalBlocks(this.root, this.index, this.parents);
+    ({ disk: this.disk, clock: this.clock } = opts);
+    this.recent = new RecentBlocks(this.clock);
+    this.relayed = new RelayRing(this.clock, RELAY_KEEP_BYTES / BLOCK_BYTES, BLOCK_BYTES);
+    this.progress = new KeyProgress(this.clock);
+    this.local = new LocalBlocks(this.root, this.index, this.parents, this.disk);
     this.driver.serveBlocks((peer, req) => this.serve(peer, req));
     this.peers = new PeerBlocks({
       driver: this.driver,
@@ -148,15 +148,16 @@ export class Transfer implements Content {
       asked: this.asked,
       counters: this.counters,
       closed: () => this.closed,
+      clock: this.clock,
     });
   }
 
   async init(maxTmpAgeMs = 24 * 3600_000): Promise<void> {
-    await mkdir(this.tmpDir, { recursive: true });
-    for (const n of await readdir(this.tmpDir)) {
+    this.disk.mkdir(this.tmpDir, { recursive: true });
+    for (const n of this.disk.readdir(this.tmpDir)) {
       const p = path.join(this.tmpDir, n);
-      const st = await stat(p).catch(() => null);
-      if (st && Date.now() - st.mtimeMs > maxTmpAgeMs) await rm(p, { force: true });
+      const st = lstatOr(this.disk, p);
+      if (st && this.clock.now() - st.mtimeMs > maxTmpAgeMs) await this.disk.removeTree(p);
     }
   }
 
@@ -199,12 +200,12 @@ export class Transfer implements Content {
       have: new Set(),
       bytesDone: 0,
       size: r.size,
-      startedMs: Date.now(),
+      startedMs: this.clock.now(),
     };
     if (r.size <= SMALL_READ_BYTES) return this.fetchSmall(key, r, v, d);
     // An interrupted download of the same version resumes: its blocks are checked like any.
-    const file = await this.openDownload(tmp);
-    const resuming = (await file.handle.stat()).size > 0;
+    const file = await this.disk.openDownload(tmp);
+    const resuming = (await file.size()) > 0;
     this.downloads.set(key, d);
     // Writeback started along the way (one at a time), so the final fsync is not all of it.
     // Its error is kept and thrown at the end: Linux reports a writeback error to a descriptor
@@ -227,7 +228,7 @@ export class Transfer implements Content {
             else unflushed += data.length;
             if (unflushed >= FLUSH_EVERY_BYTES && flushing === null) {
               unflushed = 0;
-              flushing = file.handle
+              flushing = file
                 .datasync()
                 .catch((e: unknown) => void (flushError ??= e))
                 .finally(() => (flushing = null));
@@ -250,8 +251,8 @@ export class Transfer implements Content {
         Array.from({ length: Math.min(FILE_WINDOW_BLOCKS, blocks.length) }, worker),
       );
       // Also cuts the padding of an O_DIRECT write of the last block.
-      await file.handle.truncate(r.size);
-      await file.handle.sync();
+      await file.truncate(r.size);
+      await file.sync();
       await flushing;
       if (flushError !== null) throw flushError;
     } finally {
@@ -262,7 +263,7 @@ export class Transfer implements Content {
     return tmp;
   }
 
-  /** A file of at most one small block: written inline, fsynced off the loop. */
+  /** A file of at most one small block: written at once and fsynced. */
   private async fetchSmall(key: string, r: FileRecord, v: Version, d: Download): Promise<string> {
     this.downloads.set(key, d);
     try {
@@ -272,26 +273,14 @@ export class Transfer implements Content {
           : ((await this.fromDisk(null, key, r, 0)) ??
             (await this.peers.batched(key, v, d.blocks[0]!)) ??
             (await this.peers.block(key, v, 0, d.blocks[0]!)));
-      // Creating a file waits on the journal (behind other files' fsyncs): off the loop. Created
-      // with the record's mode (kept readable and writable for us), so that the applier's chmod
-      // is needed only where the umask or a leftover tmp made it differ.
-      const fd = await openAsync(
-        d.tmp,
-        constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
-        r.mode | 0o600,
-      );
-      try {
-        for (let done = 0; done < data.length;)
-          done += writeSync(fd, data, done, data.length - done, done);
-        if (data.length > 0) {
-          this.recent.add(d.blocks[0]!, data);
-          d.have.add(0);
-          d.bytesDone = data.length;
-          this.progressed(key);
-        }
-        await fsyncFd(fd);
-      } finally {
-        closeSync(fd);
+      // Created with the record's mode (kept readable and writable for us), so that the
+      // applier's chmod is needed only where the umask or a leftover tmp made it differ.
+      await this.disk.writeSynced(d.tmp, data, r.mode | 0o600);
+      if (data.length > 0) {
+        this.recent.add(d.blocks[0]!, data);
+        d.have.add(0);
+        d.bytesDone = data.length;
+        this.progressed(key);
       }
     } finally {
       this.downloads.delete(key);
@@ -318,11 +307,11 @@ export class Transfer implements Content {
   private async serve(peer: NodeId, req: BlockRef): Promise<ServedBlock | null> {
     const rel = pathOf(req.key);
     if (rel === null) return null;
-    const deadline = Date.now() + SERVE_WAIT_MS;
+    const deadline = this.clock.now() + SERVE_WAIT_MS;
     for (;;) {
       const data = await this.serveNow(rel, req);
       if (data !== null) return data;
-      const left = deadline - Date.now();
+      const left = deadline - this.clock.now();
       // Never hold a peer we are asking for the same key ourselves: two relays would wait on
       // each other until both timed out.
       if (
@@ -361,7 +350,7 @@ export class Transfer implements Content {
       // comes from the record, not the file: an O_DIRECT write pads the last block until the
       // download's end truncates it.
       const offset = req.index * BLOCK_BYTES;
-      const data = await readDirect(d.tmp, offset, Math.min(BLOCK_BYTES, d.size - offset));
+      const data = await this.disk.readRange(d.tmp, offset, Math.min(BLOCK_BYTES, d.size - offset));
       if (data !== null) {
         this.counters.bytesOut += data.length;
         return { data };

@@ -2,9 +2,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
-import { readBlock } from './local-blocks.js';
+import { readBlockAt } from './localfs.js';
 
-describe('readBlock', () => {
+const readBlock = async (abs: string, i: number): Promise<Buffer | null> =>
+  (await readBlockAt(abs, i, false))?.data ?? null;
+
+describe('readBlockAt', () => {
   it('reads a file’s block, and finds none in a directory that took a file’s place', async () => {
     const { dir, cleanup } = await tempDir('filesync-blocks-');
     try {
