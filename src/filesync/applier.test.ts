@@ -1,3 +1,4 @@
+import { sha256 } from './hasher.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { at, contentOf, fileRecord, memMirror, ROOT, TMP } from '../../test/helpers/mem-mirror.js';
 import { Applier, type LocalSide } from './applier.js';
@@ -122,6 +123,17 @@ describe('a remote delete', () => {
     await applier.apply('a.txt');
     expect(text('a.txt')).toBe('theirs');
     expect(kvFile(m.node, 'a.txt')!.record.history[0]).toEqual([m.node.id + 1, 4]);
+  });
+
+  it('of the same content under a sibling version (a kept edit) is applied, not kept', async () => {
+    // Every holder re-publishes a kept edit; a delete built on one of them names no other.
+    localFile('a.txt', 'kept', [3, 22]);
+    const saw = sha256(Buffer.from('kept'));
+    await m.arrives('a.txt', deletedRecord([2, 27], [[4, 5]], 0, saw), [2, 30]);
+    await applier.apply('a.txt');
+    expect(m.disk.lstatIfAny(at('a.txt'))).toBeNull();
+    expect(m.trashed()).toEqual(['kept']);
+    expect(m.events).toEqual(['deleted a.txt remote']);
   });
 
   it('that saw the local version moves the file to the trash and forgets it', async () => {

@@ -117,7 +117,10 @@ export class Applier {
   ): Promise<void> {
     const { ctx } = this;
     if (local === undefined) return;
-    if (concurrent && local.type !== 'dir') {
+    // A delete of the very content held here saw it, under whatever version: every holder
+    // re-publishes a kept edit, and a delete built on one sibling names no other (seed 447).
+    const sawIt = local.type === 'file' && kv.record.hash === local.hash;
+    if (concurrent && local.type !== 'dir' && !sawIt) {
       // The deleter never saw this version: keep it and publish it again over the delete. Every
       // holder does, not only its author: the author's disk may have lost it (a power cut
       // before writeback) or the author may never come back. Copies of the same content that
@@ -132,6 +135,8 @@ export class Applier {
       ctx.event('kept-edit', rel, 'a delete that did not see this edit');
       return;
     }
+    ctx.index.noteLanding(rel, 'deleted');
+    await ctx.index.journalled();
     const abs = absPath(ctx.root, rel);
     ctx.parents.assert(rel); // after the awaits above, in the turn that removes it
     ctx.parents.forget();
@@ -291,10 +296,6 @@ export class Applier {
     const { disk } = ctx;
     const r = kv.record;
     const tmp = await ctx.transfer.fetch(keyOf(rel), r, kv.version);
-    // Fetching took time: a parent may have been swapped meanwhile. Checked again in the turn
-    // of each step below that touches `abs`.
-    ctx.parents.assert(rel);
-    if (lstatOr(disk, abs)) await this.setAside(abs, rel, local);
     disk.utimes(tmp, new Date(), new Date(r.mtimeMs));
     // What we wrote, stat'ed before anyone else can touch it at `abs` (rename keeps inode, size
     // and mtime): a local change made right after the apply must still differ from the index,
@@ -305,6 +306,12 @@ export class Applier {
       st = disk.lstat(tmp);
     }
     const entry = indexEntry(kv, st, true);
+    ctx.index.noteLanding(rel, entry);
+    await ctx.index.journalled();
+    // Fetching took time: a parent may have been swapped meanwhile. Checked again in the turn
+    // of each step below that touches `abs`.
+    ctx.parents.assert(rel);
+    if (lstatOr(disk, abs)) await this.setAside(abs, rel, local);
     ctx.landing.set(rel, entry);
     try {
       ctx.parents.assert(rel);

@@ -80,6 +80,15 @@ export class ApplyQueue {
     return this.failed.size;
   }
 
+  /**
+   * The parked paths, when nothing but their retries is left to do (a version whose content
+   * no peer serves waits for ever; the status screen and the simulator tell it from work).
+   */
+  onlyParked(): string[] | null {
+    if (this.freshCount > 0 || this.running > this.runningParked) return null;
+    return [...this.failed.keys()];
+  }
+
   /** Stop: nothing more starts. Returns how many paths were left unapplied. */
   close(): number {
     this.closed = true;

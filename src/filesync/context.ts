@@ -74,7 +74,10 @@ export function kvFile(node: WaveNode, rel: string): KvFile | null {
 }
 
 /** Same content and metadata as far as a peer can see. */
-export function sameContent(idx: IndexEntry, r: FileRecord): boolean {
+export function sameContent(
+  idx: IndexEntry,
+  r: Pick<FileRecord, 'type' | 'hash' | 'target' | 'mode'>,
+): boolean {
   return (
     idx.type === r.type && idx.hash === r.hash && idx.target === r.target && idx.mode === r.mode
   );

@@ -112,3 +112,22 @@ describe('disk index', () => {
     expect(() => idx.get('a')!.blocks.push(H('c'))).toThrow();
   });
 });
+
+describe('disk index, applies under way when the process died', () => {
+  it('tells the next start what an apply was putting at a path, until its record follows', async () => {
+    const idx = await DiskIndex.load(dir);
+    idx.noteLanding('a', file(H('a')));
+    idx.noteLanding('b', file(H('b')));
+    idx.set('b', file(H('b'))); // b's apply finished and was recorded
+    idx.noteLanding('c', 'deleted');
+    await idx.journalled(); // killed here: nothing of this was saved whole
+    const back = await DiskIndex.load(dir);
+    expect(back.landedAt('a')).toEqual(file(H('a')));
+    expect(back.landedAt('b')).toBeUndefined();
+    expect(back.get('b')).toEqual(file(H('b')));
+    expect(back.landedAt('c')).toBe('deleted');
+    expect(back.get('a')).toBeUndefined(); // a landing is no index entry
+    back.forgetLandings();
+    expect(back.landedAt('a')).toBeUndefined();
+  });
+});

@@ -29,6 +29,9 @@ export interface IndexEntry {
   version: Version | null;
 }
 
+/** A version an apply is putting at a path, or its removal. */
+export type Landing = IndexEntry | 'deleted';
+
 /**
  * The disk index: local, persisted in `<data>/index`, rebuildable (a lost index only costs a
  * rehash: the start scan adopts KV versions whose content matches what is on disk).
@@ -42,6 +45,8 @@ export class DiskIndex {
   private dirty = false;
   private saving: Promise<void> | null = null;
   private nextSaveAtMs = 0;
+  /** Applies the journal says were under way when the process died (see noteLanding). */
+  private readonly landed = new Map<string, Landing>();
   /** Changes since the last save (see IndexJournal); null for an index that is never loaded. */
   private journal: IndexJournal | null = null;
 
@@ -92,11 +97,42 @@ export class DiskIndex {
     }
   }
 
-  /** One journal row: ['s', …row] sets a path, ['d', path] removes it; a bad row is skipped. */
+  /**
+   * One journal row: ['s', …row] sets a path, ['d', path] removes it, ['l', …row] and
+   * ['x', path] say an apply is about to put a version there or remove it (a later 's' says
+   * it was recorded). A bad row is skipped.
+   */
   private replay(row: unknown[]): void {
     if (row[0] === 'd' && typeof row[1] === 'string') this.delete(row[1], false);
-    const got = row[0] === 's' ? decodeRow(row.slice(1)) : null;
-    if (got !== null) this.set(got[0], got[1], false);
+    if (row[0] === 'x' && typeof row[1] === 'string') this.landed.set(row[1], 'deleted');
+    const got = row[0] === 's' || row[0] === 'l' ? decodeRow(row.slice(1)) : null;
+    if (got === null) return;
+    if (row[0] === 'l') this.landed.set(got[0], got[1]);
+    else {
+      this.landed.delete(got[0]);
+      this.set(got[0], got[1], false);
+    }
+  }
+
+  /**
+   * An apply is about to rename `e`'s version into `p`, or (`deleted`) to remove `p`. Kill the
+   * process after the disk changed but before its index record was written, and the start scan
+   * would take that version for a local edit (publishing a received version in our name), or
+   * the removal for a local delete: journalled first, the scan knows better (see landedAt).
+   * Await `journalled` before changing the disk.
+   */
+  noteLanding(p: string, e: Landing): void {
+    this.journal?.append(e === 'deleted' ? ['x', p] : ['l', ...encodeRow(p, e)]);
+  }
+
+  /** What an apply under way when the process died was putting at `p` (from the journal). */
+  landedAt(p: string): Landing | undefined {
+    return this.landed.get(p);
+  }
+
+  /** The start scan is done: what was under way before is settled. */
+  forgetLandings(): void {
+    this.landed.clear();
   }
 
   get size(): number {

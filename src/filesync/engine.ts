@@ -172,6 +172,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     const { seen, published } = await fs.scanner.scan();
     fs.startScanMs = clock.now() - t0;
     fs.ctx.indexMayLag = false;
+    index.forgetLandings();
     log.info('start scan done', { paths: seen, published, ms: fs.startScanMs });
     // Catch up with records that arrived while we were down (or before this scan).
     for (const e of opts.replica.node.entries(FILE_PREFIX, { tombstones: true })) {
@@ -209,6 +210,13 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       !this.queue.has(rel) &&
       !this.locks.has(rel)
     );
+  }
+
+  /** The parked paths, when their retries are all that is left to do (see ApplyQueue). */
+  get onlyParked(): string[] | null {
+    const parked = this.queue.onlyParked();
+    if (parked === null || [...this.locks.keys()].some((rel) => !parked.includes(rel))) return null;
+    return parked;
   }
 
   /** Wait until no apply is queued or running (tests, `check`). */

@@ -108,7 +108,7 @@ describe('admitFileEntry', () => {
     const bad: FileRecord[] = [
       { ...record, type: 'dir', hash: '', blocks: [h, h] },
       { ...record, type: 'dir', hash: '', size: 5 },
-      { ...record, type: 'deleted', hash: h, size: 0 },
+      { ...record, type: 'deleted', hash: h, size: 0, blocks: [h] },
       { ...record, type: 'symlink', hash: '', target: 'x', blocks: [h] },
       { ...record, size: 3 * 1024 * 1024, blocks: [h] },
       { ...record, size: 10, blocks: [h] },
@@ -123,6 +123,7 @@ describe('admitFileEntry', () => {
       record,
       { ...record, type: 'dir', hash: '', size: 0 },
       { ...record, type: 'deleted', hash: '', size: 0, mode: 0 },
+      { ...record, type: 'deleted', hash: h, size: 0, mode: 0 }, // the content it deleted
       { ...record, type: 'symlink', hash: '', size: 1, target: 'x' },
       { ...record, size: 3 * 1024 * 1024, blocks: [h, h, h] },
     ];

@@ -5,7 +5,8 @@ const big = Number.MAX_SAFE_INTEGER;
 const deleted = deletedRecord(
   [4294967295, big],
   Array.from({ length: MAX_HISTORY }, () => [4294967295, big] as const),
-  0,
+  big,
+  'f'.repeat(64), // the content it deleted
 );
 
 describe('isDeletedRecord', () => {

@@ -158,6 +158,8 @@ function kindFits(r: Record<string, unknown>): boolean {
       );
     case 'symlink':
       return r.hash === '' && blocks === 0 && size <= 4096 * 3;
+    case 'deleted': // its hash, if any, is the content it deleted
+      return blocks === 0 && r.target === null && size === 0;
     default:
       return r.hash === '' && blocks === 0 && r.target === null && size === 0;
   }
@@ -166,17 +168,22 @@ function kindFits(r: Record<string, unknown>): boolean {
 /** msgpack's `'deleted'` as a fixstr: a record without these bytes is not a delete. */
 const DELETED_TAG = Buffer.from([0xa7, ...Buffer.from('deleted')]);
 
-/** Longest encoding of a delete record: no hash, blocks or target, at most MAX_HISTORY versions. */
+/** Longest encoding of a delete record: a hash, no blocks or target, MAX_HISTORY versions. */
 const MAX_DELETE_BYTES = 128 + MAX_HISTORY * 24;
 
-/** The record of a delete: no content, the version it deleted and that version's lineage. */
+/**
+ * The record of a delete: the version it deleted, that version's lineage, and the hash of the
+ * file content it deleted ('' for a directory or a link): a holder of that same content under
+ * another version the deleter never named (a sibling kept edit) knows the deleter saw it.
+ */
 export function deletedRecord(
   prev: Version | null,
   history: Version[],
   mtimeMs: number,
+  hash = '',
 ): FileRecord {
-  const none = { size: 0, mode: 0, hash: '', blocks: [], target: null };
-  return { type: 'deleted', mtimeMs, ...none, prev, history };
+  const none = { size: 0, mode: 0, blocks: [], target: null };
+  return { type: 'deleted', mtimeMs, ...none, hash, prev, history };
 }
 
 /**

@@ -5,6 +5,7 @@ import { sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
 import { deletedRecord, encodeRecord, type Version } from './record.js';
 import { Scanner } from './scanner.js';
+import { DiskIndex, type Landing } from './disk-index.js';
 
 /**
  * The scanner's rules on the in-memory disk: what cannot be read is unknown, never deleted; an
@@ -136,6 +137,48 @@ describe('an index behind the disk after a crash', () => {
     const now = kvFile(m.node, 'a.txt')!;
     expect(now.record.type).toBe('deleted');
     expect(now.record.prev).toEqual([ours.meta.node, ours.meta.seq]);
+  });
+});
+
+describe('after a kill during an apply (its index record not written)', () => {
+  /** The index as the next start loads it, the journal saying `landing` was under way. */
+  async function restartedWith(rel: string, landing: Landing): Promise<void> {
+    const before = await DiskIndex.load(m.dir);
+    for (const [p, e] of m.ctx.index.entries()) before.set(p, e);
+    before.noteLanding(rel, landing);
+    await before.journalled();
+    m.ctx.index = await DiskIndex.load(m.dir);
+  }
+
+  it('the version it put there is adopted, not published as a local edit', async () => {
+    // Applied 4/20, killed before the index said so; a concurrent 1/17 has arrived since.
+    m.disk.writeFile(at('a.txt'), 'from 4', 0o640);
+    const st = m.disk.lstat(at('a.txt'));
+    const applied = fileRecord('from 4');
+    await restartedWith('a.txt', {
+      ...applied,
+      type: 'file',
+      ino: st.ino,
+      mtimeMs: st.mtimeMs,
+      version: [4, 20],
+    });
+    await m.arrives('a.txt', fileRecord('from 1'), [1, 17]);
+    await scanner.scan();
+    expect(kvFile(m.node, 'a.txt')!.version).toEqual([1, 17]); // nothing published
+    expect(m.ctx.index.get('a.txt')?.version).toEqual([4, 20]); // so 1/17 replaces it next
+  });
+
+  it('a path an applied delete removed sends no delete of its own', async () => {
+    m.disk.writeFile(at('keep.txt'), 'k', 0o640); // not an emptied root (deletes held)
+    indexed('keep.txt', 'k', [1, 3]);
+    m.disk.writeFile(at('a.txt'), 'x', 0o640);
+    indexed('a.txt', 'x', [4, 20]);
+    m.disk.remove(at('a.txt'));
+    await restartedWith('a.txt', 'deleted');
+    await m.arrives('a.txt', fileRecord('from 1'), [1, 17]); // concurrent with the delete
+    await scanner.scan();
+    expect(kvFile(m.node, 'a.txt')!.version).toEqual([1, 17]);
+    expect(m.ctx.index.get('a.txt')).toBeUndefined(); // 1/17 is applied next
   });
 });
 

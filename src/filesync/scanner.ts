@@ -188,6 +188,10 @@ export class Scanner {
       await this.waitMs(DELETE_QUIET_MS);
       return this.checkLocked(rel, 1);
     }
+    if (missing && ctx.index.landedAt(rel) === 'deleted') {
+      ctx.index.delete(rel); // removed by an applied delete just before the process died
+      return false;
+    }
     if (missing && mayBeStale(ctx, kvFile(ctx.node, rel))) {
       // The disk may have lost it in the power loss: the KV's version is applied again.
       ctx.index.delete(rel);
@@ -244,6 +248,12 @@ export class Scanner {
       // applied here, its index entry not yet saved): publishing that with the older version as
       // `prev` made conflict copies of our own versions and undid later changes.
       ctx.index.set(rel, { ...entry, version: cur.version });
+      return false;
+    }
+    const landed = ctx.index.landedAt(rel);
+    if (landed !== undefined && landed !== 'deleted' && sameContent(entry, landed)) {
+      // A version applied here just before the process died, its index record not written.
+      ctx.index.set(rel, { ...entry, version: landed.version });
       return false;
     }
     if (type === 'file' && mayBeStale(ctx, cur)) return this.keepAside(rel);
@@ -365,7 +375,8 @@ export class Scanner {
     const own = ownLaterWrite(this.ctx, cur, idx);
     const prev = own ?? idx.version;
     const history = lineage(prev, own !== null ? cur!.record : this.recordAt(rel, idx));
-    const record = deletedRecord(prev, history, this.ctx.clock.now());
+    const gone = idx.type === 'file' ? idx.hash : '';
+    const record = deletedRecord(prev, history, this.ctx.clock.now(), gone);
     await this.ctx.node.put(keyOf(rel), encodeRecord(record));
     this.ctx.index.delete(rel);
     this.ctx.event('deleted', rel, 'local');

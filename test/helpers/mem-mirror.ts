@@ -98,7 +98,7 @@ export async function memMirror() {
     await node.close();
     await cleanup();
   };
-  return { ctx, disk, node, events, fetched, arrives, trashed, indexed, close };
+  return { ctx, disk, node, events, fetched, arrives, trashed, indexed, close, dir };
 }
 
 /** What the fake transfer writes for `key` at `v`. */

@@ -1,7 +1,12 @@
-import type { NodeId, StateOp } from '../../src/core/index.js';
+import { compareMeta, type Meta, type NodeId, type StateOp } from '../../src/core/index.js';
 import { sha256 } from '../../src/filesync/hasher.js';
 import { conflictOrigin, FILE_PREFIX, isConflictCopy, pathOf } from '../../src/filesync/paths.js';
-import { decodeRecord, type FileRecord, type Version } from '../../src/filesync/record.js';
+import {
+  decodeRecord,
+  descendsFrom,
+  type FileRecord,
+  type Version,
+} from '../../src/filesync/record.js';
 
 const vkey = (v: Version): string => `${v[0]}:${v[1]}`;
 
@@ -10,6 +15,7 @@ interface Published {
   rel: string;
   version: Version;
   record: FileRecord;
+  meta: Meta;
 }
 
 /**
@@ -19,8 +25,6 @@ interface Published {
  * version, or kept in a conflict copy).
  */
 export class Ledger {
-  /** Content by hash: the simulated block plane serves it from here. */
-  readonly content = new Map<string, Buffer>();
   /** machine → `path\0hash` its user wrote, and paths its user deleted. */
   private readonly wrote = new Map<NodeId, Set<string>>();
   private readonly deleted = new Map<NodeId, Set<string>>();
@@ -32,18 +36,22 @@ export class Ledger {
   private readonly durableContent = new Set<string>();
   /** machine\0path → the content its user removed there, until the node publishes the delete. */
   private readonly pendingDeletes = new Map<string, string>();
-  /** `path\0hash` a user removed and its node published the delete of. */
-  private readonly deletes = new Set<string>();
+  /** `path\0hash` a user removed → the deletes its node published of it. */
+  private readonly deletes = new Map<string, Published[]>();
 
   userWrote(m: NodeId, rel: string, data: Buffer): void {
     const hash = sha256(data);
-    this.content.set(hash, data);
     setOf(this.wrote, m).add(`${rel}\0${hash}`);
   }
 
   /** A disk made `rel` holding `hash` durable. */
   madeDurable(rel: string, hash: string): void {
     this.durableContent.add(`${rel}\0${hash}`);
+  }
+
+  /** Whether some disk made `rel` holding `hash` durable. */
+  wasDurable(rel: string, hash: string): boolean {
+    return this.durableContent.has(`${rel}\0${hash}`);
   }
 
   /** A user replaced or removed the content `hash` at `rel` (so it saw it: not lost). */
@@ -65,14 +73,16 @@ export class Ledger {
     if (rel === null || record === null || !op.entry.key.startsWith(FILE_PREFIX)) return;
     const version: Version = [m, op.entry.meta.seq];
     if (this.versions.has(vkey(version))) return; // replayed at a restart
-    this.versions.set(vkey(version), { rel, version, record });
+    const published = { rel, version, record, meta: op.entry.meta };
+    this.versions.set(vkey(version), published);
     if (record.type === 'file' && !isConflictCopy(rel) && !this.keptEdit(rel, record)) {
       if (!setOf(this.wrote, m).has(`${rel}\0${record.hash}`))
         this.problem(`node ${m} published ${rel}@${vkey(version)}: content its user never wrote`);
     }
     const gone = this.pendingDeletes.get(`${m}\0${rel}`);
     if (record.type === 'deleted' && gone !== undefined) {
-      this.deletes.add(`${rel}\0${gone}`);
+      const id = `${rel}\0${gone}`;
+      this.deletes.set(id, [...(this.deletes.get(id) ?? []), published]);
       this.pendingDeletes.delete(`${m}\0${rel}`);
     }
     if (
@@ -85,9 +95,29 @@ export class Ledger {
     }
   }
 
-  /** Paths back with content a user removed and whose delete was published. */
+  /**
+   * Paths back with content a user removed and whose delete was published, unless that delete
+   * was overruled: a write of other content that never saw it won over it (last-write-wins
+   * between a delete and a concurrent new file is the design's; what follows from it, such as
+   * a peer that only ever saw the deleted content keeping it, is not a delete undone).
+   */
   resurrected(tree: Map<string, string>): string[] {
-    return [...tree].filter(([rel, hash]) => this.deletes.has(`${rel}\0${hash}`)).map(([r]) => r);
+    return [...tree]
+      .filter(([rel, hash]) =>
+        (this.deletes.get(`${rel}\0${hash}`) ?? []).some((d) => !this.overruled(d, hash)),
+      )
+      .map(([r]) => r);
+  }
+
+  private overruled(d: Published, hash: string): boolean {
+    return [...this.versions.values()].some(
+      (p) =>
+        p.rel === d.rel &&
+        p.record.type === 'file' &&
+        p.record.hash !== hash &&
+        compareMeta(p.meta, d.meta) > 0 &&
+        !descendsFrom(p.record, d.version),
+    );
   }
 
   /**

@@ -1,5 +1,5 @@
 import { compareMeta, type Entry, type NodeId } from '../../src/core/index.js';
-import { FileSync, workDir } from '../../src/filesync/engine.js';
+import { FileSync } from '../../src/filesync/engine.js';
 import { sha256 } from '../../src/filesync/hasher.js';
 import { MemDisk } from '../../src/filesync/mem-disk.js';
 import { conflictOrigin, FILE_PREFIX, isConflictCopy, pathOf } from '../../src/filesync/paths.js';
@@ -12,8 +12,8 @@ import { EventQueue } from './events.js';
 import { Ledger } from './ledger.js';
 import { SimNetwork, SimTransport } from './network.js';
 import { Prng } from './prng.js';
-import { SimContent } from './sim-content.js';
 import { SimHints } from './sim-hints.js';
+import { unservable } from './unservable.js';
 import { SimFailure, type SimReport } from './world.js';
 
 setLogLevel('silent');
@@ -179,8 +179,6 @@ export class MirrorWorld {
           clock: sched,
           bootId: () => Promise.resolve(`boot ${m.boots}`),
           hints: (_root, _ignore, onHint, hooks) => (hints = new SimHints(onHint, hooks)),
-          content: () =>
-            new SimContent(tree, `${workDir(ROOT)}/tmp`, this.ledger.content, this.rng, 0.05),
         },
       });
       mirror.on('event', (ev) => this.trace(`m${m.id} ${ev.kind} ${ev.path} ${ev.detail ?? ''}`));
@@ -308,20 +306,41 @@ export class MirrorWorld {
   /** Every process up, every KV the same, nothing left to apply, every tree the same. */
   private quiet(): boolean {
     const ms = [...this.machines.values()];
-    if (ms.some((m) => m.mirror === null || !m.mirror.idle)) return false;
+    if (ms.some((m) => m.mirror === null)) return false;
     const digest = ms[0]!.node!.state.digest;
     if (ms.some((m) => m.node!.state.digest !== digest)) return false;
+    let gone: Map<string, string> | null = null;
+    for (const m of ms) {
+      if (m.mirror!.idle) continue;
+      // Parked for content nobody holds is as far as a mirror can go (see unservable.ts).
+      const parked = m.mirror!.onlyParked;
+      if (parked === null || parked.length === 0) return false;
+      gone ??= unservable(ms[0]!.node!, this.disks());
+      if (parked.some((rel) => !gone!.has(rel))) return false;
+    }
     const tree = treeOf(ms[0]!.tree);
-    return ms.every((m) => sameTree(treeOf(m.tree), tree));
+    if (ms.every((m) => sameTree(treeOf(m.tree), tree))) return true;
+    // Where no content can be had, each keeps what it had (an older version, or nothing).
+    gone ??= unservable(ms[0]!.node!, this.disks());
+    const rest = treeOf(ms[0]!.tree, gone);
+    return ms.every((m) => sameTree(treeOf(m.tree, gone!), rest));
+  }
+
+  private disks(): MemDisk[] {
+    return [...this.machines.values()].map((m) => m.tree);
   }
 
   private check(): void {
     const m0 = [...this.machines.values()][0]!;
     const tree = treeOf(m0.tree);
     const finals = new Map<string, Version>();
+    const gone = unservable(m0.node!, this.disks());
+    for (const [rel, hash] of gone)
+      if (this.ledger.wasDurable(rel, hash)) this.fail(`${rel}: content ${hash} lost everywhere`);
     for (const e of m0.node!.entries(FILE_PREFIX, { tombstones: true })) {
       const rel = pathOf(e.key)!;
       finals.set(rel, [e.meta.node, e.meta.seq]);
+      if (gone.has(rel)) continue; // see quiet()
       const r = e.value === null ? null : decodeRecord(e.value);
       const want =
         r === null || r.type === 'deleted' ? undefined : r.type === 'dir' ? 'dir' : r.hash;
@@ -377,11 +396,12 @@ export class MirrorWorld {
 }
 
 /** A tree's paths (under the root, outside the reserved dir) → content hash, or 'dir'. */
-function treeOf(disk: MemDisk): Map<string, string> {
+function treeOf(disk: MemDisk, skip?: Map<string, string>): Map<string, string> {
   const out = new Map<string, string>();
   for (const abs of disk.paths(ROOT)) {
     const rel = abs.slice(ROOT.length + 1);
     if (rel === '' || rel === '.filesync' || rel.startsWith('.filesync/')) continue;
+    if (skip?.has(rel) === true) continue;
     const st = disk.lstat(abs);
     out.set(rel, st.isDirectory() ? 'dir' : sha256(disk.readFile(abs)));
   }
