@@ -24,8 +24,10 @@ export class IndexJournal {
   private handle: StoreFile | null = null;
   private pending: Buffer[] = [];
   private flushing = false;
-  /** The writes in order: each waits for the one before (appends, rotations, the close). */
+  /** The steps in order: each waits for the one before (opens, rotations, the close). */
   private tail: Promise<void> = Promise.resolve();
+  /** Steps queued and not done: rows are written inline only when there are none. */
+  private steps = 0;
 
   private constructor(
     private readonly dir: string,
@@ -56,7 +58,8 @@ export class IndexJournal {
    * work after a kill; the index itself is saved whole again within seconds.
    */
   private enqueue(step: () => Promise<void>): Promise<void> {
-    const run = this.tail.then(step);
+    this.steps++;
+    const run = this.tail.then(step).finally(() => this.steps--);
     this.tail = run.catch((e: unknown) =>
       log.warn('disk index journal write failed', { error: String(e) }),
     );
@@ -73,13 +76,30 @@ export class IndexJournal {
     setImmediate(() => this.flush());
   }
 
-  /** Hand what was appended to the disk; resolves once it (and all before it) was written. */
+  /**
+   * Hand what was appended to the disk; resolves once it (and all before it) was written. The
+   * write is inline when nothing is queued before it: the applier waits for its landing notes
+   * (DiskIndex.noteLanding), and a write through the thread pool waited behind every fsync of
+   * the applies in flight (a 10,000-file sync took twice as long).
+   */
   flush(): Promise<void> {
     this.flushing = false;
     if (this.pending.length === 0) return this.tail;
     const buf = Buffer.concat(this.pending);
     this.pending = [];
-    return this.enqueue(() => this.handle?.append(buf) ?? Promise.resolve());
+    if (this.steps === 0 && this.handle !== null) {
+      this.writeNow(buf);
+      return Promise.resolve();
+    }
+    return this.enqueue(() => Promise.resolve(this.writeNow(buf)));
+  }
+
+  private writeNow(buf: Buffer): void {
+    try {
+      this.handle?.appendSync(buf);
+    } catch (e) {
+      log.warn('disk index journal write failed', { error: String(e) });
+    }
   }
 
   /**

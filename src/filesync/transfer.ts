@@ -273,15 +273,17 @@ export class Transfer implements Content {
           : ((await this.fromDisk(null, key, r, 0)) ??
             (await this.peers.batched(key, v, d.blocks[0]!)) ??
             (await this.peers.block(key, v, 0, d.blocks[0]!)));
-      // Created with the record's mode (kept readable and writable for us), so that the
-      // applier's chmod is needed only where the umask or a leftover tmp made it differ.
-      await this.disk.writeSynced(d.tmp, data, r.mode | 0o600);
       if (data.length > 0) {
+        // Served from memory at once: a next hop holding a request for it must not wait for
+        // this node's fsync (in a chain every file would wait on each relay's disk).
         this.recent.add(d.blocks[0]!, data);
-        d.have.add(0);
         d.bytesDone = data.length;
         this.progressed(key);
       }
+      // Created with the record's mode (kept readable and writable for us), so that the
+      // applier's chmod is needed only where the umask or a leftover tmp made it differ.
+      await this.disk.writeSynced(d.tmp, data, r.mode | 0o600);
+      if (data.length > 0) d.have.add(0);
     } finally {
       this.downloads.delete(key);
     }

@@ -194,6 +194,11 @@ export class MemStoreDisk {
           return at - position;
         }),
       append: (data) => call('write', file, () => void (pos += write(data, pos))),
+      appendSync: (data) => {
+        if (!alive()) throw errno('EBADF', 'write', file); // a dead process writes nothing
+        this.check('write', file);
+        pos += write(data, pos);
+      },
       sync,
       datasync: sync,
       chmod: () => call('write', file, () => undefined),
