@@ -65,6 +65,19 @@ describe('MemStoreDisk', () => {
     expect(answered).toBe(false);
   });
 
+  it('writes inline what appendSync is given: kept by a kill, refused to a dead process', async () => {
+    const mem = new MemStoreDisk();
+    const d = mem.view();
+    await d.mkdirp('/x');
+    const f = await d.open('/x/j', 'w');
+    f.appendSync(Buffer.from('ab'));
+    f.appendSync(Buffer.from('c')); // after what it wrote before
+    mem.kill(); // the page cache survives
+    expect((await mem.view().readFile('/x/j')).toString()).toBe('abc');
+    expect(() => f.appendSync(Buffer.from('d'))).toThrow('EBADF');
+    expect((await mem.view().readFile('/x/j')).toString()).toBe('abc');
+  });
+
   it('fails the calls it is told to, with their errno code', async () => {
     const mem = new MemStoreDisk();
     const d = mem.view();
