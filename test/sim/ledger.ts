@@ -49,9 +49,13 @@ export class Ledger {
     this.durableContent.add(`${rel}\0${hash}`);
   }
 
-  /** Whether some disk made `rel` holding `hash` durable. */
-  wasDurable(rel: string, hash: string): boolean {
-    return this.durableContent.has(`${rel}\0${hash}`);
+  /**
+   * Whether `rel` holding `hash` must still exist somewhere: some disk made it durable, and no
+   * user replaced or removed it (a user who overwrites the last copy saw it).
+   */
+  mustLive(rel: string, hash: string): boolean {
+    const id = `${rel}\0${hash}`;
+    return this.durableContent.has(id) && !this.replacedByUser.has(id);
   }
 
   /** A user replaced or removed the content `hash` at `rel` (so it saw it: not lost). */

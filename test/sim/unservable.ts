@@ -1,20 +1,21 @@
 import type { WaveNode } from '../../src/node/index.js';
-import { sha256 } from '../../src/filesync/hasher.js';
+import { hashOf } from './hashes.js';
 import type { MemDisk } from '../../src/filesync/mem-disk.js';
 import { FILE_PREFIX, pathOf } from '../../src/filesync/paths.js';
 import { decodeRecord } from '../../src/filesync/record.js';
 
 /**
  * Paths whose winning version has content no machine holds anywhere (tree, trash, downloads):
- * its author's power cut took the file before any peer fetched it. No peer can ever serve it,
- * so the mirrors park it for ever (until a user writes the path again); the checks then ask
- * that this content was never durable anywhere (else a mirror lost it).
+ * its author's power cut took the file before any peer fetched it, or a user overwrote the
+ * last copy. No peer can ever serve it, so the mirrors park it for ever (until a user writes
+ * the path again); the checks then ask that this content was never durable anywhere or was
+ * replaced by a user (else a mirror lost it).
  */
 export function unservable(kv: WaveNode, disks: MemDisk[]): Map<string, string> {
   const held = new Set<string>();
   for (const disk of disks)
     for (const abs of disk.paths('/'))
-      if (disk.lstat(abs).isFile()) held.add(sha256(disk.readFile(abs)));
+      if (disk.lstat(abs).isFile()) held.add(hashOf(disk.readFile(abs)));
   const out = new Map<string, string>();
   for (const e of kv.entries(FILE_PREFIX)) {
     const r = e.value === null ? null : decodeRecord(e.value);
