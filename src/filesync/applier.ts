@@ -180,6 +180,10 @@ export class Applier {
     const name = conflictName(rel, local.version![0], local.version![1]);
     const abs = absPath(ctx.root, rel);
     const dest = absPath(ctx.root, name);
+    // Killed after the move and before the index says so, a start would take the path's
+    // absence for a local delete (kills-only seed 846): noted first, like an apply.
+    ctx.index.noteLanding(rel, 'deleted');
+    await ctx.index.journalled();
     ctx.parents.assert(rel); // `name` has the same parent
     if (lstatOr(ctx.disk, dest)) {
       await ctx.trash.put(abs, rel); // that copy exists already (made here or received)

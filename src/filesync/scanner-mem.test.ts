@@ -168,6 +168,21 @@ describe('after a kill during an apply (its index record not written)', () => {
     expect(m.ctx.index.get('a.txt')?.version).toEqual([4, 20]); // so 1/17 replaces it next
   });
 
+  it('a path an apply was replacing (moved aside, its version not in yet) sends no delete', async () => {
+    m.disk.writeFile(at('keep.txt'), 'k', 0o640); // not an emptied root (deletes held)
+    indexed('keep.txt', 'k', [1, 3]);
+    m.disk.writeFile(at('a.txt'), 'x', 0o640);
+    indexed('a.txt', 'x', [4, 20]);
+    const st = m.disk.lstat(at('a.txt'));
+    m.disk.remove(at('a.txt')); // set aside for the new version, then killed
+    const next = fileRecord('from 1');
+    await restartedWith('a.txt', { ...next, type: 'file', ino: st.ino, version: [1, 17] });
+    await m.arrives('a.txt', fileRecord('from 1'), [1, 17]);
+    await scanner.scan();
+    expect(kvFile(m.node, 'a.txt')!.version).toEqual([1, 17]); // no delete of ours
+    expect(m.ctx.index.get('a.txt')).toBeUndefined(); // 1/17 is applied next
+  });
+
   it('a path an applied delete removed sends no delete of its own', async () => {
     m.disk.writeFile(at('keep.txt'), 'k', 0o640); // not an emptied root (deletes held)
     indexed('keep.txt', 'k', [1, 3]);

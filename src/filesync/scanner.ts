@@ -188,8 +188,10 @@ export class Scanner {
       await this.waitMs(DELETE_QUIET_MS);
       return this.checkLocked(rel, 1);
     }
-    if (missing && ctx.index.landedAt(rel) === 'deleted') {
-      ctx.index.delete(rel); // removed by an applied delete just before the process died
+    if (missing && ctx.index.landedAt(rel) !== undefined) {
+      // Moved away by an apply under way when the process died (a delete, a conflict copy,
+      // a version about to take its place): no delete of ours; the KV's version applies next.
+      ctx.index.delete(rel);
       return false;
     }
     if (missing && mayBeStale(ctx, kvFile(ctx.node, rel))) {

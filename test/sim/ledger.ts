@@ -101,9 +101,10 @@ export class Ledger {
 
   /**
    * Paths back with content a user removed and whose delete was published, unless that delete
-   * was overruled: a write of other content that never saw it won over it (last-write-wins
-   * between a delete and a concurrent new file is the design's; what follows from it, such as
-   * a peer that only ever saw the deleted content keeping it, is not a delete undone).
+   * was overruled: a write that never saw it (a new file, or a delete of other content) won
+   * over it. Last-write-wins between concurrent writes is the design's; what follows, such as
+   * a peer that only ever saw the deleted content keeping it over a blind delete, is not a
+   * delete undone. A write of the same content winning over it is (a kept edit).
    */
   resurrected(tree: Map<string, string>): string[] {
     return [...tree]
@@ -117,7 +118,6 @@ export class Ledger {
     return [...this.versions.values()].some(
       (p) =>
         p.rel === d.rel &&
-        p.record.type === 'file' &&
         p.record.hash !== hash &&
         compareMeta(p.meta, d.meta) > 0 &&
         !descendsFrom(p.record, d.version),

@@ -373,7 +373,8 @@ export class MirrorWorld {
     this.checkAcks();
     const problem = this.ledger.firstProblem;
     if (problem !== null) this.fail(problem);
-    const back = this.ledger.resurrected(tree);
+    // A path whose content no one holds keeps an older version here and there (see quiet()).
+    const back = this.ledger.resurrected(treeOf(m0.tree, gone));
     if (back.length > 0) this.fail(`deletes undone: ${back.join(', ')}`);
     const lost = this.ledger.lostWrites(finals.values(), tree);
     if (lost.length > 0) this.fail(`published writes lost: ${lost.slice(0, 5).join(', ')}`);
