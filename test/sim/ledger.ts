@@ -42,6 +42,9 @@ export class Ledger {
   userWrote(m: NodeId, rel: string, data: Buffer): void {
     const hash = sha256(data);
     setOf(this.wrote, m).add(`${rel}\0${hash}`);
+    // The same content put back by a user (a file moved back) is no delete undone.
+    this.deletes.delete(`${rel}\0${hash}`);
+    this.pendingDeletes.delete(`${m}\0${rel}`);
   }
 
   /** A disk made `rel` holding `hash` durable. */

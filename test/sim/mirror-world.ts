@@ -223,6 +223,7 @@ export class MirrorWorld {
     // Users never empty the whole folder: that is the mass-delete guard's case, which holds
     // every delete until an operator says otherwise (its own tests cover it).
     const last = fileCount(m.tree) <= 1;
+    if (st?.isFile() === true && this.rng.chance(0.1)) return this.move(m, rel, had!, last);
     if (st !== null && !last && this.rng.chance(0.3)) {
       m.tree.remove(abs);
       this.ledger.userDeleted(m.id, rel, had ?? '');
@@ -234,8 +235,35 @@ export class MirrorWorld {
       m.tree.writeFile(abs, data);
       this.ledger.userWrote(m.id, rel, data);
     }
-    // The watcher's hint: late, now and then lost (the next rescan finds the change), or an
-    // overflow (the engine rescans everything).
+    this.hint(m, rel);
+  }
+
+  /**
+   * A user renames `rel` (holding `hash`) to another path, over whatever file is there: the
+   * mirror sees a delete and a new file, whose content it finds on its own disk.
+   */
+  private move(m: Machine, rel: string, hash: string, last: boolean): void {
+    const to = this.rng.pick(PATHS.filter((p) => p !== rel));
+    const abs = `${ROOT}/${to}`;
+    const slash = to.lastIndexOf('/');
+    if (slash > 0) m.tree.mkdir(`${ROOT}/${to.slice(0, slash)}`, { recursive: true });
+    const there = m.tree.lstatIfAny(abs);
+    if (there !== null && (last || !there.isFile())) return; // never the last file; no dirs
+    if (there !== null) this.ledger.userReplaced(to, hashOf(m.tree.readFile(abs)));
+    this.trace(`user m${m.id} moves ${rel} to ${to} up=${m.mirror !== null}`);
+    const data = m.tree.readFile(`${ROOT}/${rel}`);
+    m.tree.rename(`${ROOT}/${rel}`, abs);
+    this.ledger.userDeleted(m.id, rel, hash);
+    this.ledger.userWrote(m.id, to, data);
+    this.hint(m, rel);
+    this.hint(m, to);
+  }
+
+  /**
+   * The watcher's hint: late, now and then lost (the next rescan finds the change), or an
+   * overflow (the engine rescans everything).
+   */
+  private hint(m: Machine, rel: string): void {
     const hints = m.hints;
     if (hints !== null) {
       const r = this.rng.int(0, 99);
