@@ -223,3 +223,38 @@ function dirEntry(version: Version) {
     version,
   };
 }
+
+describe('before an apply moves anything, the index journal notes it (a kill between is safe)', () => {
+  /** Notes and renames touching `rel`, in order. */
+  function record(rel: string): string[] {
+    const log: string[] = [];
+    const note = m.ctx.index.noteLanding.bind(m.ctx.index);
+    m.ctx.index.noteLanding = (p, e) => {
+      if (p === rel) log.push(e === 'deleted' ? 'note removal' : `note ${e.version!.join('/')}`);
+      note(p, e);
+    };
+    const rename = m.disk.rename.bind(m.disk);
+    m.disk.rename = (from, to) => {
+      if (from === at(rel)) log.push('move away');
+      if (to === at(rel)) log.push('move in');
+      rename(from, to);
+    };
+    return log;
+  }
+
+  it('a concurrent version: the conflict copy, then the new version', async () => {
+    localFile('a.txt', 'mine', [1, 4]);
+    await m.arrives('a.txt', fileRecord('theirs'), [2, 9]);
+    const log = record('a.txt');
+    await applier.apply('a.txt');
+    expect(log).toEqual(['note removal', 'move away', 'note 2/9', 'move in']);
+  });
+
+  it('a delete', async () => {
+    localFile('a.txt', 'mine', [1, 4]);
+    await m.arrives('a.txt', deletedRecord([1, 4], [], 0), [2, 9]);
+    const log = record('a.txt');
+    await applier.apply('a.txt');
+    expect(log).toEqual(['note removal', 'move away']);
+  });
+});

@@ -82,7 +82,7 @@ export class ApplyQueue {
 
   /**
    * The parked paths, when nothing but their retries is left to do (a version whose content
-   * no peer serves waits for ever; the status screen and the simulator tell it from work).
+   * no peer serves waits for ever; the simulator tells that from work left).
    */
   onlyParked(): string[] | null {
     if (this.freshCount > 0 || this.running > this.runningParked) return null;

@@ -215,8 +215,10 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   /** The parked paths, when their retries are all that is left to do (see ApplyQueue). */
   get onlyParked(): string[] | null {
     const parked = this.queue.onlyParked();
-    if (parked === null || [...this.locks.keys()].some((rel) => !parked.includes(rel))) return null;
-    return parked;
+    const retrying = new Set(parked);
+    return parked !== null && [...this.locks.keys()].every((rel) => retrying.has(rel))
+      ? parked
+      : null;
   }
 
   /** Wait until no apply is queued or running (tests, `check`). */
