@@ -8,6 +8,7 @@ import { absPath, conflictName, conflictOrigin, isConflictCopy, keyOf } from './
 import {
   descendsFrom,
   encodeRecord,
+  ancestorsOf,
   lineage,
   MAX_HISTORY,
   sameVersion,
@@ -131,7 +132,11 @@ export class Applier {
       const history = [...kept, ...lineage(kv.version, kv.record)].slice(0, MAX_HISTORY);
       const r: FileRecord = { ...local, prev: kv.version, history };
       const e = await ctx.node.put(keyOf(rel), encodeRecord(r));
-      ctx.index.set(rel, { ...local, version: [e.meta.node, e.meta.seq] });
+      ctx.index.set(rel, {
+        ...local,
+        version: [e.meta.node, e.meta.seq],
+        ancestors: ancestorsOf(r),
+      });
       ctx.event('kept-edit', rel, 'a delete that did not see this edit');
       return;
     }
@@ -365,5 +370,6 @@ function indexEntry(kv: KvFile, st: DiskStat, written: boolean): IndexEntry {
     blocks: r.blocks,
     target: r.target,
     version: kv.version,
+    ancestors: ancestorsOf(r),
   };
 }

@@ -22,6 +22,7 @@ const file = (hash: string, blocks: string[] = []): IndexEntry => ({
   blocks,
   target: null,
   version: [2, 9],
+  ancestors: [],
 });
 
 describe('disk index', () => {
@@ -129,5 +130,40 @@ describe('disk index, applies under way when the process died', () => {
     expect(back.get('a')).toBeUndefined(); // a landing is no index entry
     back.forgetLandings();
     expect(back.landedAt('a')).toBeUndefined();
+  });
+
+  it("keeps each version's lineage through a save, the journal and a landing", async () => {
+    const lineage = {
+      ...file(H('a')),
+      ancestors: [
+        [1, 3],
+        [2, 2],
+      ] as IndexEntry['ancestors'],
+    };
+    const idx = await DiskIndex.load(dir);
+    idx.set('saved', lineage);
+    await idx.save();
+    idx.set('journalled', lineage);
+    idx.noteLanding('landing', lineage);
+    await idx.journalled();
+    const back = await DiskIndex.load(dir);
+    expect(back.get('saved')).toEqual(lineage);
+    expect(back.get('journalled')).toEqual(lineage);
+    expect(back.landedAt('landing')).toEqual(lineage);
+  });
+
+  it('reads rows written before lineages were kept, and refuses a malformed lineage', async () => {
+    const codec = new Codec({ useRecords: false, mapsAsObjects: true });
+    const row = ['a', 'file', 3, 1.5, 7, 0o644, H('a'), [], null, [2, 9]];
+    await writeFile(path.join(dir, 'index'), codec.pack({ format: 2, rows: [row] }));
+    expect((await DiskIndex.load(dir)).get('a')).toEqual(file(H('a')));
+    const tooLong = Array.from({ length: 17 }, (_, i) => [1, i + 1]);
+    for (const bad of [[['x', 1]], tooLong, 'x']) {
+      await writeFile(path.join(dir, 'index'), codec.pack({ format: 2, rows: [[...row, bad]] }));
+      setLogLevel('silent');
+      const rebuilt = await DiskIndex.load(dir);
+      setLogLevel('info');
+      expect(rebuilt.size).toBe(0);
+    }
   });
 });

@@ -3,7 +3,16 @@ import { Codec } from '../codec/index.js';
 import { logger } from '../log/index.js';
 import { nodeStoreDisk, writeFileAtomic, type StoreDisk } from '../store/index.js';
 import { IndexJournal } from './index-journal.js';
-import { fileType, HEX64, isUint, isVersion, type FileType, type Version } from './record.js';
+import {
+  fileType,
+  HEX64,
+  isUint,
+  isVersion,
+  MAX_HISTORY,
+  NO_ANCESTORS,
+  type FileType,
+  type Version,
+} from './record.js';
 
 const log = logger('filesync');
 const packr = new Codec({ useRecords: false, mapsAsObjects: true });
@@ -27,6 +36,11 @@ export interface IndexEntry {
   target: string | null;
   /** The KV version this disk state is (null until published or adopted). */
   version: Version | null;
+  /**
+   * `version`'s own lineage (its record's prev and history): a version published on top of it
+   * inherits this even when the KV's current record is a concurrent one (kills-only seed 327).
+   */
+  ancestors: Version[];
 }
 
 /** A version an apply is putting at a path, or its removal. */
@@ -261,15 +275,16 @@ function arrayHeader(n: number): Buffer {
 
 /** Rows are arrays, not maps: the field names would be 40 % of the file. */
 function encodeRow(p: string, e: IndexEntry): unknown[] {
-  return [p, e.type, e.size, e.mtimeMs, e.ino, e.mode, e.hash, e.blocks, e.target, e.version];
+  const row = [p, e.type, e.size, e.mtimeMs, e.ino, e.mode, e.hash, e.blocks, e.target, e.version];
+  return e.ancestors.length === 0 ? row : [...row, e.ancestors];
 }
 
 const isHash = (h: unknown): h is string => typeof h === 'string' && HEX64.test(h);
 
 /** A row read off the disk, validated; null when any field is off. */
 function decodeRow(row: unknown): [string, IndexEntry] | null {
-  if (!Array.isArray(row) || row.length !== 10) return null;
-  const [p, typeName, size, mtimeMs, ino, mode, hash, blocks, target, v] = row as unknown[];
+  if (!Array.isArray(row) || (row.length !== 10 && row.length !== 11)) return null;
+  const [p, typeName, size, mtimeMs, ino, mode, hash, blocks, target, v, a] = row as unknown[];
   const type = fileType(typeName);
   if (typeof p !== 'string' || p === '' || type === undefined || type === 'deleted') return null;
   if (!isUint(size) || typeof mtimeMs !== 'number' || !Number.isFinite(mtimeMs)) return null;
@@ -278,6 +293,8 @@ function decodeRow(row: unknown): [string, IndexEntry] | null {
   if (target !== null && typeof target !== 'string') return null;
   if (v !== null && !isVersion(v)) return null;
   const version: Version | null = v === null ? null : [v[0], v[1]];
+  const ancestors = decodeAncestors(a);
+  if (ancestors === null) return null;
   return [
     p,
     {
@@ -290,8 +307,16 @@ function decodeRow(row: unknown): [string, IndexEntry] | null {
       blocks: blocks as string[],
       target,
       version,
+      ancestors,
     },
   ];
+}
+
+/** Rows written before lineages were kept (10 columns) have none: `undefined` reads as []. */
+function decodeAncestors(a: unknown): Version[] | null {
+  if (a === undefined) return NO_ANCESTORS;
+  if (!Array.isArray(a) || a.length > MAX_HISTORY || !a.every(isVersion)) return null;
+  return a.map((v: Version) => [v[0], v[1]] as Version);
 }
 
 /**

@@ -19,6 +19,7 @@ const entry = (seq: number): IndexEntry => ({
   blocks: [],
   target: null,
   version: [7, seq],
+  ancestors: [],
 });
 
 describe('the disk index journal', () => {

@@ -2,7 +2,7 @@ import type { Ctx, KvFile } from './context.js';
 import type { IndexEntry } from './disk-index.js';
 import { lstatOr } from './disk.js';
 import { absPath, conflictName } from './paths.js';
-import { descendsFrom, sameVersion, type Version } from './record.js';
+import { descendsFrom, lineage, sameVersion, type Version } from './record.js';
 
 /**
  * The scanner's rules for an index behind the disk: after kill -9 (a journal record not yet
@@ -76,4 +76,21 @@ export function keepAside(ctx: Ctx, rel: string): string {
 /** Is `v` the KV's version, or one it was made on top of? */
 function sawVersion(cur: KvFile, v: Version): boolean {
   return sameVersion(cur.version, v) || descendsFrom(cur.record, v);
+}
+
+/**
+ * The lineage of a version published on top of `prev`: the KV's record of `prev` when it is
+ * current, else what the index kept of `prev`'s (a concurrent version may be current, applied
+ * or not; an empty history there made a peer holding an older ancestor keep content a later
+ * delete of ours saw, kills-only seed 327).
+ */
+export function lineageOf(
+  prev: Version | null,
+  cur: KvFile | null,
+  idx: IndexEntry | undefined,
+): Version[] {
+  if (prev === null) return [];
+  if (cur !== null && sameVersion(cur.version, prev)) return lineage(prev, cur.record);
+  if (idx !== undefined && sameVersion(idx.version, prev)) return idx.ancestors;
+  return [];
 }

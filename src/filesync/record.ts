@@ -51,8 +51,15 @@ export const MAX_HISTORY = 16;
 /** The lineage for a new version written on top of `prev`, given the record `prev` names. */
 export function lineage(prev: Version | null, prevRecord: FileRecord | null): Version[] {
   if (prev === null || prevRecord === null) return [];
-  const out = prevRecord.prev ? [prevRecord.prev, ...prevRecord.history] : [];
-  return out.slice(0, MAX_HISTORY);
+  return ancestorsOf(prevRecord);
+}
+
+/** One shared empty lineage (most versions are a file's first); frozen, so a push throws. */
+export const NO_ANCESTORS = Object.freeze([]) as unknown as Version[];
+
+/** The versions `r` was written on top of, newest first: what a version built on it inherits. */
+export function ancestorsOf(r: FileRecord): Version[] {
+  return r.prev ? [r.prev, ...r.history].slice(0, MAX_HISTORY) : NO_ANCESTORS;
 }
 
 /** Did the writer of `r` have version `v` in its lineage (so `v` is not concurrent with it)? */

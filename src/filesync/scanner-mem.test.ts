@@ -161,6 +161,7 @@ describe('after a kill during an apply (its index record not written)', () => {
       ino: st.ino,
       mtimeMs: st.mtimeMs,
       version: [4, 20],
+      ancestors: [],
     });
     await m.arrives('a.txt', fileRecord('from 1'), [1, 17]);
     await scanner.scan();
@@ -176,7 +177,13 @@ describe('after a kill during an apply (its index record not written)', () => {
     const st = m.disk.lstat(at('a.txt'));
     m.disk.remove(at('a.txt')); // set aside for the new version, then killed
     const next = fileRecord('from 1');
-    await restartedWith('a.txt', { ...next, type: 'file', ino: st.ino, version: [1, 17] });
+    await restartedWith('a.txt', {
+      ...next,
+      type: 'file',
+      ino: st.ino,
+      version: [1, 17],
+      ancestors: [],
+    });
     await m.arrives('a.txt', fileRecord('from 1'), [1, 17]);
     await scanner.scan();
     expect(kvFile(m.node, 'a.txt')!.version).toEqual([1, 17]); // no delete of ours
@@ -194,6 +201,41 @@ describe('after a kill during an apply (its index record not written)', () => {
     await scanner.scan();
     expect(kvFile(m.node, 'a.txt')!.version).toEqual([1, 17]);
     expect(m.ctx.index.get('a.txt')).toBeUndefined(); // 1/17 is applied next
+  });
+});
+
+describe('the lineage of what it publishes', () => {
+  // The index holds 4/20 (built on 2/5); a concurrent 1/17 is the KV's current record, not
+  // yet applied here. A local change is built on 4/20 and must name 2/5 too, or a peer still
+  // at 2/5 takes it for a concurrent write (kills-only seed 327).
+  const at420 = async (content: string): Promise<void> => {
+    indexed('a.txt', content, [4, 20]);
+    m.ctx.index.set('a.txt', { ...m.ctx.index.get('a.txt')!, ancestors: [[2, 5]] });
+    await m.arrives('a.txt', fileRecord('from 1'), [1, 17]);
+  };
+
+  it("an edit carries the indexed version's ancestors, not the current record's", async () => {
+    m.disk.writeFile(at('a.txt'), 'edited', 0o640);
+    await at420('before');
+    expect(await scanner.check('a.txt')).toBe(true);
+    const { record } = kvFile(m.node, 'a.txt')!;
+    expect([record.prev, record.history]).toEqual([[4, 20], [[2, 5]]]);
+    expect(m.ctx.index.get('a.txt')!.ancestors).toEqual([
+      [4, 20],
+      [2, 5],
+    ]);
+  });
+
+  it("a delete carries the indexed version's ancestors", async () => {
+    m.disk.writeFile(at('keep.txt'), 'k', 0o640); // not an emptied root (deletes held)
+    indexed('keep.txt', 'k', [1, 3]);
+    m.disk.writeFile(at('a.txt'), 'gone', 0o640);
+    await at420('gone');
+    m.disk.remove(at('a.txt'));
+    await scanner.scan();
+    const { record } = kvFile(m.node, 'a.txt')!;
+    expect(record.type).toBe('deleted');
+    expect([record.prev, record.history]).toEqual([[4, 20], [[2, 5]]]);
   });
 });
 

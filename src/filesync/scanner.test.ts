@@ -101,6 +101,7 @@ describe('scanner', () => {
       blocks: [],
       target: null,
       version: [1, 1],
+      ancestors: [],
     });
     expect(scanner.isIndexed('recv.txt', st)).toBe(true); // the echo of our own rename
     await writeFile(abs, 'edited locally right after');

@@ -5,16 +5,17 @@ import { lstatOr, lstatOrUnknown, type DiskDirent, type DiskStat } from './disk.
 import type { IndexEntry } from './disk-index.js';
 import { isUnreadableError, Unreadable } from './localfs.js';
 import { readContent, type Content } from './read-content.js';
-import { keepAside, mayBeStale, ownLaterWrite, pastVersion } from './index-lag.js';
+import { keepAside, lineageOf, mayBeStale, ownLaterWrite, pastVersion } from './index-lag.js';
 import { absPath, keyOf, pathProblem } from './paths.js';
 import { permBits, typeOf, unchanged } from './stat.js';
 import {
+  ancestorsOf,
   encodeRecord,
   deletedRecord,
-  lineage,
-  sameVersion,
+  NO_ANCESTORS,
   type FileRecord,
   type FileType,
+  type Version,
 } from './record.js';
 
 const log = logger('scanner');
@@ -231,6 +232,7 @@ export class Scanner {
       blocks,
       target,
       version: null,
+      ancestors: NO_ANCESTORS,
     };
     const cur = kvFile(ctx.node, rel);
     if (
@@ -241,7 +243,7 @@ export class Scanner {
       idx.mode === mode
     ) {
       // Metadata only (mtime touched, same content): nothing to publish.
-      ctx.index.set(rel, { ...entry, version: idx.version });
+      ctx.index.set(rel, { ...entry, version: idx.version, ancestors: idx.ancestors });
       return false;
     }
     if (cur !== null && cur.record.type !== 'deleted' && sameContent(entry, cur.record)) {
@@ -249,13 +251,13 @@ export class Scanner {
       // index, a copy made by hand, or an index behind the disk after a crash (the version was
       // applied here, its index entry not yet saved): publishing that with the older version as
       // `prev` made conflict copies of our own versions and undid later changes.
-      ctx.index.set(rel, { ...entry, version: cur.version });
+      ctx.index.set(rel, { ...entry, version: cur.version, ancestors: ancestorsOf(cur.record) });
       return false;
     }
     const landed = ctx.index.landedAt(rel);
     if (landed !== undefined && landed !== 'deleted' && sameContent(entry, landed)) {
       // A version applied here just before the process died, its index record not written.
-      ctx.index.set(rel, { ...entry, version: landed.version });
+      ctx.index.set(rel, { ...entry, version: landed.version, ancestors: landed.ancestors });
       return false;
     }
     if (type === 'file' && mayBeStale(ctx, cur)) return this.keepAside(rel);
@@ -263,10 +265,7 @@ export class Scanner {
       ownLaterWrite(ctx, cur, idx) ??
       idx?.version ??
       (cur?.record.type === 'deleted' ? cur.version : null);
-    const history = lineage(
-      prev,
-      cur !== null && sameVersion(cur.version, prev) ? cur.record : null,
-    );
+    const history = lineageOf(prev, cur, idx);
     const record: FileRecord = {
       type,
       size,
@@ -279,7 +278,8 @@ export class Scanner {
       history,
     };
     const e = await ctx.node.put(keyOf(rel), encodeRecord(record));
-    ctx.index.set(rel, { ...entry, version: [e.meta.node, e.meta.seq] });
+    const version: Version = [e.meta.node, e.meta.seq];
+    ctx.index.set(rel, { ...entry, version, ancestors: ancestorsOf(record) });
     if (content.data !== null && size > 0) ctx.transfer.keepPublished(hash, content.data);
     ctx.event('published', rel, type);
     return true;
@@ -330,11 +330,6 @@ export class Scanner {
   }
 
   /** The KV record the index version names, if it is still the current one. */
-  private recordAt(rel: string, idx: IndexEntry): FileRecord | null {
-    const cur = kvFile(this.ctx.node, rel);
-    return cur !== null && sameVersion(cur.version, idx.version) ? cur.record : null;
-  }
-
   /** The root is gone, or holds nothing we sync while the index still lists files. */
   private async rootLooksEmptied(): Promise<boolean> {
     let names: string[];
@@ -376,7 +371,7 @@ export class Scanner {
     }
     const own = ownLaterWrite(this.ctx, cur, idx);
     const prev = own ?? idx.version;
-    const history = lineage(prev, own !== null ? cur!.record : this.recordAt(rel, idx));
+    const history = lineageOf(prev, cur, idx);
     const gone = idx.type === 'file' ? idx.hash : '';
     const record = deletedRecord(prev, history, this.ctx.clock.now(), gone);
     await this.ctx.node.put(keyOf(rel), encodeRecord(record));

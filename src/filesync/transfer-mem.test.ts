@@ -70,6 +70,7 @@ describe('Transfer on the in-memory disk', () => {
       blocks,
       target: null,
       version: [2, 1],
+      ancestors: [],
     });
     const tmp = await t.fetch(keyOf('new'), record, v);
     expect(disk.readFile(tmp).equals(whole)).toBe(true);

@@ -246,6 +246,7 @@ describe('block hash checks', () => {
       blocks: h.blocks,
       target: null,
       version: [1, 7],
+      ancestors: [],
     });
     const { driver, serve } = fakeDriver(new Map());
     await transferOver(driver, index);

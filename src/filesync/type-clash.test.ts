@@ -30,6 +30,7 @@ async function notesWithAChildArriving(): Promise<void> {
     blocks: [],
     target: null,
     version: [1, 4],
+    ancestors: [],
   });
   await m.arrives('notes/today.txt', file('t'), [2, 9]);
 }

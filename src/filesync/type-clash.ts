@@ -9,7 +9,7 @@ import { logger } from '../log/index.js';
 import { kvFile, type Ctx, type KvFile } from './context.js';
 import { lstatOr, type Disk } from './disk.js';
 import { absPath, conflictName, keyOf } from './paths.js';
-import { encodeRecord, lineage, type FileRecord, type Version } from './record.js';
+import { ancestorsOf, encodeRecord, lineage, type FileRecord, type Version } from './record.js';
 import { permBits } from './stat.js';
 
 const log = logger('applier');
@@ -133,6 +133,7 @@ export class TypeClash {
       blocks: [],
       target: null,
       version: [e.meta.node, e.meta.seq],
+      ancestors: ancestorsOf(record),
     });
   }
 }

@@ -92,6 +92,7 @@ export async function memMirror() {
       blocks: [],
       target: null,
       version,
+      ancestors: [],
     });
   };
   const close = async (): Promise<void> => {
