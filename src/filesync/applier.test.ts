@@ -43,6 +43,31 @@ const dir = (prev: Version | null): FileRecord => ({
 });
 
 describe('a remote file version', () => {
+  it("written while it was fetched is the user's: published first, never set aside", async () => {
+    localFile('a.txt', 'mine', [1, 4]);
+    await m.arrives('a.txt', fileRecord('theirs', [1, 4]), [2, 9]);
+    let checks = 0;
+    const scanner: LocalSide = {
+      // The first look finds nothing new; the next finds the user's write and publishes it.
+      checkLocked: async () => {
+        if (++checks === 1) return false;
+        await m.arrives('a.txt', fileRecord('typed during the fetch', [1, 4]), [1, 5]);
+        m.indexed('a.txt', 'typed during the fetch', [1, 5]);
+        return true;
+      },
+      check: () => Promise.resolve(),
+    };
+    const fetch = m.ctx.transfer.fetch.bind(m.ctx.transfer);
+    m.ctx.transfer.fetch = async (...args) => {
+      if (checks === 1) m.disk.writeFile(at('a.txt'), 'typed during the fetch', 0o640);
+      return fetch(...args);
+    };
+    await new Applier(m.ctx, scanner).apply('a.txt');
+    expect(text('a.txt')).toBe('typed during the fetch');
+    expect(m.trashed()).toEqual([]);
+    expect(checks).toBe(2);
+  });
+
   it('is written with its mode and mtime, parents made, and indexed at its version', async () => {
     await m.arrives('docs/a.txt', fileRecord('x'), [2, 9]);
     await applier.apply('docs/a.txt');

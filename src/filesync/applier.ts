@@ -16,9 +16,20 @@ import {
 } from './record.js';
 import { ensureRealParents, UnsafePathError } from './safe-fs.js';
 import { fileParents, TypeClash } from './type-clash.js';
-import { permBits } from './stat.js';
+import { notIndexed, permBits } from './stat.js';
 
 const log = logger('applier');
+
+/** Fetches started again when the user keeps changing a path while its version is fetched. */
+const MAX_REFETCHES = 3;
+
+/** The user changed the path while the version for it was fetched: theirs is judged first. */
+export class ChangedDuringFetch extends Error {
+  readonly code = 'ECHANGEDDURINGFETCH';
+  constructor(rel: string) {
+    super(`${rel} changed while its new version was fetched`);
+  }
+}
 
 /**
  * What the applier needs of the local side (the scanner): a local change not scanned yet is
@@ -67,7 +78,16 @@ export class Applier {
   }
 
   apply(rel: string): Promise<void> {
-    return this.ctx.withPath(rel, () => this.applyLocked(rel));
+    return this.ctx.withPath(rel, async () => {
+      for (let tries = 1; ; tries++) {
+        try {
+          return await this.applyLocked(rel);
+        } catch (e) {
+          // Started again: the local side publishes the change first (see placeFile).
+          if (!(e instanceof ChangedDuringFetch) || tries >= MAX_REFETCHES) throw e;
+        }
+      }
+    });
   }
 
   private async applyLocked(rel: string): Promise<void> {
@@ -305,6 +325,10 @@ export class Applier {
     const { disk } = ctx;
     const r = kv.record;
     const tmp = await ctx.transfer.fetch(keyOf(rel), r, kv.version);
+    // A user's write during the fetch (which takes time) is no version the cluster has seen:
+    // set aside, it would have gone to the trash unpublished. (After a conflict copy moved
+    // the local version away, the path has no entry: anything there is new.)
+    if (notIndexed(lstatOr(disk, abs), ctx.index.get(rel))) throw new ChangedDuringFetch(rel);
     disk.utimes(tmp, new Date(), new Date(r.mtimeMs));
     // What we wrote, stat'ed before anyone else can touch it at `abs` (rename keeps inode, size
     // and mtime): a local change made right after the apply must still differ from the index,

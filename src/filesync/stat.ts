@@ -28,3 +28,12 @@ export function unchanged(idx: IndexEntry, st: DiskStat, type: string): boolean 
     idx.mode === permBits(st.mode)
   );
 }
+
+/**
+ * Does a path hold a file or link the index does not know as it is (made or changed since it
+ * was indexed)? No entry: anything there is new. A directory is never new content.
+ */
+export function notIndexed(st: DiskStat | null, idx: IndexEntry | undefined): boolean {
+  if (st === null || st.isDirectory()) return false;
+  return idx === undefined || !unchanged(idx, st, typeOf(st) ?? 'other');
+}
