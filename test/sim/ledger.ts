@@ -30,6 +30,12 @@ export class Ledger {
   private readonly deleted = new Map<NodeId, Set<string>>();
   /** Every version published anywhere (origin:seq → it). */
   private readonly versions = new Map<string, Published>();
+  /**
+   * Every version any node made durable, its origin's or a copy: a version a peer holds may
+   * never become durable at its origin (killed before its group commit), and a kept edit
+   * names it as `prev` (kills-only seed 444).
+   */
+  private readonly known = new Map<string, Published>();
   private readonly problems: string[] = [];
   private readonly replacedByUser = new Set<string>();
   /** `path\0hash` some disk made durable (synced or written back): from then on it must live. */
@@ -74,13 +80,14 @@ export class Ledger {
 
   /** A write made durable on machine `m` (its own, or a peer's it stored). */
   durable(m: NodeId, op: StateOp): void {
-    if (op.type !== 'set' || op.entry.meta.node !== m || op.entry.value === null) return;
+    if (op.type !== 'set' || op.entry.value === null) return;
     const rel = pathOf(op.entry.key);
     const record = decodeRecord(op.entry.value);
     if (rel === null || record === null || !op.entry.key.startsWith(FILE_PREFIX)) return;
-    const version: Version = [m, op.entry.meta.seq];
-    if (this.versions.has(vkey(version))) return; // replayed at a restart
+    const version: Version = [op.entry.meta.node, op.entry.meta.seq];
     const published = { rel, version, record, meta: op.entry.meta };
+    if (!this.known.has(vkey(version))) this.known.set(vkey(version), published);
+    if (op.entry.meta.node !== m || this.versions.has(vkey(version))) return; // a copy, a replay
     this.versions.set(vkey(version), published);
     if (record.type === 'file' && !isConflictCopy(rel) && !this.keptEdit(rel, record)) {
       if (!setOf(this.wrote, m).has(`${rel}\0${record.hash}`))
@@ -132,9 +139,9 @@ export class Ledger {
    * any holder does so, whoever wrote it.
    */
   private keptEdit(rel: string, r: FileRecord): boolean {
-    const prev = r.prev === null ? undefined : this.versions.get(vkey(r.prev));
+    const prev = r.prev === null ? undefined : this.known.get(vkey(r.prev));
     if (prev?.record.type !== 'deleted') return false;
-    return [...this.versions.values()].some((p) => p.rel === rel && p.record.hash === r.hash);
+    return [...this.known.values()].some((p) => p.rel === rel && p.record.hash === r.hash);
   }
 
   private problem(msg: string): void {

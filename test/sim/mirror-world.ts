@@ -1,4 +1,4 @@
-import { compareMeta, type Entry, type NodeId } from '../../src/core/index.js';
+import { compareMeta, type Entry, type NodeId, type StateOp } from '../../src/core/index.js';
 import { FileSync } from '../../src/filesync/engine.js';
 import { hashOf } from './hashes.js';
 import { MemDisk } from '../../src/filesync/mem-disk.js';
@@ -149,7 +149,7 @@ export class MirrorWorld {
         clock: () => sched.now(),
         onDurable: (op) => {
           if (op.type === 'set' && op.entry.meta.node === m.id)
-            this.trace(`m${m.id} durable ${op.entry.key}@${m.id}:${op.entry.meta.seq}`);
+            this.trace(`m${m.id} durable ${op.entry.key}@${m.id}:${op.entry.meta.seq} ${said(op)}`);
           this.ledger.durable(m.id, op);
           if (op.type === 'set' && op.entry.meta.node === m.id)
             this.writes.set(`${m.id}:${op.entry.meta.seq}`, op.entry);
@@ -226,6 +226,7 @@ export class MirrorWorld {
     if (st?.isFile() === true && this.rng.chance(0.1)) return this.move(m, rel, had!, last);
     if (st !== null && !last && this.rng.chance(0.3)) {
       m.tree.remove(abs);
+      this.trace(`user m${m.id} deletes ${rel}`);
       this.ledger.userDeleted(m.id, rel, had ?? '');
     } else {
       const tag = `m${m.id} edit ${++this.edits} at ${this.q.now}`;
@@ -233,6 +234,7 @@ export class MirrorWorld {
       // blocks found in other files (about half of them are shared between large files).
       const data = this.rng.chance(this.largeP) ? this.largeContent(tag) : Buffer.from(tag);
       m.tree.writeFile(abs, data);
+      this.trace(`user m${m.id} writes ${rel} ${hashOf(data).slice(0, 8)}`);
       this.ledger.userWrote(m.id, rel, data);
     }
     this.hint(m, rel);
@@ -472,4 +474,13 @@ function processView(tree: MemDisk, alive: () => boolean): MemDisk {
       };
     },
   });
+}
+
+/** A durable write of ours, for the trace: its record's type, content and lineage. */
+function said(op: StateOp): string {
+  if (op.type !== 'set' || op.entry.value === null) return '';
+  const r = decodeRecord(op.entry.value);
+  if (r === null) return '';
+  const v = (x: Version | null): string => (x === null ? '-' : `${x[0]}:${x[1]}`);
+  return `${r.type} ${r.hash.slice(0, 8)} prev=${v(r.prev)} hist=${r.history.map(v).join(',')}`;
 }
