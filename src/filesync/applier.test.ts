@@ -184,6 +184,38 @@ describe('a remote delete', () => {
   });
 });
 
+describe('a landing note the journal could not write', () => {
+  // Killed after the disk changed, a start without the note would publish the change as ours.
+  const journalFails = (): void => {
+    m.ctx.index.journalled = () => Promise.reject(new Error('ENOSPC'));
+  };
+
+  it('stops a version before it moves in', async () => {
+    localFile('a.txt', 'mine', [1, 4]);
+    await m.arrives('a.txt', fileRecord('theirs', [1, 4]), [2, 9]);
+    journalFails();
+    await expect(applier.apply('a.txt')).rejects.toThrow('ENOSPC');
+    expect([text('a.txt'), m.trashed()]).toEqual(['mine', []]);
+  });
+
+  it('stops a delete and a conflict copy before the file moves', async () => {
+    localFile('a.txt', 'mine', [1, 4]);
+    localFile('b.txt', 'mine too', [1, 5]);
+    await m.arrives('a.txt', deletedRecord([1, 4], [], 0), [2, 9]);
+    await m.arrives('b.txt', fileRecord('theirs', [1, 1]), [2, 10]);
+    journalFails();
+    await expect(applier.apply('a.txt')).rejects.toThrow('ENOSPC');
+    await expect(applier.apply('b.txt')).rejects.toThrow('ENOSPC');
+    const copies = m.disk.paths(ROOT).filter((p) => p.includes('sync-conflict'));
+    expect([text('a.txt'), text('b.txt'), copies, m.trashed()]).toEqual([
+      'mine',
+      'mine too',
+      [],
+      [],
+    ]);
+  });
+});
+
 describe('a change of type', () => {
   it('a directory or a symlink that saw a file replaces it; the file goes to the trash', async () => {
     localFile('x', 'was a file', [1, 4]);

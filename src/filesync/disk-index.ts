@@ -61,6 +61,8 @@ export class DiskIndex {
   private nextSaveAtMs = 0;
   /** Applies the journal says were under way when the process died (see noteLanding). */
   private readonly landed = new Map<string, Landing>();
+  /** Landings noted in this run and not settled yet (by `set` or `delete` of their path). */
+  private readonly notes = new Map<string, Landing>();
   /** Changes since the last save (see IndexJournal); null for an index that is never loaded. */
   private journal: IndexJournal | null = null;
 
@@ -84,7 +86,12 @@ export class DiskIndex {
       // No saved index yet (a first start, or lost): the journals and a full scan rebuild it.
     }
     if (buf !== null) idx.loadSaved(buf);
-    idx.journal = await IndexJournal.open(dataDir, disk, (row) => idx.replay(row));
+    idx.journal = await IndexJournal.open(
+      dataDir,
+      disk,
+      (row) => idx.replay(row),
+      () => idx.saveSoon(),
+    );
     return idx;
   }
 
@@ -117,7 +124,10 @@ export class DiskIndex {
    * it was recorded). A bad row is skipped.
    */
   private replay(row: unknown[]): void {
-    if (row[0] === 'd' && typeof row[1] === 'string') this.delete(row[1], false);
+    if (row[0] === 'd' && typeof row[1] === 'string') {
+      this.landed.delete(row[1]);
+      this.delete(row[1], false);
+    }
     if (row[0] === 'x' && typeof row[1] === 'string') this.landed.set(row[1], 'deleted');
     const got = row[0] === 's' || row[0] === 'l' ? decodeRow(row.slice(1)) : null;
     if (got === null) return;
@@ -136,7 +146,14 @@ export class DiskIndex {
    * Await `journalled` before changing the disk.
    */
   noteLanding(p: string, e: Landing): void {
+    this.notes.set(p, e);
     this.journal?.append(e === 'deleted' ? ['x', p] : ['l', ...encodeRow(p, e)]);
+  }
+
+  /** The journal broke: a save mends it (a new file) and holds what it dropped. */
+  private saveSoon(): void {
+    this.dirty = true;
+    this.nextSaveAtMs = 0;
   }
 
   /** What an apply under way when the process died was putting at `p` (from the journal). */
@@ -146,6 +163,7 @@ export class DiskIndex {
 
   /** The start scan is done: what was under way before is settled. */
   forgetLandings(): void {
+    if (this.landed.size > 0) this.dirty = true; // a save drops the journals that hold them
     this.landed.clear();
   }
 
@@ -166,6 +184,7 @@ export class DiskIndex {
   }
 
   set(p: string, e: IndexEntry, journal = true): void {
+    if (journal) this.settled(p);
     this.delete(p, false);
     if (e.blocks.length === 0) e.blocks = NO_BLOCKS; // the entry is the index's from here on
     this.map.set(p, e);
@@ -176,6 +195,7 @@ export class DiskIndex {
   }
 
   delete(p: string, journal = true): void {
+    if (journal) this.settled(p);
     const old = this.map.get(p);
     if (old === undefined) return;
     this.map.delete(p);
@@ -183,6 +203,12 @@ export class DiskIndex {
     for (const b of old.blocks) removeFrom(this.byBlock, b, p);
     this.dirty = true;
     if (journal) this.journal?.append(['d', p]);
+  }
+
+  /** What was under way at `p` is done and recorded: no start scan needs to know of it. */
+  private settled(p: string): void {
+    this.notes.delete(p);
+    this.landed.delete(p);
   }
 
   /** Paths whose indexed content has this hash. */
@@ -222,6 +248,9 @@ export class DiskIndex {
     const entries = [...this.map.values()];
     // The copy above is what the journals so far describe: changes from here go to a new one.
     const covered = this.journal?.rotate();
+    // Landings not settled yet live in the journal the save drops: written again in the new
+    // one, or a kill right after the save would leave the start scan without them.
+    for (const [p, e] of [...this.landed, ...this.notes]) this.noteLanding(p, e);
     const save = writeFileAtomic(
       this.file,
       async (write) => {

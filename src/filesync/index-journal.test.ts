@@ -2,6 +2,8 @@ import { appendFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
+import { setLogLevel } from '../log/index.js';
+import { MemStoreDisk } from '../store/index.js';
 import { DiskIndex, type IndexEntry } from './disk-index.js';
 
 let dir: string;
@@ -54,5 +56,47 @@ describe('the disk index journal', () => {
     const c = await DiskIndex.load(dir);
     expect(c.get('w')?.version).toEqual([7, 5]);
     expect(c.get('x')?.version).toEqual([7, 1]);
+  });
+
+  it('fails the wait of a row it could not write, writes nothing more, and a save mends it', async () => {
+    const mem = new MemStoreDisk();
+    const disk = mem.view();
+    await disk.mkdirp('/data');
+    const a = await DiskIndex.load('/data', disk);
+    a.set('before', entry(1));
+    await a.journalled();
+    mem.fail('write', '/data/index.journal-', 'ENOSPC');
+    setLogLevel('silent');
+    a.noteLanding('x', entry(2));
+    await expect(a.journalled()).rejects.toThrow('ENOSPC');
+    a.set('after', entry(3)); // not written: the file may end in half a record
+    await expect(a.journalled()).rejects.toThrow('ENOSPC');
+    setLogLevel('info');
+    await a.saveIfDue(); // due at once: the journal broke
+    a.set('mended', entry(4));
+    await a.journalled();
+    const b = await DiskIndex.load('/data', disk);
+    expect([...b.paths()].sort()).toEqual(['after', 'before', 'mended']);
+    expect(b.landedAt('x')).toEqual(entry(2)); // carried into the new journal by the save
+  });
+
+  it('carries landings not settled into the journal a save starts, and forgets settled ones', async () => {
+    const a = await DiskIndex.load(dir);
+    a.noteLanding('x', entry(1));
+    a.noteLanding('y', 'deleted');
+    a.noteLanding('z', entry(2));
+    a.set('z', entry(2)); // z's apply finished
+    await a.save(); // drops the journal the notes were in
+    await a.journalled();
+    const b = await DiskIndex.load(dir);
+    expect([b.landedAt('x'), b.landedAt('y'), b.landedAt('z')]).toEqual([
+      entry(1),
+      'deleted',
+      undefined,
+    ]);
+    b.forgetLandings(); // the start scan is done: a save drops the journal that had them
+    await b.save();
+    await b.journalled();
+    expect((await DiskIndex.load(dir)).landedAt('y')).toBeUndefined();
   });
 });

@@ -28,14 +28,40 @@ export class IndexJournal {
   private tail: Promise<void> = Promise.resolve();
   /** Steps queued and not done: rows are written inline only when there are none. */
   private steps = 0;
+  /**
+   * Why the current journal file cannot be trusted (a write failed, maybe half done, or it
+   * never opened): rows after it would be unreadable, so none are written until a save
+   * rotates to a new file, and every flush until then fails.
+   */
+  private broken: Error | null = null;
 
   private constructor(
     private readonly dir: string,
     private readonly disk: StoreDisk,
     gen: number,
+    /** Called once per failure: the owner saves the index whole soon (see rotate). */
+    private readonly onBroken: () => void,
   ) {
     this.gen = gen;
-    this.enqueue(async () => void (this.handle = await disk.open(this.file(gen), 'w')));
+    this.enqueue(() => this.openFile(gen));
+  }
+
+  private async openFile(gen: number): Promise<void> {
+    try {
+      this.handle = await this.disk.open(this.file(gen), 'w');
+      this.broken = null;
+    } catch (e) {
+      this.breaks(e);
+    }
+  }
+
+  private breaks(e: unknown): void {
+    if (this.broken !== null) return;
+    this.broken = e instanceof Error ? e : new Error(String(e));
+    log.warn('disk index journal write failed; nothing more is journalled until a save', {
+      error: String(e),
+    });
+    this.onBroken();
   }
 
   /** Replay every journal in `dir`, oldest first, then start a new one. */
@@ -43,20 +69,18 @@ export class IndexJournal {
     dir: string,
     disk: StoreDisk,
     apply: (row: unknown[]) => void,
+    onBroken: () => void = () => undefined,
   ): Promise<IndexJournal> {
     const gens = await generations(dir, disk);
     for (const g of gens) replay(await disk.readFile(path.join(dir, `${PREFIX}${g}`)), apply);
-    return new IndexJournal(dir, disk, (gens.at(-1) ?? 0) + 1);
+    return new IndexJournal(dir, disk, (gens.at(-1) ?? 0) + 1, onBroken);
   }
 
   private file(gen: number): string {
     return path.join(this.dir, `${PREFIX}${gen}`);
   }
 
-  /**
-   * A write failed: logged, and the next ones still tried. The journal only saves a rescan's
-   * work after a kill; the index itself is saved whole again within seconds.
-   */
+  /** A step that fails is logged; the steps after it still run. */
   private enqueue(step: () => Promise<void>): Promise<void> {
     this.steps++;
     const run = this.tail.then(step).finally(() => this.steps--);
@@ -80,41 +104,49 @@ export class IndexJournal {
    * Hand what was appended to the disk; resolves once it (and all before it) was written. The
    * write is inline when nothing is queued before it: the applier waits for its landing notes
    * (DiskIndex.noteLanding), and a write through the thread pool waited behind every fsync of
-   * the applies in flight (a 10,000-file sync took twice as long).
+   * the applies in flight (a 10,000-file sync took twice as long). Rejects when the rows were
+   * not written (the journal is broken): an apply waiting for its landing note must not go on.
    */
   flush(): Promise<void> {
     this.flushing = false;
-    if (this.pending.length === 0) return this.tail;
+    if (this.pending.length === 0) return this.tail.then(() => this.written());
     const buf = Buffer.concat(this.pending);
     this.pending = [];
     if (this.steps === 0 && this.handle !== null) {
       this.writeNow(buf);
-      return Promise.resolve();
+      return this.written();
     }
-    return this.enqueue(() => Promise.resolve(this.writeNow(buf)));
+    return this.enqueue(() => Promise.resolve(this.writeNow(buf))).then(() => this.written());
+  }
+
+  private written(): Promise<void> {
+    return this.broken === null ? Promise.resolve() : Promise.reject(this.broken);
   }
 
   private writeNow(buf: Buffer): void {
+    if (this.broken !== null) return; // dropped: the save that mends the journal covers them
     try {
-      this.handle?.appendSync(buf);
+      if (this.handle === null) throw new Error('the journal file is not open');
+      this.handle.appendSync(buf);
     } catch (e) {
-      log.warn('disk index journal write failed', { error: String(e) });
+      this.breaks(e);
     }
   }
 
   /**
    * A save is about to copy the index: what is appended from this call on goes to a new
-   * journal. Resolves to the generation the copy covers.
+   * journal (a working one again, if this one broke). Resolves to the generation the copy
+   * covers.
    */
   async rotate(): Promise<number> {
-    void this.flush();
+    this.flush().catch(() => undefined); // rows it drops are in the copy
     const done = this.gen;
-    const next = this.file(++this.gen);
+    const next = ++this.gen;
     await this.enqueue(async () => {
       const old = this.handle;
       this.handle = null;
-      await old?.close();
-      this.handle = await this.disk.open(next, 'w');
+      await old?.close().catch(() => undefined); // written with appendSync: nothing to lose
+      await this.openFile(next);
     });
     return done;
   }
@@ -126,7 +158,7 @@ export class IndexJournal {
   }
 
   async close(): Promise<void> {
-    void this.flush();
+    this.flush().catch(() => undefined); // logged when it broke
     await this.enqueue(async () => {
       await this.handle?.close();
       this.handle = null;
