@@ -99,4 +99,19 @@ describe('the disk index journal', () => {
     await b.journalled();
     expect((await DiskIndex.load(dir)).landedAt('y')).toBeUndefined();
   });
+
+  it('a failed write nobody waits for breaks nothing else (no unhandled rejection)', async () => {
+    const mem = new MemStoreDisk();
+    const disk = mem.view();
+    await disk.mkdirp('/data');
+    const a = await DiskIndex.load('/data', disk);
+    await a.journalled();
+    mem.fail('write', '/data/index.journal-', 'EIO');
+    setLogLevel('silent');
+    a.set('x', entry(1)); // written at the end of the turn, by itself
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    setLogLevel('info');
+    await expect(a.journalled()).rejects.toThrow('EIO');
+  });
 });

@@ -97,7 +97,7 @@ export class IndexJournal {
     this.pending.push(head, Buffer.from(body));
     if (this.flushing) return;
     this.flushing = true;
-    setImmediate(() => this.flush());
+    setImmediate(() => this.flush().catch(() => undefined)); // logged where it broke
   }
 
   /**
