@@ -15,7 +15,8 @@ for (const seed of seeds) {
   try {
     events += (await new MirrorWorld(seed, power).run()).events;
   } catch (e) {
-    process.stderr.write(`${(e as Error).message}\nreplay: npm run sim:mirror -- --seed ${seed}\n`);
+    const again = `npm run sim:mirror -- --seed ${seed}${power ? '' : ' --kills-only'}`;
+    process.stderr.write(`${(e as Error).message}\nreplay: ${again}\n`);
     process.exit(1);
   }
 }

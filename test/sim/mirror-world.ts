@@ -1,4 +1,10 @@
-import { compareMeta, type Entry, type NodeId, type StateOp } from '../../src/core/index.js';
+import {
+  compareMeta,
+  type Entry,
+  type Meta,
+  type NodeId,
+  type StateOp,
+} from '../../src/core/index.js';
 import { FileSync } from '../../src/filesync/engine.js';
 import { hashOf } from './hashes.js';
 import { MemDisk } from '../../src/filesync/mem-disk.js';
@@ -29,10 +35,15 @@ const SYNC: Partial<SyncOptions> = {
   requestTimeoutMs: 3000,
   pushWindowMs: 10,
   pageEntries: 7,
-  // No delete record is collected during a history: the checks read every path's lineage.
   tombstoneMinAgeMs: 3600_000,
   repairAfterRounds: 3,
 };
+
+/**
+ * In three histories of ten, delete records are collected within seconds (all members have
+ * them, and each mirror has applied them): a path gone from every KV must stay gone.
+ */
+const GC: Partial<SyncOptions> = { tombstoneMinAgeMs: 2000, gcIntervalMs: 700 };
 
 /** One machine: its disks survive crashes; its process (node, driver, mirror) does not. */
 interface Machine {
@@ -51,6 +62,8 @@ interface Machine {
   opened: boolean;
   /** Counts the machine's boots: a power cut is a new one (a kill is not). */
   boots: number;
+  /** key → the newest delete record this machine's store collected there (durably). */
+  collected: Map<string, Meta>;
 }
 
 /**
@@ -74,6 +87,7 @@ export class MirrorWorld {
   private pendingFailure: string | null = null;
   /** How often a user's write is a file of several blocks (in three histories of ten). */
   private readonly largeP: number;
+  private readonly sync: Partial<SyncOptions>;
 
   /**
    * `powerCuts`: half the crashes are power cuts (a new boot: the store, the index journal and
@@ -86,6 +100,7 @@ export class MirrorWorld {
     this.rng = new Prng(seed);
     this.net = new SimNetwork(this.q, this.rng);
     this.largeP = this.rng.chance(0.3) ? 0.05 : 0;
+    this.sync = this.rng.chance(0.3) ? { ...SYNC, ...GC } : SYNC;
   }
 
   /** MIRROR_TRACE=1 prints what happens, for replaying a seed by hand. */
@@ -118,6 +133,7 @@ export class MirrorWorld {
       started: false,
       opened: false,
       boots: 1,
+      collected: new Map(),
     };
     this.machines.set(id, m);
     return m;
@@ -151,6 +167,10 @@ export class MirrorWorld {
           if (op.type === 'set' && op.entry.meta.node === m.id)
             this.trace(`m${m.id} durable ${op.entry.key}@${m.id}:${op.entry.meta.seq} ${said(op)}`);
           this.ledger.durable(m.id, op);
+          if (op.type === 'clear') {
+            this.trace(`m${m.id} collected ${op.key}@${op.meta.node}:${op.meta.seq}`);
+            m.collected.set(op.key, op.meta);
+          }
           if (op.type === 'set' && op.entry.meta.node === m.id)
             this.writes.set(`${m.id}:${op.entry.meta.seq}`, op.entry);
         },
@@ -162,7 +182,7 @@ export class MirrorWorld {
         node,
         transport,
         sched,
-        { ...SYNC, advertise: `sim:${m.id}`, seeds: m.seeds },
+        { ...this.sync, advertise: `sim:${m.id}`, seeds: m.seeds },
         fresh,
       );
       m.node = node;
@@ -174,6 +194,9 @@ export class MirrorWorld {
         dataDir: DATA_DIR,
         replica: { node, driver },
         rescanIntervalMs: 2000,
+        // The cap on conflict copies trashes the oldest (unit-tested): off here, a copy gone
+        // is a write lost.
+        maxConflicts: 10_000,
         ports: {
           disk: tree,
           dataDisk,
@@ -418,8 +441,9 @@ export class MirrorWorld {
       for (const w of this.writes.values()) {
         const upTo = acks.get(w.meta.node) ?? 0;
         if (w.meta.seq > upTo) continue;
-        const have = state.get(w.key);
-        if (have === undefined || compareMeta(have.meta, w.meta) < 0)
+        const have = state.get(w.key) ?? m.collected.get(w.key);
+        const meta = have === undefined ? undefined : 'meta' in have ? have.meta : have;
+        if (meta === undefined || compareMeta(meta, w.meta) < 0)
           this.fail(
             `node ${m.id} acks ${w.meta.node}:${upTo} but lacks seq ${w.meta.seq} (${w.key})`,
           );
