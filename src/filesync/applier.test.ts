@@ -1,4 +1,5 @@
 import { sha256 } from './hasher.js';
+import { waitFor } from '../../test/helpers/tmp.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { at, contentOf, fileRecord, memMirror, ROOT, TMP } from '../../test/helpers/mem-mirror.js';
 import { Applier, type LocalSide } from './applier.js';
@@ -121,6 +122,52 @@ describe('a remote file version', () => {
     expect(m.disk.lstat(at('a.txt')).mode).toBe(0o600);
     expect(m.ctx.index.get('a.txt')?.version).toEqual([2, 9]);
     expect(handed).toEqual([]);
+  });
+});
+
+describe('conflict copies', () => {
+  // The copy of 1/4, as another node made it (same name, same content).
+  const copy = 'a.sync-conflict-1-4.txt';
+
+  it('a copy a user removed is not made again by a node that learns of the clash late', async () => {
+    localFile('a.txt', 'mine', [1, 4]);
+    await m.arrives(copy, fileRecord('mine'), [3, 2]);
+    await m.arrives(copy, deletedRecord([3, 2], [], 0, sha256(Buffer.from('mine'))), [3, 5]);
+    await m.arrives('a.txt', fileRecord('theirs'), [2, 9]);
+    await applier.apply('a.txt');
+    expect(m.disk.lstatIfAny(at(copy))).toBeNull(); // seed 15
+    expect(m.trashed()).toEqual(['mine']);
+    expect(text('a.txt')).toBe(contentOf(keyOf('a.txt'), [2, 9]));
+  });
+
+  it('the copy another node made is indexed at its version at once', async () => {
+    // So an apply of that copy under way takes the file for what it is (seed 103).
+    localFile('a.txt', 'mine', [1, 4]);
+    await m.arrives(copy, fileRecord('mine'), [3, 2]);
+    await m.arrives('a.txt', fileRecord('theirs'), [2, 9]);
+    await applier.apply('a.txt');
+    expect(text(copy)).toBe('mine');
+    expect(m.ctx.index.get(copy)?.version).toEqual([3, 2]);
+  });
+});
+
+describe('a directory a peer deleted', () => {
+  it('is published again when a path it did not see arrives under it', async () => {
+    await m.arrives('d', { ...dir(null), type: 'deleted', hash: '' }, [2, 5]);
+    await m.arrives('d/new.txt', fileRecord('new'), [3, 1]);
+    await applier.apply('d/new.txt');
+    await waitFor(() => kvFile(m.node, 'd')!.record.type === 'dir', 'd published again');
+    const d = kvFile(m.node, 'd')!;
+    expect(d.record.prev).toEqual([2, 5]); // it saw the delete: it wins everywhere
+    expect(m.ctx.index.get('d')?.version).toEqual(d.version);
+    expect(m.events).toContain('kept-edit d a directory delete that did not see what it holds');
+  });
+
+  it('a live one is left as it is', async () => {
+    await m.arrives('d', dir(null), [2, 5]);
+    await m.arrives('d/new.txt', fileRecord('new'), [3, 1]);
+    await applier.apply('d/new.txt');
+    expect(kvFile(m.node, 'd')!.version).toEqual([2, 5]);
   });
 });
 

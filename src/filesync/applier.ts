@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { logger } from '../log/index.js';
 import { DirSyncer } from './dir-sync.js';
-import { kvFile, type Ctx, type KvFile } from './context.js';
+import { kvFile, type Ctx, type KvFile, type LocalSide } from './context.js';
 import { lstatOr, type DiskStat } from './disk.js';
 import type { IndexEntry } from './disk-index.js';
-import { absPath, conflictName, conflictOrigin, isConflictCopy, keyOf } from './paths.js';
+import { absPath, conflictOrigin, isConflictCopy, keyOf } from './paths.js';
 import {
   descendsFrom,
   encodeRecord,
@@ -15,7 +15,8 @@ import {
   type FileRecord,
 } from './record.js';
 import { ensureRealParents, UnsafePathError } from './safe-fs.js';
-import { fileParents, TypeClash } from './type-clash.js';
+import { ConflictCopies } from './conflict-copies.js';
+import { fileParents, removeDeletedParents, TypeClash } from './type-clash.js';
 import { notIndexed, permBits } from './stat.js';
 
 const log = logger('applier');
@@ -31,17 +32,7 @@ export class ChangedDuringFetch extends Error {
   }
 }
 
-/**
- * What the applier needs of the local side (the scanner): a local change not scanned yet is
- * published before a remote one is judged against it, and paths the applier made (conflict
- * copies) are handed over to be scanned.
- */
-export interface LocalSide {
-  /** Publish `rel`'s local change, if any, under its lock (held). True if one was published. */
-  checkLocked(rel: string): Promise<boolean>;
-  /** Scan `rel` under its own lock, later. */
-  check(rel: string): Promise<unknown>;
-}
+export type { LocalSide } from './context.js';
 
 /**
  * The remote side: bring the disk to the KV's version of a path. It never destroys what the
@@ -51,12 +42,14 @@ export interface LocalSide {
 export class Applier {
   private readonly dirs: DirSyncer;
   private readonly clash: TypeClash;
+  private readonly copies: ConflictCopies;
 
   constructor(
     private readonly ctx: Ctx,
     private readonly scanner: LocalSide,
   ) {
     this.clash = new TypeClash(ctx);
+    this.copies = new ConflictCopies(ctx, scanner);
     this.dirs = new DirSyncer(ctx.disk);
   }
 
@@ -124,10 +117,11 @@ export class Applier {
       !isConflictCopy(rel) &&
       local!.hash !== kv.record.hash
     ) {
-      await this.keepConflictCopy(rel, local!);
+      await this.copies.keep(rel, local!);
     }
     await this.materialise(rel, kv);
-    if (isConflictCopy(rel)) void this.capConflicts(conflictOrigin(rel));
+    if (isConflictCopy(rel)) void this.copies.cap(conflictOrigin(rel));
+    this.clash.keepDeletedParents(rel);
   }
 
   private async applyDelete(
@@ -145,7 +139,7 @@ export class Applier {
       // The deleter never saw this version: keep it and publish it again over the delete. Every
       // holder does, not only its author: the author's disk may have lost it (a power cut
       // before writeback) or the author may never come back. Copies of the same content that
-      // this makes on a later clash are kept once (see surplus).
+      // this makes on a later clash are kept once (see ConflictCopies.surplus).
       // Made on the delete (so it wins everywhere), continuing the version kept: its other
       // holders replace it instead of taking the two for a clash.
       const kept = local.version === null ? [] : [local.version];
@@ -178,89 +172,8 @@ export class Applier {
       ctx.transfer.noteTrashed(local.hash, moved);
     }
     ctx.index.delete(rel);
-    await this.removeDeletedParents(rel);
+    removeDeletedParents(ctx, rel);
     ctx.event('deleted', rel, 'remote');
-  }
-
-  /** After a child goes, parents whose own delete is already in the KV can go too. */
-  private async removeDeletedParents(rel: string): Promise<void> {
-    const { ctx } = this;
-    for (let p = path.posix.dirname(rel); p !== '.'; p = path.posix.dirname(p)) {
-      const kv = kvFile(ctx.node, p);
-      if (kv?.record.type !== 'deleted' || ctx.index.get(p)?.type !== 'dir') return;
-      if (!ctx.parents.ok(p)) return;
-      ctx.parents.forget();
-      try {
-        ctx.disk.rmdir(absPath(ctx.root, p));
-      } catch {
-        return;
-      }
-      ctx.index.delete(p);
-    }
-  }
-
-  /** Move the local version aside under the name every node derives the same way. */
-  private async keepConflictCopy(rel: string, local: IndexEntry): Promise<void> {
-    const { ctx } = this;
-    const name = conflictName(rel, local.version![0], local.version![1]);
-    const abs = absPath(ctx.root, rel);
-    const dest = absPath(ctx.root, name);
-    // Killed after the move and before the index says so, a start would take the path's
-    // absence for a local delete (kills-only seed 846): noted first, like an apply.
-    ctx.index.noteLanding(rel, 'deleted');
-    await ctx.index.journalled();
-    ctx.parents.assert(rel); // `name` has the same parent
-    if (lstatOr(ctx.disk, dest)) {
-      await ctx.trash.put(abs, rel); // that copy exists already (made here or received)
-    } else {
-      ctx.disk.rename(abs, dest);
-      ctx.event('conflict', rel, `kept the local version as ${name}`);
-    }
-    ctx.index.delete(rel);
-    void this.scanner.check(name).then(() => this.capConflicts(rel));
-  }
-
-  /** At most maxConflicts copies per path; the oldest beyond that go to the trash. */
-  private async capConflicts(rel: string): Promise<void> {
-    const { ctx } = this;
-    const dir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
-    let names: string[] = [];
-    try {
-      names = ctx.disk.readdir(dir ? absPath(ctx.root, dir) : ctx.root);
-    } catch {
-      // gone, or unreadable: nothing to cap now
-    }
-    const copies = names
-      .map((n) => (dir ? `${dir}/${n}` : n))
-      .filter((p) => isConflictCopy(p) && conflictOrigin(p) === rel)
-      .map((p) => ({ p, seq: Number(/sync-conflict-\d+-(\d+)/.exec(p)![1]) }))
-      .sort((a, b) => a.seq - b.seq);
-    for (const p of this.surplus(copies.map((c) => c.p))) {
-      await ctx.withPath(p, async () => {
-        if (!ctx.parents.ok(p)) return;
-        const moved = await ctx.trash.put(absPath(ctx.root, p), p).catch(() => null);
-        if (moved) await this.scanner.checkLocked(p);
-      });
-    }
-  }
-
-  /**
-   * Copies to remove, of one path's copies (oldest first): a copy whose content another copy
-   * holds (the first by name stays, the same one on every node: two nodes can copy the same
-   * content under two versions' names, say the original and its kept edit), then the oldest
-   * beyond maxConflicts.
-   */
-  private surplus(copies: string[]): string[] {
-    const kept = new Map<string, string>();
-    const same = new Set<string>();
-    for (const p of [...copies].sort()) {
-      const hash = this.ctx.index.get(p)?.hash;
-      if (hash === undefined) continue;
-      if (kept.has(hash)) same.add(p);
-      else kept.set(hash, p);
-    }
-    const rest = copies.filter((p) => !same.has(p));
-    return [...same, ...rest.slice(0, Math.max(0, rest.length - this.ctx.maxConflicts))];
   }
 
   /** Parents made where missing; false when one is a symlink or not a directory. */

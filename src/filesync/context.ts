@@ -82,3 +82,15 @@ export function sameContent(
     idx.type === r.type && idx.hash === r.hash && idx.target === r.target && idx.mode === r.mode
   );
 }
+
+/**
+ * What the applier needs of the local side (the scanner): a local change not scanned yet is
+ * published before a remote one is judged against it, and paths the applier made (conflict
+ * copies) are handed over to be scanned.
+ */
+export interface LocalSide {
+  /** Publish `rel`'s local change, if any, under its lock (held). True if one was published. */
+  checkLocked(rel: string): Promise<boolean>;
+  /** Scan `rel` under its own lock, later. */
+  check(rel: string): Promise<unknown>;
+}

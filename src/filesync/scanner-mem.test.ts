@@ -5,7 +5,7 @@ import { sha256 } from './hasher.js';
 import { keyOf } from './paths.js';
 import { deletedRecord, encodeRecord, type Version } from './record.js';
 import { Scanner } from './scanner.js';
-import { DiskIndex, type Landing } from './disk-index.js';
+import { DiskIndex, type IndexEntry, type Landing } from './disk-index.js';
 
 /**
  * The scanner's rules on the in-memory disk: what cannot be read is unknown, never deleted; an
@@ -239,6 +239,24 @@ describe('the lineage of what it publishes', () => {
   });
 });
 
+describe('a directory whose delete waits for what it holds', () => {
+  it("goes once the user's own delete of its last file is published", async () => {
+    // A peer deleted d while d/a.txt was here; the user deletes it too (seed 623).
+    m.disk.writeFile(at('keep.txt'), 'k', 0o640); // not an emptied root (deletes held)
+    indexed('keep.txt', 'k', [1, 3]);
+    m.disk.mkdir(at('d'));
+    m.ctx.index.set('d', { ...dirEntry(m.disk.lstat(at('d'))), version: [1, 2] });
+    m.disk.writeFile(at('d/a.txt'), 'a', 0o640);
+    indexed('d/a.txt', 'a', [1, 4]);
+    await m.arrives('d', deletedRecord([1, 2], [], 0), [2, 9]);
+    m.disk.remove(at('d/a.txt'));
+    await scanner.scan();
+    expect(kvFile(m.node, 'd/a.txt')!.record.type).toBe('deleted');
+    expect(m.disk.lstatIfAny(at('d'))).toBeNull();
+    expect(m.ctx.index.get('d')).toBeUndefined();
+  });
+});
+
 describe('after a power loss (the index may be behind the disk)', () => {
   beforeEach(() => {
     m.ctx.indexMayLag = true;
@@ -301,3 +319,10 @@ describe('after a power loss (the index may be behind the disk)', () => {
     expect(await scanner.check('new.txt')).toBe(true);
   });
 });
+
+/** The index entry of a directory as the scanner makes it. */
+function dirEntry(st: { mtimeMs: number; ino: number }): IndexEntry {
+  const { mtimeMs, ino } = st;
+  const none = { hash: '', blocks: [], target: null, ancestors: [] };
+  return { type: 'dir', size: 0, mtimeMs, ino, mode: 0o755, version: null, ...none };
+}

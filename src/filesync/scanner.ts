@@ -7,6 +7,7 @@ import { isUnreadableError, Unreadable } from './localfs.js';
 import { readContent, type Content } from './read-content.js';
 import { keepAside, lineageOf, mayBeStale, ownLaterWrite, pastVersion } from './index-lag.js';
 import { absPath, keyOf, pathProblem } from './paths.js';
+import { removeDeletedParents } from './type-clash.js';
 import { permBits, typeOf, unchanged } from './stat.js';
 import {
   ancestorsOf,
@@ -367,6 +368,7 @@ export class Scanner {
     if (pastVersion(this.ctx, cur, idx) || mayBeStale(this.ctx, cur)) {
       // Nothing to send: the KV's version stands, and is applied here next.
       this.ctx.index.delete(rel);
+      removeDeletedParents(this.ctx, rel);
       return false;
     }
     const own = ownLaterWrite(this.ctx, cur, idx);
@@ -376,6 +378,7 @@ export class Scanner {
     const record = deletedRecord(prev, history, this.ctx.clock.now(), gone);
     await this.ctx.node.put(keyOf(rel), encodeRecord(record));
     this.ctx.index.delete(rel);
+    removeDeletedParents(this.ctx, rel);
     this.ctx.event('deleted', rel, 'local');
     return true;
   }

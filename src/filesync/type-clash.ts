@@ -2,6 +2,7 @@
  * Owns: the one clash a tree cannot hold, a path that is a file (or symlink) in one version
  * while live paths exist under it in others: the directory wins everywhere, the file's
  * content is kept as a conflict copy named after its version (the same name on every node).
+ * Likewise a directory deleted while live paths it did not see arrive under it: it stays.
  * Must not touch: anything but the clashing path and its conflict copy.
  */
 import path from 'node:path';
@@ -9,7 +10,14 @@ import { logger } from '../log/index.js';
 import { kvFile, type Ctx, type KvFile } from './context.js';
 import { lstatOr, type Disk } from './disk.js';
 import { absPath, conflictName, keyOf } from './paths.js';
-import { ancestorsOf, encodeRecord, lineage, type FileRecord, type Version } from './record.js';
+import {
+  ancestorsOf,
+  encodeRecord,
+  isDeletedRecord,
+  lineage,
+  type FileRecord,
+  type Version,
+} from './record.js';
 import { permBits } from './stat.js';
 
 const log = logger('applier');
@@ -62,6 +70,36 @@ export class TypeClash {
       `a directory with contents wins: kept the ${kv.record.type} as ${name}`,
     );
     return name;
+  }
+
+  /** Parents of `rel` the KV says are deleted, there again for it (see keepDeletedDirectory). */
+  keepDeletedParents(rel: string): void {
+    const { ctx } = this;
+    for (let p = path.posix.dirname(rel); p !== '.'; p = path.posix.dirname(p)) {
+      const e = ctx.node.getEntry(keyOf(p));
+      if (e === undefined || (e.value !== null && !isDeletedRecord(e.value))) continue;
+      void ctx
+        .withPath(p, () => this.keepDeletedDirectory(p))
+        .catch((err: unknown) =>
+          log.warn('could not keep a directory', { path: p, error: String(err) }),
+        );
+    }
+  }
+
+  /**
+   * A live path was placed under `rel`, whose KV record is a delete: its author removed what
+   * it had there and never saw this one, so the directory, made again for it, is published
+   * again over the delete, as a file's kept edit is (else the KV said "deleted" for ever where
+   * every disk holds it). Runs under `rel`'s own lock.
+   */
+  async keepDeletedDirectory(rel: string): Promise<void> {
+    const { ctx } = this;
+    const kv = kvFile(ctx.node, rel);
+    if (kv?.record.type !== 'deleted' || !ctx.parents.ok(rel)) return;
+    const st = lstatOr(ctx.disk, absPath(ctx.root, rel));
+    if (st === null || !st.isDirectory() || !this.hasLiveChildren(rel)) return;
+    await this.publishDirectory(rel, kv.version, kv.record);
+    ctx.event('kept-edit', rel, 'a directory delete that did not see what it holds');
   }
 
   /**
@@ -135,6 +173,25 @@ export class TypeClash {
       version: [e.meta.node, e.meta.seq],
       ancestors: ancestorsOf(record),
     });
+  }
+}
+
+/**
+ * After a child goes (a peer's delete applied, or the user's published), parents whose own
+ * delete is already in the KV go too: their delete found them not empty, and waited for this.
+ */
+export function removeDeletedParents(ctx: Ctx, rel: string): void {
+  for (let p = path.posix.dirname(rel); p !== '.'; p = path.posix.dirname(p)) {
+    const kv = kvFile(ctx.node, p);
+    if (kv?.record.type !== 'deleted' || ctx.index.get(p)?.type !== 'dir') return;
+    if (!ctx.parents.ok(p)) return;
+    ctx.parents.forget();
+    try {
+      ctx.disk.rmdir(absPath(ctx.root, p));
+    } catch {
+      return;
+    }
+    ctx.index.delete(p);
   }
 }
 
