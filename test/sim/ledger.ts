@@ -124,11 +124,16 @@ export class Ledger {
       .map(([r]) => r);
   }
 
+  /**
+   * A conflict copy made afresh (no `prev`) is blind too, even with the same content: every
+   * holder of the clash's losing version makes it when it learns of the clash, and one that
+   * had not yet seen a user's delete of the copy makes it again (seed 316), as Syncthing does.
+   */
   private overruled(d: Published, hash: string): boolean {
     return [...this.versions.values()].some(
       (p) =>
         p.rel === d.rel &&
-        p.record.hash !== hash &&
+        (p.record.hash !== hash || (isConflictCopy(p.rel) && p.record.prev === null)) &&
         compareMeta(p.meta, d.meta) > 0 &&
         !descendsFrom(p.record, d.version),
     );

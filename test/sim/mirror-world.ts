@@ -9,7 +9,12 @@ import { FileSync } from '../../src/filesync/engine.js';
 import { hashOf } from './hashes.js';
 import { MemDisk } from '../../src/filesync/mem-disk.js';
 import { conflictOrigin, FILE_PREFIX, isConflictCopy, pathOf } from '../../src/filesync/paths.js';
-import { BLOCK_BYTES, decodeRecord, type Version } from '../../src/filesync/record.js';
+import {
+  BLOCK_BYTES,
+  decodeRecord,
+  type FileRecord,
+  type Version,
+} from '../../src/filesync/record.js';
 import { setLogLevel } from '../../src/log/index.js';
 import { WaveNode } from '../../src/node/index.js';
 import { MemStoreDisk, writeIdentity } from '../../src/store/index.js';
@@ -235,6 +240,7 @@ export class MirrorWorld {
     const started = [...this.machines.values()].filter((m) => m.started);
     if (started.length === 0) return;
     const m = this.rng.pick(started);
+    if (this.rng.chance(0.03)) return this.removeDir(m);
     const rel = this.rng.pick(PATHS);
     const abs = `${ROOT}/${rel}`;
     const slash = rel.lastIndexOf('/');
@@ -247,6 +253,7 @@ export class MirrorWorld {
     // every delete until an operator says otherwise (its own tests cover it).
     const last = fileCount(m.tree) <= 1;
     if (st?.isFile() === true && this.rng.chance(0.1)) return this.move(m, rel, had!, last);
+    if (!(last && st !== null) && this.rng.chance(0.05)) return this.link(m, rel, st !== null);
     if (st !== null && !last && this.rng.chance(0.3)) {
       m.tree.remove(abs);
       this.trace(`user m${m.id} deletes ${rel}`);
@@ -261,6 +268,37 @@ export class MirrorWorld {
       this.ledger.userWrote(m.id, rel, data);
     }
     this.hint(m, rel);
+  }
+
+  /** A user puts a symlink at `rel` (over the file or link there): a change of type. */
+  private link(m: Machine, rel: string, there: boolean): void {
+    const abs = `${ROOT}/${rel}`;
+    const target = `t${this.rng.int(0, 3)}`;
+    if (there) m.tree.remove(abs);
+    m.tree.symlink(target, abs);
+    this.trace(`user m${m.id} links ${rel} to ${target}`);
+    this.hint(m, rel);
+  }
+
+  /** A user removes a directory and all it holds (never the last file of the folder). */
+  private removeDir(m: Machine): void {
+    const dir = this.rng.pick(['d0', 'd1']);
+    const abs = `${ROOT}/${dir}`;
+    if (m.tree.lstatIfAny(abs)?.isDirectory() !== true) return;
+    const under = m.tree.paths(abs);
+    const files = under.filter((p) => m.tree.lstat(p).isFile());
+    if (fileCount(m.tree) - files.length < 1) return;
+    this.trace(`user m${m.id} removes ${dir} and all it holds up=${m.mirror !== null}`);
+    for (const p of under) {
+      const rel = p.slice(ROOT.length + 1);
+      const hash = m.tree.lstat(p).isFile() ? hashOf(m.tree.readFile(p)) : '';
+      if (hash !== '') this.ledger.userReplaced(rel, hash);
+      // A conflict copy thrown away: the user saw that version of the path, and let it go.
+      if (hash !== '' && isConflictCopy(rel)) this.ledger.userReplaced(conflictOrigin(rel), hash);
+      this.ledger.userDeleted(m.id, rel, hash);
+    }
+    m.tree.remove(abs);
+    this.hint(m, dir);
   }
 
   /**
@@ -355,7 +393,8 @@ export class MirrorWorld {
     for (const m of this.machines.values()) if (m.mirror === null && m.node === null) this.boot(m);
     const deadline = this.q.now + 60_000;
     while (!this.quiet()) {
-      if (this.q.now > deadline) this.fail(`no quiescence 60 s after healing: ${this.describe()}`);
+      if (this.q.now > deadline)
+        this.fail(`no quiescence 60 s after healing: ${this.describe()} ${this.treeDiff()}`);
       await this.runUntil(this.q.now + 500);
     }
     this.check();
@@ -407,8 +446,7 @@ export class MirrorWorld {
       finals.set(rel, [e.meta.node, e.meta.seq]);
       if (gone.has(rel)) continue; // see quiet()
       const r = e.value === null ? null : decodeRecord(e.value);
-      const want =
-        r === null || r.type === 'deleted' ? undefined : r.type === 'dir' ? 'dir' : r.hash;
+      const want = r === null || r.type === 'deleted' ? undefined : shown(r);
       if (tree.get(rel) !== want)
         this.fail(`${rel} on disk is ${tree.get(rel)}, the KV says ${want}`);
     }
@@ -460,6 +498,18 @@ export class MirrorWorld {
       )
       .join(' ');
   }
+
+  /** Up to three paths the trees disagree on, with what each machine holds there. */
+  private treeDiff(): string {
+    const trees = [...this.machines.values()].map((m) => [m.id, treeOf(m.tree)] as const);
+    const paths = new Set(trees.flatMap(([, t]) => [...t.keys()]));
+    const odd = [...paths].filter((p) => new Set(trees.map(([, t]) => t.get(p))).size > 1);
+    const show = (v: string | undefined): string => (v === undefined ? '-' : v.slice(0, 8));
+    return odd
+      .slice(0, 3)
+      .map((p) => `${p}: ${trees.map(([id, t]) => `${id}=${show(t.get(p))}`).join(' ')}`)
+      .join('; ');
+  }
 }
 
 /** Files in the tree (under the root, outside the reserved dir). */
@@ -477,7 +527,8 @@ function treeOf(disk: MemDisk, skip?: Map<string, string>): Map<string, string> 
     if (rel === '' || rel === '.filesync' || rel.startsWith('.filesync/')) continue;
     if (skip?.has(rel) === true) continue;
     const st = disk.lstat(abs);
-    out.set(rel, st.isDirectory() ? 'dir' : hashOf(disk.readFile(abs)));
+    const link = st.isSymbolicLink() ? `link:${disk.readlink(abs)}` : null;
+    out.set(rel, st.isDirectory() ? 'dir' : (link ?? hashOf(disk.readFile(abs))));
   }
   return out;
 }
@@ -507,4 +558,9 @@ function said(op: StateOp): string {
   if (r === null) return '';
   const v = (x: Version | null): string => (x === null ? '-' : `${x[0]}:${x[1]}`);
   return `${r.type} ${r.hash.slice(0, 8)} prev=${v(r.prev)} hist=${r.history.map(v).join(',')}`;
+}
+
+/** What `treeOf` shows for a live record's path. */
+function shown(r: FileRecord): string {
+  return r.type === 'dir' ? 'dir' : r.type === 'symlink' ? `link:${r.target}` : r.hash;
 }
