@@ -44,6 +44,11 @@ export interface Ctx {
    * disk, so until the start scan is done a path the KV moved past is not published from it.
    */
   indexMayLag: boolean;
+  /**
+   * After a power loss, the paths that start scan skipped (ignored then): their index may lag
+   * the disk the same way until a scan looks at them, however much later the rules change.
+   */
+  lagging: { ignored: (rel: string) => boolean; seen: Set<string> } | null;
   /** Events for the UI / log (received, sent, conflicts, errors). */
   event: (kind: FileEventKind, path: string, detail?: string) => void;
   /** Run `fn` with `rel` locked against every other change of that path. */

@@ -1,11 +1,15 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fileRecordOf } from '../../test/helpers/records.js';
 import { tempDir, waitFor } from '../../test/helpers/tmp.js';
 import { Replica } from '../replica/index.js';
+import { kvFile } from './context.js';
 import { FileSync, type FileEvent } from './engine.js';
+import { IGNORE_FILE } from './ignore.js';
 import { admitFileEntry, keyOf } from './paths.js';
 import { encodeRecord } from './record.js';
+import type { Scanner } from './scanner.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -48,6 +52,37 @@ describe('FileSync.close', () => {
     } finally {
       await fs2.close();
       await replica2.close();
+    }
+  });
+});
+
+describe('the ignore file', () => {
+  it('leaves what it ignores everywhere, and fetches again what was removed meanwhile', async () => {
+    const dataDir = path.join(dir, 'data');
+    const root = path.join(dir, 'root');
+    await mkdir(path.join(root, 'big'), { recursive: true });
+    await writeFile(path.join(root, 'big', 'x.bin'), 'too large for this laptop');
+    const replica = await Replica.start({ dataDir, port: 0, node: { admit: admitFileEntry } });
+    const fs = await FileSync.start({ root, dataDir, replica, watch: false });
+    const record = (rel: string): string | undefined => kvFile(replica.node, rel)?.record.type;
+    const scanner = (fs as unknown as { scanner: Scanner }).scanner;
+    try {
+      expect(record('big/x.bin')).toBe('file');
+      await writeFile(path.join(root, IGNORE_FILE), 'big/\n');
+      fs.hint(IGNORE_FILE);
+      await waitFor(() => fs.ctx.ignore.ignores('big', true), 'the rules read');
+      await rm(path.join(root, 'big'), { recursive: true }); // to free space here
+      expect(await scanner.check('big/x.bin')).toBe(false);
+      expect(await scanner.check('big')).toBe(false);
+      expect([record('big/x.bin'), record('big')]).toEqual(['file', 'dir']); // no delete
+      await writeFile(path.join(root, IGNORE_FILE), '');
+      fs.hint(IGNORE_FILE);
+      // Nobody else holds it here: its apply waits for a peer, its record stays.
+      await waitFor(() => fs.progress.applying + fs.progress.parked > 0, 'big/x.bin fetched');
+      expect(record('big/x.bin')).toBe('file');
+    } finally {
+      await fs.close();
+      await replica.close();
     }
   });
 });

@@ -17,7 +17,8 @@ import type { Ctx } from './context.js';
 import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
 import { HeldDeletions } from './held-deletions.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
-import { FILE_PREFIX, keyOf, pathOf } from './paths.js';
+import { lstatOr, type Disk } from './disk.js';
+import { absPath, FILE_PREFIX, keyOf, pathOf } from './paths.js';
 import { isDeletedRecord, sameVersion, type Version } from './record.js';
 import { UnreadablePaths } from './localfs.js';
 import { RealParents } from './safe-fs.js';
@@ -86,6 +87,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       allowMassDelete: opts.allowMassDelete ?? false,
       deletions,
       indexMayLag: false,
+      lagging: null,
       event: (kind, p, detail) =>
         this.emit('event', {
           kind,
@@ -168,21 +170,16 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       });
       await fs.watcher.start();
     }
+    const lagging = lastStop === 'power-loss' ? await ignoredAtStart(opts, disk) : null;
     const t0 = clock.now();
     const { seen, published } = await fs.scanner.scan();
     fs.startScanMs = clock.now() - t0;
     fs.ctx.indexMayLag = false;
+    fs.ctx.lagging = lagging;
     index.forgetLandings();
     log.info('start scan done', { paths: seen, published, ms: fs.startScanMs });
-    // Catch up with records that arrived while we were down (or before this scan).
-    for (const e of opts.replica.node.entries(FILE_PREFIX, { tombstones: true })) {
-      const rel = pathOf(e.key)!;
-      if (!sameVersion(index.get(rel)?.version ?? null, [e.meta.node, e.meta.seq])) fs.enqueue(rel);
-    }
-    fs.every(opts.rescanIntervalMs ?? 60_000, async () => {
-      await fs.watcher?.refresh();
-      await fs.scanner.scan();
-    });
+    fs.catchUp(); // records that arrived while we were down (or before this scan)
+    fs.every(opts.rescanIntervalMs ?? 60_000, () => fs.rescan());
     fs.every(MIN_SAVE_INTERVAL_MS, () => index.saveIfDue());
     fs.every(600_000, () => fs.ctx.trash.sweep());
     return fs;
@@ -206,7 +203,9 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     return (
       !this.closed &&
       rel !== null &&
-      this.ctx.index.get(rel) === undefined &&
+      // An ignored path's entry waits for the rules to change; its delete is no business here.
+      (this.ctx.index.get(rel) === undefined ||
+        this.ctx.ignore.ignores(rel, this.ctx.index.get(rel)?.type === 'dir')) &&
       !this.queue.has(rel) &&
       !this.locks.has(rel)
     );
@@ -261,14 +260,48 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   /** Look at `rel` now: a hint (from the watcher, or a test's). */
   hint(rel: string): void {
     if (this.closed) return;
-    if (rel === IGNORE_FILE) {
-      void this.ctx.ignore.reload().then(async (changed) => {
-        if (!changed) return;
-        await this.watcher?.refresh(); // newly un-ignored directories need watches
-        await this.scanner.scan();
-      });
-    }
+    if (rel === IGNORE_FILE) void this.reloadIgnore().catch((e: unknown) => this.fail(rel, e));
     this.scanner.check(rel).catch((e: unknown) => this.fail(rel, e));
+  }
+
+  /** Apply every KV version the index does not hold. */
+  private catchUp(): void {
+    for (const e of this.opts.replica.node.entries(FILE_PREFIX, { tombstones: true })) {
+      const rel = pathOf(e.key)!;
+      const v: Version = [e.meta.node, e.meta.seq];
+      if (!sameVersion(this.ctx.index.get(rel)?.version ?? null, v)) this.enqueue(rel);
+    }
+  }
+
+  /**
+   * The ignore file changed (the user's edit or a peer's). An ignored path is left as it is
+   * everywhere (see Scanner.checkLocked); one that joins the mirror again is scanned (and
+   * watched), and one gone from this disk meanwhile (removed while ignored, as one frees
+   * space) is fetched again, not deleted everywhere: its index entry is dropped first, as is
+   * that of one whose record was collected meanwhile (the file is then a new one).
+   */
+  private async reloadIgnore(): Promise<boolean> {
+    const { ctx } = this;
+    const isDir = (p: string): boolean => ctx.index.get(p)?.type === 'dir';
+    const wasIgnored = [...ctx.index.paths()].filter((p) => ctx.ignore.ignores(p, isDir(p)));
+    if (!(await ctx.ignore.reload())) return false;
+    for (const p of wasIgnored) {
+      if (ctx.ignore.ignores(p, isDir(p))) continue;
+      const gone = lstatOr(ctx.disk, absPath(ctx.root, p)) === null;
+      // Its record may have been collected meanwhile: then the file here is a new one.
+      if (gone || this.opts.replica.node.getEntry(keyOf(p)) === undefined) ctx.index.delete(p);
+    }
+    await this.watcher?.refresh();
+    await this.scanner.scan();
+    this.catchUp();
+    return true;
+  }
+
+  /** A full rescan, after the ignore rules are read again (a hint for them may be lost). */
+  private async rescan(): Promise<void> {
+    if (await this.reloadIgnore()) return; // it rescanned
+    await this.watcher?.refresh();
+    await this.scanner.scan();
   }
 
   /** One full rescan after hints were dropped; requests while one is pending share it. */
@@ -277,7 +310,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     this.rescanPending = true;
     this.ports.clock.setTimeout(() => {
       this.rescanPending = false;
-      this.scanner.scan().catch((e: unknown) => log.warn('rescan failed', { error: String(e) }));
+      this.rescan().catch((e: unknown) => log.warn('rescan failed', { error: String(e) }));
     }, 1000);
   }
 
@@ -301,7 +334,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
   private async applyOne(rel: string): Promise<void> {
     try {
       await this.applier.apply(rel);
-      if (rel === IGNORE_FILE) await this.ctx.ignore.reload();
+      if (rel === IGNORE_FILE) void this.reloadIgnore().catch((e: unknown) => this.fail(rel, e));
     } catch (e) {
       if (e instanceof SupersededError) return; // the newer version is queued behind it
       if (this.closed) {
@@ -338,4 +371,11 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
     await this.ctx.index.save();
     await markStopped(this.opts.dataDir, this.ports.dataDisk);
   }
+}
+
+/** The rules the start scan ran under (the live ones change with the ignore file). */
+async function ignoredAtStart(opts: FileSyncOptions, disk: Disk): Promise<Ctx['lagging']> {
+  const rules = new IgnoreRules(opts.root, opts.ignore ?? [], disk);
+  await rules.reload();
+  return { ignored: (rel) => rules.ignores(rel), seen: new Set() };
 }

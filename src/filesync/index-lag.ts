@@ -53,8 +53,13 @@ export function pastVersion(ctx: Ctx, cur: KvFile | null, idx: IndexEntry): bool
  * Published, the last two would undo versions the cluster holds: the disk's state is kept
  * aside instead and the KV's version applied. A path the KV never held is published as usual.
  */
-export function mayBeStale(ctx: Ctx, cur: KvFile | null): boolean {
-  return ctx.indexMayLag && cur !== null;
+export function mayBeStale(ctx: Ctx, cur: KvFile | null, rel: string): boolean {
+  return (ctx.indexMayLag || stillLagging(ctx, rel)) && cur !== null;
+}
+
+/** Was `rel` ignored by a power-loss start scan, and not looked at since? */
+export function stillLagging(ctx: Ctx, rel: string): boolean {
+  return ctx.lagging !== null && !ctx.lagging.seen.has(rel) && ctx.lagging.ignored(rel);
 }
 
 /**

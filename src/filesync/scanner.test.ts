@@ -53,6 +53,7 @@ beforeEach(async () => {
     allowMassDelete: false,
     deletions: new HeldDeletions(path.join(dir, 'deletions-held'), false),
     indexMayLag: false,
+    lagging: null,
     event: (kind, p) => kind === 'published' && published.push(p),
     withPath: (_rel, fn) => fn(),
   };

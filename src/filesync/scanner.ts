@@ -5,7 +5,14 @@ import { lstatOr, lstatOrUnknown, type DiskDirent, type DiskStat } from './disk.
 import type { IndexEntry } from './disk-index.js';
 import { isUnreadableError, Unreadable } from './localfs.js';
 import { readContent, type Content } from './read-content.js';
-import { keepAside, lineageOf, mayBeStale, ownLaterWrite, pastVersion } from './index-lag.js';
+import {
+  keepAside,
+  lineageOf,
+  mayBeStale,
+  ownLaterWrite,
+  pastVersion,
+  stillLagging,
+} from './index-lag.js';
 import { absPath, keyOf, pathProblem } from './paths.js';
 import { removeDeletedParents } from './type-clash.js';
 import { permBits, typeOf, unchanged } from './stat.js';
@@ -131,8 +138,15 @@ export class Scanner {
     return this.ctx.withPath(rel, () => this.checkLocked(rel));
   }
 
-  /** Check one path; the caller holds its lock. */
+  /** Check one path; the caller holds its lock. A lagging path is lagging no more once seen. */
   async checkLocked(rel: string, attempt = 0): Promise<boolean> {
+    const { ctx } = this;
+    const found = await this.look(rel, attempt);
+    if (stillLagging(ctx, rel) && !ctx.ignore.ignores(rel)) ctx.lagging!.seen.add(rel);
+    return found;
+  }
+
+  private async look(rel: string, attempt: number): Promise<boolean> {
     const { ctx } = this;
     if (pathProblem(rel) !== null) return false;
     const abs = absPath(ctx.root, rel);
@@ -148,16 +162,18 @@ export class Scanner {
     }
     const st = found;
     const type = st ? typeOf(st) : null;
-    if (st === null || type === null || ctx.ignore.ignores(rel, type === 'dir'))
+    // Ignored: neither published nor deleted, on this node or any other (ignoring a folder
+    // to free space here must not delete it everywhere). Its entry stays for when it is not.
+    if (ctx.ignore.ignores(rel, (type ?? idx?.type) === 'dir')) return false;
+    if (st === null || type === null)
       return idx === undefined ? false : this.checkGone(rel, idx, st === null, attempt);
     if (idx?.type === 'dir' && type !== 'dir') await this.checkGoneChildren(rel);
     if (idx !== undefined && unchanged(idx, st, type)) {
       this.readable(rel, abs, type); // as it was when last read
       return false;
     }
-    // Modified a moment ago: a writer may be between truncating the file and writing it (an
-    // editor's save, `>` in a shell). Publishing that empty or partial state would make a
-    // spurious version, and a spurious conflict copy wherever another node edits too.
+    // Modified a moment ago: a writer may be between truncating and writing it (an editor's
+    // save, `>` in a shell): that empty or partial state would be a spurious version.
     const ageMs = ctx.clock.now() - st.mtimeMs;
     if (type === 'file' && ageMs >= 0 && ageMs < QUIET_MS && attempt < 5) {
       await this.waitMs(QUIET_MS - ageMs);
@@ -185,8 +201,7 @@ export class Scanner {
     const { ctx } = this;
     if (missing && !ctx.allowMassDelete && attempt === 0) {
       // A delete is published after a short pause: a folder being emptied (rm -rf, a disk
-      // going away) loses its files one by one, and the first ones were published before the
-      // guard below could see the folder empty.
+      // going away) loses its files one by one, the first ones before the guard sees it.
       await this.waitMs(DELETE_QUIET_MS);
       return this.checkLocked(rel, 1);
     }
@@ -196,7 +211,7 @@ export class Scanner {
       ctx.index.delete(rel);
       return false;
     }
-    if (missing && mayBeStale(ctx, kvFile(ctx.node, rel))) {
+    if (missing && mayBeStale(ctx, kvFile(ctx.node, rel), rel)) {
       // The disk may have lost it in the power loss: the KV's version is applied again.
       ctx.index.delete(rel);
       return false;
@@ -261,7 +276,7 @@ export class Scanner {
       ctx.index.set(rel, { ...entry, version: landed.version, ancestors: landed.ancestors });
       return false;
     }
-    if (type === 'file' && mayBeStale(ctx, cur)) return this.keepAside(rel);
+    if (type === 'file' && mayBeStale(ctx, cur, rel)) return this.keepAside(rel);
     const prev =
       ownLaterWrite(ctx, cur, idx) ??
       idx?.version ??
@@ -365,7 +380,7 @@ export class Scanner {
 
   private async publishDelete(rel: string, idx: IndexEntry): Promise<boolean> {
     const cur = kvFile(this.ctx.node, rel);
-    if (pastVersion(this.ctx, cur, idx) || mayBeStale(this.ctx, cur)) {
+    if (pastVersion(this.ctx, cur, idx) || mayBeStale(this.ctx, cur, rel)) {
       // Nothing to send: the KV's version stands, and is applied here next.
       this.ctx.index.delete(rel);
       removeDeletedParents(this.ctx, rel);

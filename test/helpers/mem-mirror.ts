@@ -60,6 +60,7 @@ export async function memMirror() {
     allowMassDelete: false,
     deletions: new HeldDeletions(path.join(dir, 'deletions-held'), false),
     indexMayLag: false,
+    lagging: null,
     event: (kind, p, detail) => events.push(`${kind} ${p} ${detail ?? ''}`.trim()),
     withPath: (_rel, fn) => fn(),
   };
