@@ -164,7 +164,12 @@ export class Ledger {
    * (a user's write the power took before its disk wrote it back was never the mirror's). `finals`: each path's final version;
    * `tree`: paths → content hash.
    */
-  lostWrites(finals: Iterable<Version>, tree: Map<string, string>): string[] {
+  lostWrites(
+    finals: Iterable<Version>,
+    tree: Map<string, string>,
+    /** Paths the final rules ignore: each node keeps its own there. */
+    ignored: (rel: string, isDir: boolean) => boolean = () => false,
+  ): string[] {
     const replaced = new Set<string>([...finals].map(vkey));
     for (const p of this.versions.values()) {
       if (p.record.prev !== null) replaced.add(vkey(p.record.prev));
@@ -177,7 +182,7 @@ export class Ledger {
     // and any of them seen and replaced means the content was.
     const fate = new Map<string, { replaced: boolean; first: string }>();
     for (const [k, p] of this.versions) {
-      if (p.record.type !== 'file') continue;
+      if (p.record.type !== 'file' || ignored(p.rel, false)) continue;
       const id = `${p.rel}\0${p.record.hash}`;
       const f = fate.get(id) ?? { replaced: this.replacedByUser.has(id), first: `${p.rel}@${k}` };
       f.replaced ||= replaced.has(k);

@@ -6,6 +6,7 @@ import {
   type StateOp,
 } from '../../src/core/index.js';
 import { FileSync } from '../../src/filesync/engine.js';
+import { IGNORE_FILE, IgnoreRules } from '../../src/filesync/ignore.js';
 import { hashOf } from './hashes.js';
 import { MemDisk } from '../../src/filesync/mem-disk.js';
 import { conflictOrigin, FILE_PREFIX, isConflictCopy, pathOf } from '../../src/filesync/paths.js';
@@ -46,9 +47,12 @@ const SYNC: Partial<SyncOptions> = {
 
 /**
  * In three histories of ten, delete records are collected within seconds (all members have
- * them, and each mirror has applied them): a path gone from every KV must stay gone.
+ * them, and each mirror has applied them): a path gone from every KV must stay gone. Not
+ * sooner than the kernel writes a tree back (5 s here; the default age is an hour): a power
+ * cut that undoes an unlink after its record is gone brings back a file nobody can tell from
+ * a new one (seed 312 at 2 s).
  */
-const GC: Partial<SyncOptions> = { tombstoneMinAgeMs: 2000, gcIntervalMs: 700 };
+const GC: Partial<SyncOptions> = { tombstoneMinAgeMs: 6000, gcIntervalMs: 1000 };
 
 /** One machine: its disks survive crashes; its process (node, driver, mirror) does not. */
 interface Machine {
@@ -93,6 +97,8 @@ export class MirrorWorld {
   /** How often a user's write is a file of several blocks (in three histories of ten). */
   private readonly largeP: number;
   private readonly sync: Partial<SyncOptions>;
+  /** How often a user rewrites the ignore file (in two histories of ten). */
+  private readonly ignoreP: number;
 
   /**
    * `powerCuts`: half the crashes are power cuts (a new boot: the store, the index journal and
@@ -106,6 +112,7 @@ export class MirrorWorld {
     this.net = new SimNetwork(this.q, this.rng);
     this.largeP = this.rng.chance(0.3) ? 0.05 : 0;
     this.sync = this.rng.chance(0.3) ? { ...SYNC, ...GC } : SYNC;
+    this.ignoreP = this.rng.chance(0.2) ? 0.03 : 0;
   }
 
   /** MIRROR_TRACE=1 prints what happens, for replaying a seed by hand. */
@@ -241,6 +248,7 @@ export class MirrorWorld {
     if (started.length === 0) return;
     const m = this.rng.pick(started);
     if (this.rng.chance(0.03)) return this.removeDir(m);
+    if (this.rng.chance(this.ignoreP)) return this.editIgnore(m);
     const rel = this.rng.pick(PATHS);
     const abs = `${ROOT}/${rel}`;
     const slash = rel.lastIndexOf('/');
@@ -278,6 +286,15 @@ export class MirrorWorld {
     m.tree.symlink(target, abs);
     this.trace(`user m${m.id} links ${rel} to ${target}`);
     this.hint(m, rel);
+  }
+
+  /** A user rewrites the ignore file (it syncs like any file): paths leave the mirror or join it. */
+  private editIgnore(m: Machine): void {
+    const data = Buffer.from(this.rng.pick(['', 'e\n', 'd1/\n', 'e\nd1/\n']));
+    m.tree.writeFile(`${ROOT}/${IGNORE_FILE}`, data);
+    this.trace(`user m${m.id} ignores ${JSON.stringify(data.toString())}`);
+    this.ledger.userWrote(m.id, IGNORE_FILE, data);
+    this.hint(m, IGNORE_FILE);
   }
 
   /** A user removes a directory and all it holds (never the last file of the folder). */
@@ -392,12 +409,14 @@ export class MirrorWorld {
     this.net.faults = { dropP: 0, dupP: 0, maxDelayMs: 5 };
     for (const m of this.machines.values()) if (m.mirror === null && m.node === null) this.boot(m);
     const deadline = this.q.now + 60_000;
-    while (!this.quiet()) {
+    while (!(await this.quiet())) {
       if (this.q.now > deadline)
-        this.fail(`no quiescence 60 s after healing: ${this.describe()} ${this.treeDiff()}`);
+        this.fail(
+          `no quiescence 60 s after healing: ${this.describe()} ${this.treeDiff()} ${this.kvDiff()}`,
+        );
       await this.runUntil(this.q.now + 500);
     }
-    this.check();
+    await this.check();
     return {
       seed: this.seed,
       nodes: n,
@@ -408,7 +427,7 @@ export class MirrorWorld {
   }
 
   /** Every process up, every KV the same, nothing left to apply, every tree the same. */
-  private quiet(): boolean {
+  private async quiet(): Promise<boolean> {
     const ms = [...this.machines.values()];
     if (ms.some((m) => m.mirror === null)) return false;
     const digest = ms[0]!.node!.state.digest;
@@ -422,21 +441,25 @@ export class MirrorWorld {
       gone ??= unservable(ms[0]!.node!, this.disks());
       if (parked.some((rel) => !gone!.has(rel))) return false;
     }
-    const tree = treeOf(ms[0]!.tree);
-    if (ms.every((m) => sameTree(treeOf(m.tree), tree))) return true;
+    // Ignored paths are each node's own (the rules are the same: the ignore file syncs).
+    const hidden = await ignoredBy(ms[0]!.tree);
+    const tree = treeOf(ms[0]!.tree, hidden);
+    if (ms.every((m) => sameTree(treeOf(m.tree, hidden), tree))) return true;
     // Where no content can be had, each keeps what it had (an older version, or nothing).
     gone ??= unservable(ms[0]!.node!, this.disks());
-    const rest = treeOf(ms[0]!.tree, gone);
-    return ms.every((m) => sameTree(treeOf(m.tree, gone!), rest));
+    const skip = (rel: string, isDir: boolean): boolean => gone!.has(rel) || hidden(rel, isDir);
+    const rest = treeOf(ms[0]!.tree, skip);
+    return ms.every((m) => sameTree(treeOf(m.tree, skip), rest));
   }
 
   private disks(): MemDisk[] {
     return [...this.machines.values()].map((m) => m.tree);
   }
 
-  private check(): void {
+  private async check(): Promise<void> {
     const m0 = [...this.machines.values()][0]!;
-    const tree = treeOf(m0.tree);
+    const hidden = await ignoredBy(m0.tree);
+    const tree = treeOf(m0.tree, hidden);
     const finals = new Map<string, Version>();
     const gone = unservable(m0.node!, this.disks());
     for (const [rel, hash] of gone)
@@ -444,8 +467,8 @@ export class MirrorWorld {
     for (const e of m0.node!.entries(FILE_PREFIX, { tombstones: true })) {
       const rel = pathOf(e.key)!;
       finals.set(rel, [e.meta.node, e.meta.seq]);
-      if (gone.has(rel)) continue; // see quiet()
       const r = e.value === null ? null : decodeRecord(e.value);
+      if (gone.has(rel) || hidden(rel, r?.type === 'dir')) continue; // see quiet()
       const want = r === null || r.type === 'deleted' ? undefined : shown(r);
       if (tree.get(rel) !== want)
         this.fail(`${rel} on disk is ${tree.get(rel)}, the KV says ${want}`);
@@ -465,9 +488,9 @@ export class MirrorWorld {
     const problem = this.ledger.firstProblem;
     if (problem !== null) this.fail(problem);
     // A path whose content no one holds keeps an older version here and there (see quiet()).
-    const back = this.ledger.resurrected(treeOf(m0.tree, gone));
+    const back = this.ledger.resurrected(treeOf(m0.tree, (r, d) => gone.has(r) || hidden(r, d)));
     if (back.length > 0) this.fail(`deletes undone: ${back.join(', ')}`);
-    const lost = this.ledger.lostWrites(finals.values(), tree);
+    const lost = this.ledger.lostWrites(finals.values(), tree, hidden);
     if (lost.length > 0) this.fail(`published writes lost: ${lost.slice(0, 5).join(', ')}`);
   }
 
@@ -499,6 +522,24 @@ export class MirrorWorld {
       .join(' ');
   }
 
+  /** Up to three keys the KVs disagree on, with each machine's version there. */
+  private kvDiff(): string {
+    const kvs = [...this.machines.values()]
+      .filter((m) => m.node !== null)
+      .map((m) => {
+        const out = new Map<string, string>();
+        for (const e of m.node!.entries('', { tombstones: true }))
+          out.set(e.key, `${e.meta.node}:${e.meta.seq}${e.value === null ? 'x' : ''}`);
+        return [m.id, out] as const;
+      });
+    const keys = new Set(kvs.flatMap(([, kv]) => [...kv.keys()]));
+    const odd = [...keys].filter((k) => new Set(kvs.map(([, kv]) => kv.get(k))).size > 1);
+    return odd
+      .slice(0, 3)
+      .map((k) => `${k}: ${kvs.map(([id, kv]) => `${id}=${kv.get(k) ?? '-'}`).join(' ')}`)
+      .join('; ');
+  }
+
   /** Up to three paths the trees disagree on, with what each machine holds there. */
   private treeDiff(): string {
     const trees = [...this.machines.values()].map((m) => [m.id, treeOf(m.tree)] as const);
@@ -520,13 +561,16 @@ function fileCount(disk: MemDisk): number {
 }
 
 /** A tree's paths (under the root, outside the reserved dir) → content hash, or 'dir'. */
-function treeOf(disk: MemDisk, skip?: Map<string, string>): Map<string, string> {
+function treeOf(
+  disk: MemDisk,
+  skip?: (rel: string, isDir: boolean) => boolean,
+): Map<string, string> {
   const out = new Map<string, string>();
   for (const abs of disk.paths(ROOT)) {
     const rel = abs.slice(ROOT.length + 1);
     if (rel === '' || rel === '.filesync' || rel.startsWith('.filesync/')) continue;
-    if (skip?.has(rel) === true) continue;
     const st = disk.lstat(abs);
+    if (skip?.(rel, st.isDirectory()) === true) continue;
     const link = st.isSymbolicLink() ? `link:${disk.readlink(abs)}` : null;
     out.set(rel, st.isDirectory() ? 'dir' : (link ?? hashOf(disk.readFile(abs))));
   }
@@ -563,4 +607,11 @@ function said(op: StateOp): string {
 /** What `treeOf` shows for a live record's path. */
 function shown(r: FileRecord): string {
   return r.type === 'dir' ? 'dir' : r.type === 'symlink' ? `link:${r.target}` : r.hash;
+}
+
+/** The ignore rules `disk`'s ignore file sets, as the mirror reads them. */
+async function ignoredBy(disk: MemDisk): Promise<(rel: string, isDir: boolean) => boolean> {
+  const rules = new IgnoreRules(ROOT, [], disk);
+  await rules.reload();
+  return (rel, isDir) => rules.ignores(rel, isDir);
 }
