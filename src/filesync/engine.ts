@@ -282,9 +282,10 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
    */
   private async reloadIgnore(): Promise<boolean> {
     const { ctx } = this;
-    const isDir = (p: string): boolean => ctx.index.get(p)?.type === 'dir';
-    const wasIgnored = [...ctx.index.paths()].filter((p) => ctx.ignore.ignores(p, isDir(p)));
+    const before = ctx.ignore.frozen();
     if (!(await ctx.ignore.reload())) return false;
+    const isDir = (p: string): boolean => ctx.index.get(p)?.type === 'dir';
+    const wasIgnored = [...ctx.index.paths()].filter((p) => before.ignores(p, isDir(p)));
     for (const p of wasIgnored) {
       if (ctx.ignore.ignores(p, isDir(p))) continue;
       const gone = lstatOr(ctx.disk, absPath(ctx.root, p)) === null;

@@ -32,6 +32,23 @@ describe('ignore rules', () => {
     expect(rules.ignores('.filesync')).toBe(true);
   });
 
+  it('frozen, stay as they were when the file changes', async () => {
+    const rules = new IgnoreRules(dir, ['*.log']);
+    setLogLevel('silent');
+    await writeFile(path.join(dir, IGNORE_FILE), 'build/\n');
+    await rules.reload();
+    const before = rules.frozen();
+    await writeFile(path.join(dir, IGNORE_FILE), 'dist/\n');
+    expect(await rules.reload()).toBe(true);
+    setLogLevel('info');
+    expect([before.ignores('build/x'), before.ignores('dist/x'), before.ignores('a.log')]).toEqual([
+      true,
+      false,
+      true,
+    ]);
+    expect([rules.ignores('build/x'), rules.ignores('dist/x')]).toEqual([false, true]);
+  });
+
   it('with no patterns, ignores nothing but .filesync/ and never asks the matcher', () => {
     const rules = new IgnoreRules(dir, []);
     for (let i = 0; i < 1000; i++) expect(rules.ignores(`d${i % 10}/f${i}`)).toBe(false);

@@ -61,6 +61,15 @@ export class IgnoreRules {
     return true;
   }
 
+  /** The rules as they are now, kept as they are whatever `reload` does later. */
+  frozen(): IgnoreRules {
+    const copy = new IgnoreRules(this.root, this.extra, this.disk);
+    copy.fileText = this.fileText;
+    copy.matcher = copy.build(this.fileText);
+    copy.empty = this.empty;
+    return copy;
+  }
+
   /** Is this relative path ignored? Directories may be tested with or without a trailing slash. */
   ignores(rel: string, isDir = false): boolean {
     if (rel === RESERVED_DIR || rel.startsWith(RESERVED_DIR + '/')) return true;
