@@ -1,21 +1,8 @@
-import {
-  compareMeta,
-  type Entry,
-  type Meta,
-  type NodeId,
-  type StateOp,
-} from '../../src/core/index.js';
+import { compareMeta, type Entry, type NodeId } from '../../src/core/index.js';
 import { FileSync } from '../../src/filesync/engine.js';
-import { IGNORE_FILE, IgnoreRules } from '../../src/filesync/ignore.js';
-import { hashOf } from './hashes.js';
 import { MemDisk } from '../../src/filesync/mem-disk.js';
 import { conflictOrigin, FILE_PREFIX, isConflictCopy, pathOf } from '../../src/filesync/paths.js';
-import {
-  BLOCK_BYTES,
-  decodeRecord,
-  type FileRecord,
-  type Version,
-} from '../../src/filesync/record.js';
+import { decodeRecord, type Version } from '../../src/filesync/record.js';
 import { setLogLevel } from '../../src/log/index.js';
 import { WaveNode } from '../../src/node/index.js';
 import { MemStoreDisk, writeIdentity } from '../../src/store/index.js';
@@ -27,14 +14,24 @@ import { Prng } from './prng.js';
 import { SimHints } from './sim-hints.js';
 import { unservable } from './unservable.js';
 import { SimFailure, type SimReport } from './world.js';
+import { SimUsers } from './users.js';
+import {
+  ignoredBy,
+  kvDiff,
+  processView,
+  ROOT,
+  said,
+  sameTree,
+  shown,
+  treeDiff,
+  treeOf,
+  type Machine,
+} from './machine.js';
 
 setLogLevel('silent');
 
 const EPOCH_MS = 1_700_000_000_000;
 const DATA_DIR = '/data';
-const ROOT = '/m';
-/** The paths users edit: few, so edits clash. */
-const PATHS = ['a', 'b', 'c', 'd', 'e', 'd0/f', 'd0/g', 'd1/f'];
 
 const SYNC: Partial<SyncOptions> = {
   roundIntervalMs: 1000,
@@ -54,27 +51,6 @@ const SYNC: Partial<SyncOptions> = {
  */
 const GC: Partial<SyncOptions> = { tombstoneMinAgeMs: 6000, gcIntervalMs: 1000 };
 
-/** One machine: its disks survive crashes; its process (node, driver, mirror) does not. */
-interface Machine {
-  id: NodeId;
-  store: MemStoreDisk;
-  tree: MemDisk;
-  skewMs: number;
-  seeds: string[];
-  gen: number;
-  node: WaveNode | null;
-  driver: SyncDriver | null;
-  mirror: FileSync | null;
-  /** The running mirror's hint source (its watcher's stand-in). */
-  hints: SimHints | null;
-  started: boolean;
-  opened: boolean;
-  /** Counts the machine's boots: a power cut is a new one (a kill is not). */
-  boots: number;
-  /** key → the newest delete record this machine's store collected there (durably). */
-  collected: Map<string, Meta>;
-}
-
 /**
  * The mirror's simulator: per machine the production WaveNode and store on `MemStoreDisk`, the
  * real sync driver on the simulated network, and the real FileSync engine (scanner, applier,
@@ -88,17 +64,17 @@ export class MirrorWorld {
   readonly rng: Prng;
   readonly net: SimNetwork;
   private readonly machines = new Map<NodeId, Machine>();
-  private readonly ledger = new Ledger();
+  readonly ledger = new Ledger();
   /** Every write made durable at its origin (origin:seq → it), for the acks check. */
   private readonly writes = new Map<string, Entry>();
   private events = 0;
-  private edits = 0;
   private pendingFailure: string | null = null;
   /** How often a user's write is a file of several blocks (in three histories of ten). */
-  private readonly largeP: number;
+  readonly largeP: number;
   private readonly sync: Partial<SyncOptions>;
   /** How often a user rewrites the ignore file (in two histories of ten). */
-  private readonly ignoreP: number;
+  readonly ignoreP: number;
+  private readonly users: SimUsers;
 
   /**
    * `powerCuts`: half the crashes are power cuts (a new boot: the store, the index journal and
@@ -113,10 +89,11 @@ export class MirrorWorld {
     this.largeP = this.rng.chance(0.3) ? 0.05 : 0;
     this.sync = this.rng.chance(0.3) ? { ...SYNC, ...GC } : SYNC;
     this.ignoreP = this.rng.chance(0.2) ? 0.03 : 0;
+    this.users = new SimUsers(this);
   }
 
   /** MIRROR_TRACE=1 prints what happens, for replaying a seed by hand. */
-  private trace(msg: string): void {
+  trace(msg: string): void {
     if (process.env.MIRROR_TRACE === '1') process.stderr.write(`t=${this.q.now} ${msg}\n`);
   }
 
@@ -242,125 +219,6 @@ export class MirrorWorld {
     m.hints = null;
   }
 
-  /** A user writes or deletes a file, whether the machine's process runs or not. */
-  private edit(): void {
-    const started = [...this.machines.values()].filter((m) => m.started);
-    if (started.length === 0) return;
-    const m = this.rng.pick(started);
-    if (this.rng.chance(0.03)) return this.removeDir(m);
-    if (this.rng.chance(this.ignoreP)) return this.editIgnore(m);
-    const rel = this.rng.pick(PATHS);
-    const abs = `${ROOT}/${rel}`;
-    const slash = rel.lastIndexOf('/');
-    if (slash > 0) m.tree.mkdir(`${ROOT}/${rel.slice(0, slash)}`, { recursive: true });
-    const st = m.tree.lstatIfAny(abs);
-    const had = st?.isFile() === true ? hashOf(m.tree.readFile(abs)) : null;
-    if (had !== null) this.ledger.userReplaced(rel, had);
-    this.trace(`user m${m.id} ${st !== null ? 'has' : 'new'} ${rel} up=${m.mirror !== null}`);
-    // Users never empty the whole folder: that is the mass-delete guard's case, which holds
-    // every delete until an operator says otherwise (its own tests cover it).
-    const last = fileCount(m.tree) <= 1;
-    if (st?.isFile() === true && this.rng.chance(0.1)) return this.move(m, rel, had!, last);
-    if (!(last && st !== null) && this.rng.chance(0.05)) return this.link(m, rel, st !== null);
-    if (st !== null && !last && this.rng.chance(0.3)) {
-      m.tree.remove(abs);
-      this.trace(`user m${m.id} deletes ${rel}`);
-      this.ledger.userDeleted(m.id, rel, had ?? '');
-    } else {
-      const tag = `m${m.id} edit ${++this.edits} at ${this.q.now}`;
-      // Now and then a file of several blocks: downloads in parts, resumed after a crash, and
-      // blocks found in other files (about half of them are shared between large files).
-      const data = this.rng.chance(this.largeP) ? this.largeContent(tag) : Buffer.from(tag);
-      m.tree.writeFile(abs, data);
-      this.trace(`user m${m.id} writes ${rel} ${hashOf(data).slice(0, 8)}`);
-      this.ledger.userWrote(m.id, rel, data);
-    }
-    this.hint(m, rel);
-  }
-
-  /** A user puts a symlink at `rel` (over the file or link there): a change of type. */
-  private link(m: Machine, rel: string, there: boolean): void {
-    const abs = `${ROOT}/${rel}`;
-    const target = `t${this.rng.int(0, 3)}`;
-    if (there) m.tree.remove(abs);
-    m.tree.symlink(target, abs);
-    this.trace(`user m${m.id} links ${rel} to ${target}`);
-    this.hint(m, rel);
-  }
-
-  /** A user rewrites the ignore file (it syncs like any file): paths leave the mirror or join it. */
-  private editIgnore(m: Machine): void {
-    const data = Buffer.from(this.rng.pick(['', 'e\n', 'd1/\n', 'e\nd1/\n']));
-    m.tree.writeFile(`${ROOT}/${IGNORE_FILE}`, data);
-    this.trace(`user m${m.id} ignores ${JSON.stringify(data.toString())}`);
-    this.ledger.userWrote(m.id, IGNORE_FILE, data);
-    this.hint(m, IGNORE_FILE);
-  }
-
-  /** A user removes a directory and all it holds (never the last file of the folder). */
-  private removeDir(m: Machine): void {
-    const dir = this.rng.pick(['d0', 'd1']);
-    const abs = `${ROOT}/${dir}`;
-    if (m.tree.lstatIfAny(abs)?.isDirectory() !== true) return;
-    const under = m.tree.paths(abs);
-    const files = under.filter((p) => m.tree.lstat(p).isFile());
-    if (fileCount(m.tree) - files.length < 1) return;
-    this.trace(`user m${m.id} removes ${dir} and all it holds up=${m.mirror !== null}`);
-    for (const p of under) {
-      const rel = p.slice(ROOT.length + 1);
-      const hash = m.tree.lstat(p).isFile() ? hashOf(m.tree.readFile(p)) : '';
-      if (hash !== '') this.ledger.userReplaced(rel, hash);
-      // A conflict copy thrown away: the user saw that version of the path, and let it go.
-      if (hash !== '' && isConflictCopy(rel)) this.ledger.userReplaced(conflictOrigin(rel), hash);
-      this.ledger.userDeleted(m.id, rel, hash);
-    }
-    m.tree.remove(abs);
-    this.hint(m, dir);
-  }
-
-  /**
-   * A user renames `rel` (holding `hash`) to another path, over whatever file is there: the
-   * mirror sees a delete and a new file, whose content it finds on its own disk.
-   */
-  private move(m: Machine, rel: string, hash: string, last: boolean): void {
-    const to = this.rng.pick(PATHS.filter((p) => p !== rel));
-    const abs = `${ROOT}/${to}`;
-    const slash = to.lastIndexOf('/');
-    if (slash > 0) m.tree.mkdir(`${ROOT}/${to.slice(0, slash)}`, { recursive: true });
-    const there = m.tree.lstatIfAny(abs);
-    if (there !== null && (last || !there.isFile())) return; // never the last file; no dirs
-    if (there !== null) this.ledger.userReplaced(to, hashOf(m.tree.readFile(abs)));
-    this.trace(`user m${m.id} moves ${rel} to ${to} up=${m.mirror !== null}`);
-    const data = m.tree.readFile(`${ROOT}/${rel}`);
-    m.tree.rename(`${ROOT}/${rel}`, abs);
-    this.ledger.userDeleted(m.id, rel, hash);
-    this.ledger.userWrote(m.id, to, data);
-    this.hint(m, rel);
-    this.hint(m, to);
-  }
-
-  /**
-   * The watcher's hint: late, now and then lost (the next rescan finds the change), or an
-   * overflow (the engine rescans everything).
-   */
-  private hint(m: Machine, rel: string): void {
-    const hints = m.hints;
-    if (hints !== null) {
-      const r = this.rng.int(0, 99);
-      const fate = r < 85 ? 'hint' : r < 95 ? 'lost' : 'overflow';
-      this.q.schedule(this.rng.int(0, 30), () => hints === m.hints && hints.changed(rel, fate));
-    }
-  }
-
-  /** Two blocks, the second small: hashing MiBs is most of what large files cost here. */
-  private largeContent(tag: string): Buffer {
-    const blocks = 2;
-    const data = Buffer.alloc(BLOCK_BYTES + this.rng.int(1, 64 * 1024));
-    for (let i = 0; i < blocks; i++)
-      data.write(this.rng.chance(0.5) ? `shared block ${i}` : `${tag} block ${i}`, i * BLOCK_BYTES);
-    return data;
-  }
-
   private async runUntil(tEnd: number): Promise<void> {
     this.events += await this.q.runUntil(tEnd, () => {
       if (this.pendingFailure !== null) this.fail(this.pendingFailure);
@@ -378,7 +236,7 @@ export class MirrorWorld {
     this.net.faults = { dropP: 0.05, dupP: 0.03, maxDelayMs: 40 };
     const chaosMs = 12_000;
     for (let t = 100; t < chaosMs; t += this.rng.int(30, 200))
-      this.q.schedule(t, () => this.edit());
+      this.q.schedule(t, () => this.users.edit(this.all()));
     for (let i = this.rng.int(0, 2); i > 0; i--) {
       const at = this.rng.int(1000, chaosMs - 3000);
       this.q.schedule(at, () =>
@@ -412,7 +270,7 @@ export class MirrorWorld {
     while (!(await this.quiet())) {
       if (this.q.now > deadline)
         this.fail(
-          `no quiescence 60 s after healing: ${this.describe()} ${this.treeDiff()} ${this.kvDiff()}`,
+          `no quiescence 60 s after healing: ${this.describe()} ${treeDiff(this.all())} ${kvDiff(this.all())}`,
         );
       await this.runUntil(this.q.now + 500);
     }
@@ -421,7 +279,7 @@ export class MirrorWorld {
       seed: this.seed,
       nodes: n,
       events: this.events,
-      writes: this.edits,
+      writes: this.users.edits,
       virtualMs: this.q.now,
     };
   }
@@ -512,6 +370,10 @@ export class MirrorWorld {
     }
   }
 
+  private all(): Machine[] {
+    return [...this.machines.values()];
+  }
+
   private describe(): string {
     return [...this.machines.values()]
       .map((m) =>
@@ -521,97 +383,4 @@ export class MirrorWorld {
       )
       .join(' ');
   }
-
-  /** Up to three keys the KVs disagree on, with each machine's version there. */
-  private kvDiff(): string {
-    const kvs = [...this.machines.values()]
-      .filter((m) => m.node !== null)
-      .map((m) => {
-        const out = new Map<string, string>();
-        for (const e of m.node!.entries('', { tombstones: true }))
-          out.set(e.key, `${e.meta.node}:${e.meta.seq}${e.value === null ? 'x' : ''}`);
-        return [m.id, out] as const;
-      });
-    const keys = new Set(kvs.flatMap(([, kv]) => [...kv.keys()]));
-    const odd = [...keys].filter((k) => new Set(kvs.map(([, kv]) => kv.get(k))).size > 1);
-    return odd
-      .slice(0, 3)
-      .map((k) => `${k}: ${kvs.map(([id, kv]) => `${id}=${kv.get(k) ?? '-'}`).join(' ')}`)
-      .join('; ');
-  }
-
-  /** Up to three paths the trees disagree on, with what each machine holds there. */
-  private treeDiff(): string {
-    const trees = [...this.machines.values()].map((m) => [m.id, treeOf(m.tree)] as const);
-    const paths = new Set(trees.flatMap(([, t]) => [...t.keys()]));
-    const odd = [...paths].filter((p) => new Set(trees.map(([, t]) => t.get(p))).size > 1);
-    const show = (v: string | undefined): string => (v === undefined ? '-' : v.slice(0, 8));
-    return odd
-      .slice(0, 3)
-      .map((p) => `${p}: ${trees.map(([id, t]) => `${id}=${show(t.get(p))}`).join(' ')}`)
-      .join('; ');
-  }
-}
-
-/** Files in the tree (under the root, outside the reserved dir). */
-function fileCount(disk: MemDisk): number {
-  return disk
-    .paths(ROOT)
-    .filter((abs) => !abs.startsWith(`${ROOT}/.filesync`) && disk.lstat(abs).isFile()).length;
-}
-
-/** A tree's paths (under the root, outside the reserved dir) → content hash, or 'dir'. */
-function treeOf(
-  disk: MemDisk,
-  skip?: (rel: string, isDir: boolean) => boolean,
-): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const abs of disk.paths(ROOT)) {
-    const rel = abs.slice(ROOT.length + 1);
-    if (rel === '' || rel === '.filesync' || rel.startsWith('.filesync/')) continue;
-    const st = disk.lstat(abs);
-    if (skip?.(rel, st.isDirectory()) === true) continue;
-    const link = st.isSymbolicLink() ? `link:${disk.readlink(abs)}` : null;
-    out.set(rel, st.isDirectory() ? 'dir' : (link ?? hashOf(disk.readFile(abs))));
-  }
-  return out;
-}
-
-function sameTree(a: Map<string, string>, b: Map<string, string>): boolean {
-  return a.size === b.size && [...a].every(([k, v]) => b.get(k) === v);
-}
-
-/** The tree as one process sees it: once the process is dead, every call fails. */
-function processView(tree: MemDisk, alive: () => boolean): MemDisk {
-  return new Proxy(tree, {
-    get(target, prop) {
-      const v: unknown = Reflect.get(target, prop, target);
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => {
-        if (!alive()) throw Object.assign(new Error('EIO: the process is dead'), { code: 'EIO' });
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-}
-
-/** A durable write of ours, for the trace: its record's type, content and lineage. */
-function said(op: StateOp): string {
-  if (op.type !== 'set' || op.entry.value === null) return '';
-  const r = decodeRecord(op.entry.value);
-  if (r === null) return '';
-  const v = (x: Version | null): string => (x === null ? '-' : `${x[0]}:${x[1]}`);
-  return `${r.type} ${r.hash.slice(0, 8)} prev=${v(r.prev)} hist=${r.history.map(v).join(',')}`;
-}
-
-/** What `treeOf` shows for a live record's path. */
-function shown(r: FileRecord): string {
-  return r.type === 'dir' ? 'dir' : r.type === 'symlink' ? `link:${r.target}` : r.hash;
-}
-
-/** The ignore rules `disk`'s ignore file sets, as the mirror reads them. */
-async function ignoredBy(disk: MemDisk): Promise<(rel: string, isDir: boolean) => boolean> {
-  const rules = new IgnoreRules(ROOT, [], disk);
-  await rules.reload();
-  return (rel, isDir) => rules.ignores(rel, isDir);
 }
