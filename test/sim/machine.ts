@@ -6,6 +6,7 @@ import type { Meta, NodeId, StateOp } from '../../src/core/index.js';
 import type { FileSync } from '../../src/filesync/engine.js';
 import { IgnoreRules } from '../../src/filesync/ignore.js';
 import type { MemDisk } from '../../src/filesync/mem-disk.js';
+import { FILE_PREFIX, pathOf } from '../../src/filesync/paths.js';
 import { decodeRecord, type FileRecord, type Version } from '../../src/filesync/record.js';
 import type { WaveNode } from '../../src/node/index.js';
 import type { MemStoreDisk } from '../../src/store/index.js';
@@ -129,4 +130,25 @@ export async function ignoredBy(disk: MemDisk): Promise<(rel: string, isDir: boo
   const rules = new IgnoreRules(ROOT, [], disk);
   await rules.reload();
   return (rel, isDir) => rules.ignores(rel, isDir);
+}
+
+/** The first path where the KV and the trees disagree (ignored and unservable ones aside). */
+export function kvVersusTree(
+  m0: Machine,
+  hidden: (rel: string, isDir: boolean) => boolean,
+  gone: Map<string, string>,
+): string | null {
+  const tree = treeOf(m0.tree, hidden);
+  const known = new Set<string>();
+  for (const e of m0.node!.entries(FILE_PREFIX, { tombstones: true })) {
+    const rel = pathOf(e.key)!;
+    known.add(rel);
+    const r = e.value === null ? null : decodeRecord(e.value);
+    if (gone.has(rel) || hidden(rel, r?.type === 'dir')) continue; // see MirrorWorld.quiet
+    const want = r === null || r.type === 'deleted' ? undefined : shown(r);
+    if (tree.get(rel) !== want) return `${rel} on disk is ${tree.get(rel)}, the KV says ${want}`;
+  }
+  for (const rel of tree.keys())
+    if (!known.has(rel)) return `${rel} is on every disk but was never published`;
+  return null;
 }
