@@ -147,6 +147,10 @@ export class DiskIndex {
    */
   noteLanding(p: string, e: Landing): void {
     this.notes.set(p, e);
+    this.journalLanding(p, e);
+  }
+
+  private journalLanding(p: string, e: Landing): void {
     this.journal?.append(e === 'deleted' ? ['x', p] : ['l', ...encodeRow(p, e)]);
   }
 
@@ -250,7 +254,8 @@ export class DiskIndex {
     const covered = this.journal?.rotate();
     // Landings not settled yet live in the journal the save drops: written again in the new
     // one, or a kill right after the save would leave the start scan without them.
-    for (const [p, e] of [...this.landed, ...this.notes]) this.noteLanding(p, e);
+    // (Those read at start stay the start scan's: not this run's notes, or never forgotten.)
+    for (const [p, e] of [...this.landed, ...this.notes]) this.journalLanding(p, e);
     const save = writeFileAtomic(
       this.file,
       async (write) => {

@@ -17,7 +17,7 @@ import type { Ctx } from './context.js';
 import { DiskIndex, MIN_SAVE_INTERVAL_MS } from './disk-index.js';
 import { HeldDeletions } from './held-deletions.js';
 import { IGNORE_FILE, IgnoreRules } from './ignore.js';
-import { lstatOr, type Disk } from './disk.js';
+import { lstatOr } from './disk.js';
 import { absPath, FILE_PREFIX, keyOf, pathOf } from './paths.js';
 import { isDeletedRecord, sameVersion, type Version } from './record.js';
 import { UnreadablePaths } from './localfs.js';
@@ -170,7 +170,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
       });
       await fs.watcher.start();
     }
-    const lagging = lastStop === 'power-loss' ? await ignoredAtStart(opts, disk) : null;
+    const lagging = lastStop === 'power-loss' ? ignoredAtStart(ignore) : null;
     const t0 = clock.now();
     const { seen, published } = await fs.scanner.scan();
     fs.startScanMs = clock.now() - t0;
@@ -200,15 +200,10 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
    */
   private mayForget(key: string): boolean {
     const rel = pathOf(key);
-    return (
-      !this.closed &&
-      rel !== null &&
-      // An ignored path's entry waits for the rules to change; its delete is no business here.
-      (this.ctx.index.get(rel) === undefined ||
-        this.ctx.ignore.ignores(rel, this.ctx.index.get(rel)?.type === 'dir')) &&
-      !this.queue.has(rel) &&
-      !this.locks.has(rel)
-    );
+    if (this.closed || rel === null || this.queue.has(rel) || this.locks.has(rel)) return false;
+    const idx = this.ctx.index.get(rel);
+    // An ignored path's entry waits for the rules to change; its delete is no business here.
+    return idx === undefined || this.ctx.ignore.ignores(rel, idx.type === 'dir');
   }
 
   /** The parked paths, when their retries are all that is left to do (see ApplyQueue). */
@@ -375,8 +370,7 @@ export class FileSync extends EventEmitter<{ event: [FileEvent] }> {
 }
 
 /** The rules the start scan ran under (the live ones change with the ignore file). */
-async function ignoredAtStart(opts: FileSyncOptions, disk: Disk): Promise<Ctx['lagging']> {
-  const rules = new IgnoreRules(opts.root, opts.ignore ?? [], disk);
-  await rules.reload();
+function ignoredAtStart(ignore: IgnoreRules): Ctx['lagging'] {
+  const rules = ignore.frozen();
   return { ignored: (rel) => rules.ignores(rel), seen: new Set() };
 }

@@ -94,10 +94,13 @@ describe('the disk index journal', () => {
       'deleted',
       undefined,
     ]);
+    b.set('w', entry(3));
+    await b.save(); // during the start scan: what it read is carried on, not taken for its own
     b.forgetLandings(); // the start scan is done: a save drops the journal that had them
     await b.save();
     await b.journalled();
-    expect((await DiskIndex.load(dir)).landedAt('y')).toBeUndefined();
+    const c = await DiskIndex.load(dir);
+    expect([c.landedAt('x'), c.landedAt('y')]).toEqual([undefined, undefined]);
   });
 
   it('a failed write nobody waits for breaks nothing else (no unhandled rejection)', async () => {
