@@ -64,6 +64,15 @@ describe('what cannot be read', () => {
     expect(m.ctx.unreadable.covers('d/a.txt')).toBe(false);
   });
 
+  it('the only file removed is no mass delete, whether a scan or a check sees it first', async () => {
+    m.disk.writeFile(at('a'), 'a', 0o640);
+    indexed('a', 'a', [1, 1]);
+    m.disk.remove(at('a'));
+    await scanner.scan();
+    expect(m.ctx.deletions.held).toBe(false);
+    expect(kvFile(m.node, 'a')!.record.type).toBe('deleted');
+  });
+
   it('a root emptied while the index held files holds deletions instead of sending them', async () => {
     for (const n of ['a', 'b', 'c']) {
       m.disk.writeFile(at(n), n, 0o640);

@@ -69,7 +69,8 @@ export class Scanner {
     // unmounted disk or a mistake than a wish to delete everything on every peer.
     const indexedFiles = [...ctx.index.entries()].filter(([, e]) => e.type === 'file').length;
     // After a power loss an emptied root is the disk's loss, not a wish: checkGone restores.
-    const emptied = seen.size === 0 && indexedFiles > 0 && !ctx.indexMayLag;
+    // One file removed is no mass delete, here as in rootLooksEmptied (whichever looks first).
+    const emptied = seen.size === 0 && indexedFiles > 1 && !ctx.indexMayLag;
     const held = !rootOk || emptied;
     if (held && !ctx.allowMassDelete) {
       await this.hold(
@@ -345,7 +346,6 @@ export class Scanner {
     return false;
   }
 
-  /** The KV record the index version names, if it is still the current one. */
   /** The root is gone, or holds nothing we sync while the index still lists files. */
   private async rootLooksEmptied(): Promise<boolean> {
     let names: string[];
